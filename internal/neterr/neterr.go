@@ -1,0 +1,156 @@
+// Package neterr performs TCP connects that keep the kernel's evidence and
+// classifies network errors.
+package neterr
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind is the class of a connect outcome.
+type Kind string
+
+const (
+	OK               Kind = "ok"
+	Refused          Kind = "refused"
+	Timeout          Kind = "timeout"
+	HostUnreachable  Kind = "host_unreachable"
+	NetUnreachable   Kind = "net_unreachable"
+	AddrNotAvailable Kind = "addr_not_available"
+	AddrInUse        Kind = "addr_in_use" // bind with a Source once its ephemeral ports are used up
+	TooManyFiles     Kind = "too_many_files"
+	PermissionDenied Kind = "permission_denied"
+	Reset            Kind = "reset"
+	InvalidArgument  Kind = "invalid_argument"
+	Canceled         Kind = "canceled" // the caller's context was canceled: says nothing about the network
+	Other            Kind = "other"
+)
+
+// Result is what one connect attempt found.
+type Result struct {
+	Addr     netip.AddrPort // destination
+	Local    netip.AddrPort // local address used, when known
+	Kind     Kind
+	Op       string        // "socket", "bind", "connect" (or "setsockopt") where it failed; "" when unknown or OK
+	Errno    syscall.Errno // 0 when none (e.g. Go's i/o timeout)
+	ICMP     *ICMP         // from the socket error queue, when the kernel had one
+	Duration time.Duration
+	Err      error // the original error; errors.Is(Err, syscall.ECONNREFUSED) works
+}
+
+// Dialer connects over TCP. The zero value is ready to use.
+type Dialer struct {
+	Source netip.Addr // optional local address (bind first)
+	TTL    int        // optional IP_TTL / IPV6_UNICAST_HOPS, for traceroute-like probes; 0 = system default
+}
+
+var errnoKinds = map[syscall.Errno]Kind{
+	syscall.ECONNREFUSED:  Refused,
+	syscall.ETIMEDOUT:     Timeout,
+	syscall.EHOSTUNREACH:  HostUnreachable,
+	syscall.ENETUNREACH:   NetUnreachable,
+	syscall.EADDRNOTAVAIL: AddrNotAvailable,
+	syscall.EADDRINUSE:    AddrInUse,
+	syscall.EMFILE:        TooManyFiles,
+	syscall.ENFILE:        TooManyFiles,
+	syscall.EACCES:        PermissionDenied,
+	syscall.EPERM:         PermissionDenied,
+	syscall.ECONNRESET:    Reset,
+	syscall.EINVAL:        InvalidArgument,
+}
+
+// KindOf maps an errno to a Kind (Other when unmapped, OK for 0).
+func KindOf(errno syscall.Errno) Kind {
+	if errno == 0 {
+		return OK
+	}
+	if k, ok := errnoKinds[errno]; ok {
+		return k
+	}
+	return Other
+}
+
+// Classify sorts an error from a dial. op is the failing system call
+// ("socket", "bind", "connect", ...) when the error names one, else "".
+func Classify(err error) (kind Kind, errno syscall.Errno, op string) {
+	if err == nil {
+		return OK, 0, ""
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		op = se.Syscall
+	}
+	if errors.As(err, &errno) && errno != 0 {
+		return KindOf(errno), errno, op
+	}
+	errno = 0
+	if errors.Is(err, context.Canceled) {
+		return Canceled, 0, op
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return Timeout, 0, op
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Timeout, 0, op
+	}
+	// Errors that lost their type (logged, re-wrapped as text) still say so.
+	if strings.HasSuffix(err.Error(), "i/o timeout") {
+		return Timeout, 0, op
+	}
+	return Other, 0, op
+}
+
+// network picks the dial network so a v4 destination never goes out a v6 socket.
+func network(a netip.Addr) string {
+	if a.Unmap().Is4() {
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
+func (d Dialer) netDialer() net.Dialer {
+	var nd net.Dialer
+	if d.Source.IsValid() {
+		nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(d.Source.Unmap(), 0))
+	}
+	return nd
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok && ta != nil {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// check rejects what the kernel would only answer with a vaguer error; op
+// names the step at fault.
+func (d Dialer) check(addr netip.AddrPort) (op string, err error) {
+	if !addr.IsValid() {
+		return "", errors.New("neterr: invalid destination address")
+	}
+	if d.Source.IsValid() && d.Source.Unmap().Is4() != addr.Addr().Is4() {
+		return "bind", errors.New("neterr: source and destination address families differ")
+	}
+	return "", nil
+}
+
+// finish fills the classification of a failed dial. socketMade tells a
+// timeout during connect from one before the socket existed.
+func finish(res *Result, err error, socketMade bool) {
+	res.Err = err
+	res.Kind, res.Errno, res.Op = Classify(err)
+	if res.Op == "" && socketMade && (res.Kind == Timeout || res.Kind == Canceled) {
+		// Go reports the deadline without a syscall name; bind is synchronous,
+		// so the wait was in connect.
+		res.Op = "connect"
+	}
+}
