@@ -117,17 +117,13 @@ func (p *Printer) Text(m Msg) string {
 // T renders the message id with key/value arguments.
 func (p *Printer) T(id string, kv ...any) string { return p.Text(M(id, kv...)) }
 
-// IDs lists the message IDs that lang's own catalog file defines.
-func IDs(lang string) (map[string]bool, error) {
-	var m map[string]any
+// Texts returns the messages that lang's own catalog file defines, by ID.
+func Texts(lang string) (map[string]string, error) {
+	var m map[string]string
 	if _, err := toml.DecodeFS(locales, path.Join("locales", lang+".toml"), &m); err != nil {
 		return nil, err
 	}
-	ids := make(map[string]bool, len(m))
-	for k := range m {
-		ids[k] = true
-	}
-	return ids, nil
+	return m, nil
 }
 
 // Detect picks the language: the flag when set, else LC_ALL, LC_MESSAGES, LANG, else English.

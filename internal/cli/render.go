@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/verdict"
+)
+
+// jsonFinding and jsonReport are the JSON shapes of SPEC.md.
+type jsonFinding struct {
+	Cause      verdict.Cause      `json:"cause"`
+	Confidence verdict.Confidence `json:"confidence"`
+	Summary    string             `json:"summary"`
+	Evidence   []string           `json:"evidence"`
+	Fix        []string           `json:"fix"`
+}
+
+type jsonVerdict struct {
+	Cause      verdict.Cause      `json:"cause"`
+	Confidence verdict.Confidence `json:"confidence"`
+}
+
+type jsonProbe struct {
+	Name       string `json:"name"`
+	Address    string `json:"address"`
+	Result     string `json:"result"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+type jsonReport struct {
+	Target     string          `json:"target"`
+	Scheme     string          `json:"scheme"`
+	Host       string          `json:"host"`
+	Port       uint16          `json:"port"`
+	Addresses  []string        `json:"addresses"`
+	Outcome    verdict.Outcome `json:"outcome"`
+	Verdict    jsonVerdict     `json:"verdict"`
+	Findings   []jsonFinding   `json:"findings"`
+	Probes     []jsonProbe     `json:"probes"`
+	DurationMS int64           `json:"duration_ms"`
+}
+
+func findingsJSON(fs []verdict.Finding, p *i18n.Printer) []jsonFinding {
+	out := make([]jsonFinding, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, jsonFinding{
+			Cause: f.Cause, Confidence: f.Confidence, Summary: p.Text(f.Summary),
+			Evidence: texts(f.Evidence, p), Fix: texts(f.Fix, p),
+		})
+	}
+	return out
+}
+
+func texts(ms []i18n.Msg, p *i18n.Printer) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, p.Text(m))
+	}
+	return out
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
+	j := jsonReport{
+		Target: r.Target.String(), Scheme: r.Target.Scheme, Host: r.Target.Host, Port: r.Target.Port,
+		Addresses: addrStrings(r.Addresses()), Outcome: r.Outcome,
+		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
+		DurationMS: r.Duration.Milliseconds(),
+	}
+	if len(r.Findings) > 0 {
+		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
+	}
+	for _, pr := range r.Probes {
+		j.Probes = append(j.Probes, jsonProbe{pr.Name, pr.Address, pr.Result, pr.Duration.Milliseconds()})
+	}
+	return j
+}
+
+func writeJSON(w io.Writer, r diagnose.Report, p *i18n.Printer) error {
+	b, err := json.Marshal(reportJSON(r, p))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// style wraps text in ANSI colour when colour is on.
+type style struct{ on bool }
+
+func (s style) wrap(code, text string) string {
+	if !s.on {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+func (s style) bad(t string) string  { return s.wrap("1;31", t) }
+func (s style) good(t string) string { return s.wrap("1;32", t) }
+func (s style) head(t string) string { return s.wrap("1", t) }
+func (s style) dim(t string) string  { return s.wrap("2", t) }
+func (s style) cmd(t string) string  { return s.wrap("36", t) }
+
+// renderHuman prints verdict first, then evidence, then the fix, then the
+// weaker alternatives.
+func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
+	s := style{color}
+	if len(r.Findings) == 0 {
+		return
+	}
+	v := r.Findings[0]
+	mark, paint := "✗", s.bad
+	if v.Cause == verdict.CauseOK {
+		mark, paint = "✓", s.good
+	}
+	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), r.Target.String(), p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
+	if as := r.Addresses(); len(as) > 0 && !r.Evidence.DNS.Literal {
+		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), strings.Join(addrStrings(as), ", "))
+	}
+	if len(v.Evidence) > 0 {
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.evidence")))
+		for _, e := range v.Evidence {
+			fmt.Fprintf(w, "    • %s\n", p.Text(e))
+		}
+	}
+	if len(v.Fix) > 0 && v.Cause != verdict.CauseOK {
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
+		writeFix(w, v.Fix, p, s, "    ")
+	}
+	if len(r.Findings) > 1 {
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
+		for _, f := range r.Findings[1:] {
+			fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+			for _, e := range f.Evidence {
+				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
+			}
+			writeFix(w, f.Fix, p, s, "      ")
+		}
+	}
+	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
+}
+
+func writeFix(w io.Writer, fix []i18n.Msg, p *i18n.Printer, s style, indent string) {
+	for _, m := range fix {
+		if m.IsCmd() {
+			fmt.Fprintf(w, "%s  %s\n", indent, s.cmd("$ "+m.Cmd))
+		} else {
+			fmt.Fprintf(w, "%s%s\n", indent, p.Text(m))
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package diagnose
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/conndiag/conndiag/internal/host"
+	"github.com/conndiag/conndiag/internal/neterr"
+	"github.com/conndiag/conndiag/internal/verdict"
+)
+
+// Swappable for tests of this package; the real ones read the kernel.
+var (
+	isLocal = host.IsLocal
+	routeTo = host.RouteTo
+)
+
+// neighCheckAfter: the kernel sends one ARP/NDP probe a second; a next hop
+// still unresolved after the first one went unanswered is not on the link.
+const neighCheckAfter = 1100 * time.Millisecond
+
+// probeAddr connects to one address of the target while it probes other ports
+// of the same address, so that a silent port is judged against the host's
+// measured round trip instead of the full timeout.
+func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) verdict.AddrEvidence {
+	ev := verdict.AddrEvidence{Addr: ap, Timeout: opt.Timeout}
+	start := opt.Now()
+
+	facts := make(chan struct{})
+	go func() {
+		defer close(facts)
+		ev.Local, _ = isLocal(ap.Addr())
+		if r, err := routeTo(ap.Addr()); err != nil {
+			ev.RouteErr = err.Error()
+		} else {
+			ev.Route = &r
+			ev.NextHop = ap.Addr()
+			if r.Gateway.IsValid() {
+				ev.NextHop = r.Gateway
+			}
+		}
+	}()
+
+	dialer := neterr.Dialer{Source: opt.Source}
+	runCtx, cancelRun := context.WithTimeout(ctx, opt.Timeout)
+	defer cancelRun()
+
+	mainCh := make(chan neterr.Result, 4)
+	pending := 0
+	launch := func() {
+		pending++
+		ev.SYNs++
+		go func() {
+			r, conn := dialer.Connect(runCtx, ap)
+			if conn != nil {
+				conn.Close()
+			}
+			mainCh <- r
+		}()
+	}
+	launch()
+
+	probeCh := make(chan verdict.PortProbe, len(opt.ProbePorts))
+	probing := 0
+	for _, p := range opt.ProbePorts {
+		if p == ap.Port() || p == 0 {
+			continue
+		}
+		probing++
+		go func() {
+			r, conn := neterr.Dialer{}.Connect(runCtx, netip.AddrPortFrom(ap.Addr(), p))
+			if conn != nil {
+				conn.Close()
+			}
+			probeCh <- verdict.PortProbe{Port: p, Kind: r.Kind, Duration: r.Duration}
+		}()
+	}
+
+	var (
+		final    *neterr.Result
+		deadline <-chan time.Time
+		extra    <-chan time.Time
+		neighT   = time.NewTimer(neighCheckAfter)
+	)
+	defer neighT.Stop()
+	<-facts
+	if ev.Local {
+		neighT.Stop()
+	}
+	giveUp := func() {
+		r := neterr.Result{Addr: ap, Kind: neterr.Timeout, Duration: opt.Now().Sub(start)}
+		final = &r
+	}
+loop:
+	for final == nil {
+		select {
+		case r := <-mainCh:
+			pending--
+			// A timed-out SYN socket settles nothing while another is in flight.
+			if r.Kind == neterr.Timeout && pending > 0 {
+				continue
+			}
+			final = &r
+		case p := <-probeCh:
+			probing--
+			ev.Others = append(ev.Others, p)
+			alive := p.Kind == neterr.OK || p.Kind == neterr.Refused
+			if !alive || deadline != nil {
+				continue
+			}
+			ev.RTT = p.Duration
+			wait := max(opt.MinWait, 10*p.Duration)
+			elapsed := opt.Now().Sub(start)
+			if wait < elapsed+3*p.Duration {
+				wait = elapsed + 3*p.Duration
+			}
+			if wait >= opt.Timeout {
+				continue // the full timeout is shorter: let it run
+			}
+			ev.Wait = wait
+			deadline = time.After(wait - elapsed)
+			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
+			launch()
+			extra = time.After((wait - elapsed) / 2)
+		case <-extra:
+			extra = nil
+			launch()
+		case <-deadline:
+			giveUp()
+		case <-neighT.C:
+			if len(ev.Others) > 0 && ev.Alive() {
+				break
+			}
+			if ev.Route != nil && ev.NextHop.IsValid() {
+				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
+					ev.Neigh = st
+					if st == "INCOMPLETE" || st == "FAILED" {
+						giveUp()
+						break loop
+					}
+				}
+			}
+			neighT.Reset(250 * time.Millisecond)
+		case <-ctx.Done():
+			giveUp()
+		}
+	}
+	cancelRun()
+	// Collect the other port answers already in; wait for stragglers briefly so
+	// their goroutines end (they were cancelled).
+	for probing > 0 {
+		ev.Others = append(ev.Others, <-probeCh)
+		probing--
+	}
+	for pending > 0 {
+		<-mainCh
+		pending--
+	}
+	if final.Kind == neterr.Timeout && final.Duration == 0 {
+		final.Duration = opt.Now().Sub(start)
+	}
+	if final.Kind != neterr.Timeout {
+		ev.Wait = 0
+	}
+	ev.Connect = *final
+	fillFacts(&ev, ap, opt)
+	return ev
+}
+
+// fillFacts reads the machine facts that only some outcomes need.
+func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
+	c := ev.Connect
+	if c.ICMP != nil && c.ICMP.From.IsValid() {
+		ev.ICMPFromLocal, _ = isLocal(c.ICMP.From)
+	}
+	switch {
+	case c.Kind == neterr.Refused && ev.Local:
+		ev.Listeners, _ = host.Listeners(ap.Port())
+	case c.Kind == neterr.AddrNotAvailable || c.Errno == syscall.EADDRINUSE:
+		if u, err := host.EphemeralUsage(ap); err == nil {
+			ev.Usage = &u
+		}
+	case c.Kind == neterr.TooManyFiles:
+		var rl syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+			l := verdict.Limit{Soft: rl.Cur, Hard: rl.Max}
+			if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+				l.Open = uint64(len(fds))
+			}
+			ev.NoFile = &l
+		}
+	}
+	if ev.Neigh == "" && ev.Route != nil && ev.NextHop.IsValid() && !ev.Local &&
+		(c.Kind == neterr.Timeout || c.Kind == neterr.HostUnreachable) {
+		ev.Neigh, _ = host.NeighState(ev.NextHop, ev.Route.Iface)
+	}
+}

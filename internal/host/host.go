@@ -1,0 +1,330 @@
+// Package host reads facts about this machine: sockets, addresses, routes,
+// neighbours and kernel settings.
+//
+// The parsers (ParseProcNetTCP, ParsePortRange) and Usage are pure and work on
+// every OS. Everything that asks the kernel is Linux-only; elsewhere it returns
+// ErrUnsupported. On Linux, the package-level functions answer for the network
+// namespace of the calling OS thread, so a caller that has locked its thread and
+// switched namespace gets that namespace's facts. A Namespace answers the
+// netlink questions for another namespace without switching threads.
+package host
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrUnsupported is returned where this OS offers no way to read a fact.
+// errors.Is(err, errors.ErrUnsupported) holds as well.
+var ErrUnsupported error = unsupportedError{}
+
+type unsupportedError struct{}
+
+func (unsupportedError) Error() string        { return "host: not supported on this OS" }
+func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }
+
+// TCPState is a TCP socket state in the kernel's numbering (include/net/tcp_states.h).
+type TCPState uint8
+
+const (
+	StateEstablished   TCPState = 1
+	StateSynSent       TCPState = 2
+	StateSynRecv       TCPState = 3
+	StateFinWait1      TCPState = 4
+	StateFinWait2      TCPState = 5
+	StateTimeWait      TCPState = 6
+	StateClose         TCPState = 7
+	StateCloseWait     TCPState = 8
+	StateLastAck       TCPState = 9
+	StateListen        TCPState = 10
+	StateClosing       TCPState = 11
+	StateNewSynRecv    TCPState = 12
+	StateBoundInactive TCPState = 13
+)
+
+var stateNames = [...]string{
+	StateEstablished:   "ESTABLISHED",
+	StateSynSent:       "SYN_SENT",
+	StateSynRecv:       "SYN_RECV",
+	StateFinWait1:      "FIN_WAIT1",
+	StateFinWait2:      "FIN_WAIT2",
+	StateTimeWait:      "TIME_WAIT",
+	StateClose:         "CLOSE",
+	StateCloseWait:     "CLOSE_WAIT",
+	StateLastAck:       "LAST_ACK",
+	StateListen:        "LISTEN",
+	StateClosing:       "CLOSING",
+	StateNewSynRecv:    "NEW_SYN_RECV",
+	StateBoundInactive: "BOUND_INACTIVE",
+}
+
+func (s TCPState) String() string {
+	if int(s) < len(stateNames) && stateNames[s] != "" {
+		return stateNames[s]
+	}
+	return "TCPState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Socket is one line of /proc/net/tcp or /proc/net/tcp6.
+//
+// Addresses are kept as the kernel reports them: an IPv6 socket that talks
+// IPv4 shows ::ffff:a.b.c.d. Use Unmap to compare with IPv4 addresses.
+type Socket struct {
+	Local, Remote netip.AddrPort
+	State         TCPState
+	UID           int
+	Inode         uint64 // 0 for TIME_WAIT and request sockets, which no process owns
+}
+
+// Unmap returns s with IPv4-mapped IPv6 addresses turned into IPv4 ones.
+func (s Socket) Unmap() Socket {
+	s.Local = unmapAddrPort(s.Local)
+	s.Remote = unmapAddrPort(s.Remote)
+	return s
+}
+
+func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// maxProcLine bounds the work per line. The kernel pads tcp lines to 149 bytes
+// and tcp6 lines come to about 170, so anything near this is not /proc output.
+const maxProcLine = 1024
+
+// ParseProcNetTCP parses the /proc/net/tcp or /proc/net/tcp6 format. Each line
+// is IPv4 or IPv6 by the length of its addresses, so the two files may be
+// concatenated. The addresses are hex 32-bit words in this machine's byte order
+// (little-endian on x86 and arm64), as the kernel prints them.
+func ParseProcNetTCP(r io.Reader) ([]Socket, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 256), maxProcLine)
+	var out []Socket
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == "sl" {
+			continue
+		}
+		s, err := parseTCPLine(f)
+		if err != nil {
+			return out, fmt.Errorf("host: proc net tcp line %d: %w", n, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("host: proc net tcp: %w", err)
+	}
+	return out, nil
+}
+
+// parseTCPLine reads fields: sl local remote st tx:rx tr:when retrnsmt uid timeout inode ...
+func parseTCPLine(f []string) (Socket, error) {
+	var s Socket
+	if len(f) < 10 {
+		return s, fmt.Errorf("%d fields, want at least 10", len(f))
+	}
+	var err error
+	if s.Local, err = parseHexAddrPort(f[1]); err != nil {
+		return s, fmt.Errorf("local address: %w", err)
+	}
+	if s.Remote, err = parseHexAddrPort(f[2]); err != nil {
+		return s, fmt.Errorf("remote address: %w", err)
+	}
+	if s.Local.Addr().Is4() != s.Remote.Addr().Is4() {
+		return s, errors.New("local and remote address families differ")
+	}
+	if len(f[3]) != 2 {
+		return s, fmt.Errorf("state %q", f[3])
+	}
+	st, err := strconv.ParseUint(f[3], 16, 8)
+	if err != nil {
+		return s, fmt.Errorf("state %q", f[3])
+	}
+	s.State = TCPState(st)
+	uid, err := strconv.ParseUint(f[7], 10, 32)
+	if err != nil {
+		return s, fmt.Errorf("uid %q", f[7])
+	}
+	s.UID = int(uid)
+	if s.Inode, err = strconv.ParseUint(f[9], 10, 64); err != nil {
+		return s, fmt.Errorf("inode %q", f[9])
+	}
+	return s, nil
+}
+
+// parseHexAddrPort parses "0100007F:0CEA" or the 32-digit IPv6 form.
+func parseHexAddrPort(s string) (netip.AddrPort, error) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok || len(hexPort) != 4 {
+		return netip.AddrPort{}, fmt.Errorf("%q is not ADDR:PORT in hex", s)
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("port %q", hexPort)
+	}
+	var b [16]byte
+	switch len(hexIP) {
+	case 8, 32:
+	default:
+		return netip.AddrPort{}, fmt.Errorf("address %q has %d hex digits, want 8 or 32", hexIP, len(hexIP))
+	}
+	for i := 0; i < len(hexIP); i += 8 {
+		w, err := strconv.ParseUint(hexIP[i:i+8], 16, 32)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("address %q", hexIP)
+		}
+		binary.NativeEndian.PutUint32(b[i/2:], uint32(w))
+	}
+	var a netip.Addr
+	if len(hexIP) == 8 {
+		a = netip.AddrFrom4([4]byte(b[:4]))
+	} else {
+		a = netip.AddrFrom16(b)
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// Listeners returns the LISTEN sockets on port, or all of them for port 0.
+func Listeners(port uint16) ([]Socket, error) {
+	socks, err := TCPSockets()
+	if err != nil {
+		return nil, err
+	}
+	var out []Socket
+	for _, s := range socks {
+		if s.State == StateListen && (port == 0 || s.Local.Port() == port) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Addr is an address assigned to an interface.
+type Addr struct {
+	Prefix netip.Prefix // the address with its on-link prefix length, e.g. 10.0.0.2/24
+	Iface  string
+}
+
+// Route is the kernel's answer to "how would a packet to this address leave?".
+type Route struct {
+	Dst     netip.Prefix // the matching route's destination, 0.0.0.0/0 for a default route; zero when none matched
+	Gateway netip.Addr   // zero when on-link
+	Iface   string
+	Src     netip.Addr // preferred source address
+	// Type is the route type as ip-route(8) names it ("unicast", "local",
+	// "broadcast", "unreachable", "prohibit", "blackhole", "throw", ...),
+	// or "none" when no route matched at all.
+	Type    string
+	Default bool // reached only through a default route (Dst.Bits() == 0)
+	OnLink  bool // a unicast route without gateway: the destination is on a directly connected network
+	// Errno is the kernel's refusal of the lookup, which connect() returns too:
+	// ENETUNREACH (no route, or a throw route), EHOSTUNREACH (unreachable),
+	// EACCES (prohibit), EINVAL (blackhole). Zero when a route was found.
+	Errno syscall.Errno
+}
+
+// NextHop is the address whose neighbour entry matters for reaching dst.
+func (r Route) NextHop(dst netip.Addr) netip.Addr {
+	if r.Gateway.IsValid() {
+		return r.Gateway
+	}
+	return dst
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ Lo, Hi int }
+
+// Size is the number of ports in the range. Port 0 is never a usable port,
+// so the zero PortRange is empty.
+func (p PortRange) Size() int {
+	lo := max(p.Lo, 1)
+	if p.Hi < lo {
+		return 0
+	}
+	return p.Hi - lo + 1
+}
+
+// Contains reports whether port lies in the range.
+func (p PortRange) Contains(port int) bool { return port >= max(p.Lo, 1) && port <= p.Hi }
+
+func (p PortRange) String() string { return strconv.Itoa(p.Lo) + "-" + strconv.Itoa(p.Hi) }
+
+// ParsePortRange parses the ip_local_port_range format, "32768\t60999\n".
+func ParsePortRange(s string) (PortRange, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return PortRange{}, fmt.Errorf("host: port range %q: want two numbers", s)
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("host: port range %q: not numbers", s)
+	}
+	if lo < 1 || hi > 65535 || lo > hi {
+		return PortRange{}, fmt.Errorf("host: port range %q: want 1 <= low <= high <= 65535", s)
+	}
+	return PortRange{Lo: lo, Hi: hi}, nil
+}
+
+// PortUsage counts the sockets that compete for local ports toward one destination.
+type PortUsage struct {
+	Range          PortRange // ip_local_port_range
+	TwReuse        int       // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only; it governs IPv6 too
+	ToDest         int       // sockets (any state but LISTEN) whose remote is dst
+	TimeWaitToDest int       // of those, in TIME_WAIT
+	TimeWait       int       // all TIME_WAIT sockets
+	InRange        int       // all sockets whose local port lies in Range (any remote)
+}
+
+// EphemeralUsage reads the port range, tcp_tw_reuse and the socket tables and
+// counts them toward dst. Port 0 in dst counts every port of that address.
+func EphemeralUsage(dst netip.AddrPort) (PortUsage, error) {
+	r, err := EphemeralRange()
+	if err != nil {
+		return PortUsage{}, err
+	}
+	socks, err := TCPSockets()
+	if err != nil {
+		return PortUsage{}, err
+	}
+	tw, err := SysctlInt("net.ipv4.tcp_tw_reuse")
+	if err != nil {
+		return PortUsage{}, err
+	}
+	u := Usage(socks, dst, r)
+	u.TwReuse = tw
+	return u, nil
+}
+
+// Usage counts socks toward dst; IPv4-mapped addresses match their IPv4 form.
+// Port 0 in dst counts every port of that address. TwReuse is left zero.
+func Usage(socks []Socket, dst netip.AddrPort, r PortRange) PortUsage {
+	u := PortUsage{Range: r}
+	da := dst.Addr().Unmap()
+	for _, s := range socks {
+		if s.State == StateTimeWait {
+			u.TimeWait++
+		}
+		if r.Contains(int(s.Local.Port())) {
+			u.InRange++
+		}
+		if s.State == StateListen || s.Remote.Addr().Unmap() != da {
+			continue
+		}
+		if dst.Port() != 0 && s.Remote.Port() != dst.Port() {
+			continue
+		}
+		u.ToDest++
+		if s.State == StateTimeWait {
+			u.TimeWaitToDest++
+		}
+	}
+	return u
+}

@@ -1,0 +1,77 @@
+package verdict
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/conndiag/conndiag/internal/host"
+	"github.com/conndiag/conndiag/internal/neterr"
+	"github.com/conndiag/conndiag/internal/target"
+)
+
+// Evidence is everything the probes learned about one target.
+type Evidence struct {
+	Target target.Target
+	Source netip.Addr // --source, when given
+	// SourceLocal tells whether Source is an address of this machine (only meaningful when Source is set).
+	SourceLocal bool
+	DNS         DNS
+	Addrs       []AddrEvidence // one per resolved address, in the resolver's order
+}
+
+// DNS is what name resolution gave.
+type DNS struct {
+	Literal   bool         // the host was an address: nothing resolved
+	Addresses []netip.Addr // in the resolver's order
+	Err       string       // the resolver's error text, when it failed
+	NotFound  bool         // NXDOMAIN
+	Timeout   bool
+	Duration  time.Duration
+}
+
+// PortProbe is a connect to another port of the same address, used to tell
+// "host alive" from "host down".
+type PortProbe struct {
+	Port     uint16
+	Kind     neterr.Kind
+	Duration time.Duration
+}
+
+// AddrEvidence is what was learned about one address of the target.
+type AddrEvidence struct {
+	Addr    netip.AddrPort
+	Connect neterr.Result // the verdict-bearing connect to the target port
+	SYNs    int           // connect attempts in flight toward the target port
+	// Wait is how long the target port was given once another port had answered
+	// (adaptive, from the measured round trip); zero when the full timeout applied.
+	Wait    time.Duration
+	Timeout time.Duration // the --timeout in force
+	RTT     time.Duration // smallest round trip measured on any port, zero if none answered
+	Others  []PortProbe
+
+	Route    *host.Route // nil when the lookup failed
+	RouteErr string
+	// ICMPFromLocal: the ICMP error came from this machine itself (failed
+	// neighbour lookup, or a REJECT rule in its own OUTPUT chain).
+	ICMPFromLocal bool
+	Neigh         string // neighbour state of the next hop ("INCOMPLETE", "FAILED", ...), "" if unknown
+	NextHop       netip.Addr
+
+	Local     bool          // the address belongs to this machine
+	Listeners []host.Socket // LISTEN sockets on the target port, when Local
+	Usage     *host.PortUsage
+	NoFile    *Limit // descriptor limit, when the connect hit it
+}
+
+// Limit is a soft/hard resource limit and the current use.
+type Limit struct{ Soft, Hard, Open uint64 }
+
+// Alive reports whether any other port answered (SYN-ACK or RST).
+func (a AddrEvidence) Alive() bool {
+	for _, p := range a.Others {
+		if p.Kind == neterr.OK || p.Kind == neterr.Refused {
+			return true
+		}
+	}
+	return false
+}
