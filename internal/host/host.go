@@ -101,7 +101,8 @@ const maxProcLine = 1024
 // ParseProcNetTCP parses the /proc/net/tcp or /proc/net/tcp6 format. Each line
 // is IPv4 or IPv6 by the length of its addresses, so the two files may be
 // concatenated. The addresses are hex 32-bit words in this machine's byte order
-// (little-endian on x86 and arm64), as the kernel prints them.
+// (little-endian on x86 and arm64), as the kernel prints them. On a malformed
+// line it returns the sockets read so far and an error naming the line.
 func ParseProcNetTCP(r io.Reader) ([]Socket, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 256), maxProcLine)

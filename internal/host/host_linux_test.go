@@ -56,18 +56,34 @@ func TestIsLocalHost(t *testing.T) {
 		{"127.1.2.3", true}, // all of 127/8 is local, not only the interface address
 		{"::ffff:127.0.0.1", true},
 		{"::1", true},
-		{"192.0.2.1", false}, // TEST-NET-1; on this build host it is the gateway, not us
+		{"192.0.2.1", false}, // TEST-NET-1; on the build host it is the gateway, not us
 		{"198.51.100.1", false},
 		{"2001:db8::1", false},
 		{"0.0.0.0", false},
 		{"::", false},
 	}
 	for _, tt := range tests {
-		got, err := IsLocal(netip.MustParseAddr(tt.addr))
+		a := netip.MustParseAddr(tt.addr)
+		got, err := IsLocal(a)
 		if err != nil {
 			t.Fatalf("IsLocal(%s): %v", tt.addr, err)
 		}
-		if got != tt.want {
+		if a.IsUnspecified() {
+			if got {
+				t.Errorf("IsLocal(%s) = true, want false", tt.addr)
+			}
+			continue
+		}
+		// Where bind() disagrees with the table (::1 with IPv6 disabled),
+		// bind is the truth IsLocal stands for.
+		ln, bindErr := net.Listen("tcp", netip.AddrPortFrom(a.Unmap(), 0).String())
+		if bindErr == nil {
+			ln.Close()
+		}
+		if got != (bindErr == nil) {
+			t.Errorf("IsLocal(%s) = %v, but bind gave %v", tt.addr, got, bindErr)
+		}
+		if got != tt.want && (tt.addr != "::1" || bindErr == nil) {
 			t.Errorf("IsLocal(%s) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}

@@ -170,15 +170,11 @@ func (n *Namespace) refused(dst netip.Addr, errno syscall.Errno) (Route, error) 
 		return Route{}, fmt.Errorf("host: route to %s: %w", dst, errno)
 	}
 	r := Route{Errno: errno, Type: routeType(want)}
-	var routes []netlink.Route
-	err := retryDump(func() (err error) {
-		routes, err = n.h.RouteListFiltered(family(dst), &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-		return err
-	})
+	routes, err := n.routes(family(dst), unix.RT_TABLE_UNSPEC)
 	if err != nil {
 		return Route{}, fmt.Errorf("host: route to %s: %w (listing routes: %v)", dst, errno, err)
 	}
-	best, found := longestMatch(routes, dst, want)
+	_, best, found := longestMatch(routes, dst, func(rt netlink.Route) bool { return rt.Type == want })
 	switch {
 	case found:
 		r.Dst = best
@@ -192,19 +188,31 @@ func (n *Namespace) refused(dst netip.Addr, errno syscall.Errno) (Route, error) 
 	return r, nil
 }
 
-func longestMatch(routes []netlink.Route, dst netip.Addr, typ int) (netip.Prefix, bool) {
-	var best netip.Prefix
+// routes lists the routes of one table, or of all tables for RT_TABLE_UNSPEC.
+func (n *Namespace) routes(fam, table int) ([]netlink.Route, error) {
+	var routes []netlink.Route
+	err := retryDump(func() (err error) {
+		routes, err = n.h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		return err
+	})
+	return routes, err
+}
+
+// longestMatch finds the most specific route containing dst among those keep accepts.
+func longestMatch(routes []netlink.Route, dst netip.Addr, keep func(netlink.Route) bool) (netlink.Route, netip.Prefix, bool) {
+	var best netlink.Route
+	var bestPrefix netip.Prefix
 	found := false
 	for _, rt := range routes {
-		if rt.Type != typ {
+		if keep != nil && !keep(rt) {
 			continue
 		}
 		p := prefixFromIPNet(rt.Dst)
-		if p.IsValid() && p.Contains(dst) && (!found || p.Bits() > best.Bits()) {
-			best, found = p.Masked(), true
+		if p.IsValid() && p.Contains(dst) && (!found || p.Bits() > bestPrefix.Bits()) {
+			best, bestPrefix, found = rt, p.Masked(), true
 		}
 	}
-	return best, found
+	return best, bestPrefix, found
 }
 
 // retryDump repeats a dump the kernel interrupted because the table changed.
@@ -265,23 +273,12 @@ func (n *Namespace) IsLocal(a netip.Addr) (bool, error) {
 	if a.Is4() {
 		// bind() asks the local table (inet_addr_type), which is why all of
 		// 127/8 binds while only 127.0.0.1 is an interface address.
-		var routes []netlink.Route
-		err := retryDump(func() (err error) {
-			routes, err = n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
-			return err
-		})
+		routes, err := n.routes(netlink.FAMILY_V4, unix.RT_TABLE_LOCAL)
 		if err != nil {
 			return false, fmt.Errorf("host: local table: %w", err)
 		}
-		var best netip.Prefix
-		bestType := -1
-		for _, rt := range routes {
-			p := prefixFromIPNet(rt.Dst)
-			if p.IsValid() && p.Contains(a) && (bestType < 0 || p.Bits() > best.Bits()) {
-				best, bestType = p, rt.Type
-			}
-		}
-		return bestType == unix.RTN_LOCAL, nil
+		rt, _, ok := longestMatch(routes, a, nil)
+		return ok && rt.Type == unix.RTN_LOCAL, nil
 	}
 	var addrs []netlink.Addr
 	err := retryDump(func() (err error) {
