@@ -61,6 +61,17 @@ type AddrEvidence struct {
 	Listeners []host.Socket // LISTEN sockets on the target port, when Local
 	Usage     *host.PortUsage
 	NoFile    *Limit // descriptor limit, when the connect hit it
+
+	// Whoami is the answer of a conndiag listen endpoint, when the target is one.
+	Whoami *Whoami
+}
+
+// Whoami is what a conndiag listen endpoint reports about the connection it saw.
+type Whoami struct {
+	Proto   string         // the endpoint's protocol: websocket, http, text, frame, tcp
+	Version string         // conndiag version of the endpoint
+	Client  netip.AddrPort // the client address as the server saw it
+	Server  netip.AddrPort // the server address the connection arrived at
 }
 
 // Limit is a soft/hard resource limit and the current use.
