@@ -119,7 +119,7 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour (also when NO_COLOR is set or stdout is not a terminal)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
-	root.AddCommand(newCheck(g), newVersion(g))
+	root.AddCommand(newCheck(g), newDemo(g), newVersion(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -249,7 +250,7 @@ func refusedLocal(a AddrEvidence, port uint16) []Finding {
 		switch {
 		case la.IsUnspecified():
 			// A wildcard listener would have accepted: something else refused.
-		case la.IsLoopback():
+		case la.IsLoopback() && !dst.IsLoopback():
 			loopback = append(loopback, l.Local.String())
 		case la != dst:
 			other = append(other, l.Local.String())
@@ -269,7 +270,7 @@ func refusedLocal(a AddrEvidence, port uint16) []Finding {
 		return []Finding{f.fix(listenAllFix(port)...)}
 	case len(other) > 0:
 		f := newFinding(CauseBoundToOtherAddress, High, "Port", port, "Addr", dst.String()).with(lines...)
-		return []Finding{f.fix(listenAllFix(port)...)}
+		return []Finding{f.fix(append([]i18n.Msg{i18n.M("fix.use_listen_addr", "Addrs", strings.Join(other, ", "))}, listenAllFix(port)...)...)}
 	}
 	f := newFinding(CauseFirewallReject, Medium, "From", dst.String(), "Where", i18n.M("where.this_machine")).
 		with(lines...).with(i18n.M("ev.listener_but_refused"))

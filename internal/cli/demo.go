@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/target"
+	"github.com/conndiag/conndiag/internal/verdict"
+)
+
+// A demo scenario starts a local endpoint that reproduces one checklist
+// item, then diagnoses it like any other target.
+type scenario struct {
+	id    string // catalog key demo.ID
+	want  verdict.Cause
+	start func() (tgt string, stop func(), err error)
+}
+
+func newDemo(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Start local test endpoints with known faults and diagnose them (no network needed)",
+		Long: `Starts endpoints on this machine's loopback addresses, each reproducing one item of the
+checklist (a working server, a stopped server, a server bound to another address, ...),
+and runs 'conndiag check' against each. Exit status 0 when every verdict is the expected one.`,
+		Example: "  conndiag demo\n  conndiag demo --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd, g)
+		},
+	}
+}
+
+func demoScenarios() []scenario {
+	return []scenario{
+		{"ok", verdict.CauseOK, func() (string, func(), error) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return "", nil, err
+			}
+			go acceptAndClose(ln)
+			return ln.Addr().String(), func() { ln.Close() }, nil
+		}},
+		{"not_listening", verdict.CauseNotListening, func() (string, func(), error) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return "", nil, err
+			}
+			addr := ln.Addr().String()
+			ln.Close() // a port that was just free: the "server is stopped" case
+			return addr, func() {}, nil
+		}},
+		{"bound_to_other_address", verdict.CauseBoundToOtherAddress, func() (string, func(), error) {
+			ln, err := net.Listen("tcp", "127.0.0.2:0")
+			if err != nil {
+				return "", nil, err
+			}
+			go acceptAndClose(ln)
+			port := netip.MustParseAddrPort(ln.Addr().String()).Port()
+			return fmt.Sprintf("127.0.0.1:%d", port), func() { ln.Close() }, nil
+		}},
+	}
+}
+
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
+func runDemo(cmd *cobra.Command, g *globals) error {
+	p := g.printer
+	if !g.json {
+		fmt.Fprintln(g.stdout, style{g.color}.head(p.T("demo.intro")))
+	}
+	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: []uint16{}}
+	matched := 0
+	scs := demoScenarios()
+	for i, sc := range scs {
+		raw, stop, err := sc.start()
+		if err != nil {
+			return toolErr("demo: starting the %s endpoint: %v", sc.id, err)
+		}
+		t, err := target.Parse(raw)
+		if err != nil {
+			stop()
+			return toolErr("demo: %v", err)
+		}
+		r := diagnose.Check(cmd.Context(), t, opt)
+		stop()
+		if len(r.Findings) > 0 && r.Findings[0].Cause == sc.want {
+			matched++
+		}
+		if g.json {
+			if err := writeJSON(g.stdout, r, p); err != nil {
+				return toolErr("writing output: %v", err)
+			}
+			continue
+		}
+		fmt.Fprintf(g.stdout, "\n── %d/%d  %s\n", i+1, len(scs), p.T("demo."+sc.id))
+		renderHuman(g.stdout, r, p, g.color)
+	}
+	if !g.json {
+		fmt.Fprintf(g.stdout, "\n%s\n", p.T("demo.done", "OK", matched, "N", len(scs)))
+	}
+	if matched != len(scs) {
+		return &exitError{code: ExitProblem, msg: fmt.Sprintf("demo: %d of %d verdicts differ from the expected ones", len(scs)-matched, len(scs))}
+	}
+	return nil
+}
