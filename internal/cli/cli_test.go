@@ -102,7 +102,7 @@ func TestCheckFileAndJSONLines(t *testing.T) {
 	want := []string{"ok", "not_listening"}
 	for i, l := range lines {
 		var r struct {
-			Target  string `json:"target"`
+			Target  string                 `json:"target"`
 			Verdict struct{ Cause string } `json:"verdict"`
 		}
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
