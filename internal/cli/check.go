@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conndiag/conndiag/internal/cdn"
 	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -21,6 +22,10 @@ type checkFlags struct {
 	concurrency int
 	probePorts  string
 	source      string
+	expectIP    string // --expect-ip
+	resolver    string // --resolver
+	cdnRanges   string // --cdn-ranges
+	trace       bool
 }
 
 func newCheck(g *globals) *cobra.Command {
@@ -40,6 +45,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
   conndiag check 203.0.113.5:8282 --probe-ports 22,80,443,3306
   conndiag check ws://example.com:8282/chat --json
   conndiag check 10.0.0.5:8080 --source 10.0.0.2
+  conndiag check ws://example.com:8282/ --expect-ip 203.0.113.5 --resolver 1.1.1.1
   conndiag check -f targets.txt --concurrency 16`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, g, f, args)
@@ -50,6 +56,10 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	fl.IntVar(&f.concurrency, "concurrency", 8, "how many targets to diagnose at once")
 	fl.StringVar(&f.probePorts, "probe-ports", "22,80,443", "other ports tried to tell \"host up\" from \"host down\" (comma-separated; empty for none)")
 	fl.StringVar(&f.source, "source", "", "local address to connect from")
+	fl.StringVar(&f.expectIP, "expect-ip", "", "the address you believe the server has: a name resolving elsewhere is dns_mismatch")
+	fl.StringVar(&f.resolver, "resolver", "", "also ask this DNS server (IP[:PORT]) and compare its answer with the system's")
+	fl.StringVar(&f.cdnRanges, "cdn-ranges", "", "extra CDN edge ranges: one CIDR a line, optionally followed by a provider name")
+	fl.BoolVar(&f.trace, "trace", false, "when the connection fails, send TTL-limited SYNs to find the hop where it dies")
 	return cmd
 }
 
@@ -65,13 +75,16 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: ports}
+	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: ports, Trace: f.trace}
 	if f.source != "" {
 		a, err := netip.ParseAddr(f.source)
 		if err != nil {
 			return usageErr("--source %q is not an IP address", f.source)
 		}
 		opt.Source = a
+	}
+	if err := nameOptions(&opt, f, g); err != nil {
+		return err
 	}
 
 	reports := make([]chan diagnose.Report, len(targets))
@@ -91,7 +104,8 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	ok := 0
 	for i := range targets {
 		r := <-reports[i]
-		if r.Outcome == verdict.OutcomeOK {
+		// A working connection to an unexpected place (dns_mismatch first) is still a problem.
+		if r.Outcome == verdict.OutcomeOK && (len(r.Findings) == 0 || r.Findings[0].Cause == verdict.CauseOK) {
 			ok++
 		}
 		if g.json {
@@ -182,4 +196,48 @@ func parsePorts(s string) ([]uint16, error) {
 		ports = append(ports, uint16(n))
 	}
 	return ports, nil
+}
+
+// nameOptions reads --expect-ip, --resolver, --cdn-ranges and the proxy environment.
+func nameOptions(opt *diagnose.Options, f checkFlags, g *globals) error {
+	opt.Getenv = g.getenv
+	if f.expectIP != "" {
+		a, err := netip.ParseAddr(f.expectIP)
+		if err != nil {
+			return usageErr("--expect-ip %q is not an IP address", f.expectIP)
+		}
+		opt.ExpectIP = a.Unmap()
+	}
+	if f.resolver != "" {
+		ap, err := parseResolver(f.resolver)
+		if err != nil {
+			return err
+		}
+		opt.ResolverAddr = ap
+	}
+	if f.cdnRanges != "" {
+		fh, err := os.Open(f.cdnRanges)
+		if err != nil {
+			return usageErr("--cdn-ranges: cannot read %v", err)
+		}
+		defer fh.Close()
+		rs, _, err := cdn.Parse(fh, f.cdnRanges, "")
+		if err != nil {
+			return usageErr("--cdn-ranges: %v", err)
+		}
+		opt.CDNRanges = &cdn.List{}
+		opt.CDNRanges.Add(rs...)
+	}
+	return nil
+}
+
+// parseResolver accepts IP or IP:PORT ([v6]:PORT); the port defaults to 53.
+func parseResolver(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), 53), nil
+	}
+	return netip.AddrPort{}, usageErr("--resolver %q is not IP or IP:PORT (for example 1.1.1.1, 1.1.1.1:5353 or [2606:4700:4700::1111]:53)", s)
 }

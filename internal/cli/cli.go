@@ -119,7 +119,8 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour (also when NO_COLOR is set or stdout is not a terminal)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
-	root.AddCommand(newCheck(g), newDemo(g), newVersion(g))
+	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))
+	root.AddCommand(newServer(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}
@@ -171,8 +172,6 @@ func version() string {
 // say so and exit 3 rather than pretending.
 func pending() []*cobra.Command {
 	specs := []struct{ use, short, example string }{
-		{"server [PORT...]", "Audit this host as the server: listeners, firewall, kernel limits", "  conndiag server 8282\n  conndiag server --watch 60s 8282"},
-		{"listen URI...", "Start a known-good test endpoint with Workerman-style URIs", "  conndiag listen websocket://0.0.0.0:8282 text://0.0.0.0:5678"},
 		{"explain TEXT", "Classify a pasted error message, or explain a cause code", "  conndiag explain 'connect() failed: Connection refused'\n  conndiag explain filtered"},
 		{"load TARGET", "Open many connections and report the ceiling reached and why", "  conndiag load 127.0.0.1:8282 --hold 10000"},
 		{"serve", "Prometheus exporter with a blackbox-style /probe endpoint", "  conndiag serve --listen :9115"},

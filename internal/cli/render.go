@@ -9,6 +9,7 @@ import (
 
 	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
@@ -31,6 +32,8 @@ type jsonProbe struct {
 	Address    string `json:"address"`
 	Result     string `json:"result"`
 	DurationMS int64  `json:"duration_ms"`
+	Sent       string `json:"sent,omitempty"`     // protocol probes: the first bytes sent, escaped
+	Received   string `json:"received,omitempty"` // and the first bytes that came back
 }
 
 type jsonReport struct {
@@ -84,7 +87,7 @@ func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
 	}
 	for _, pr := range r.Probes {
-		j.Probes = append(j.Probes, jsonProbe{pr.Name, pr.Address, pr.Result, pr.Duration.Milliseconds()})
+		j.Probes = append(j.Probes, jsonProbe{pr.Name, pr.Address, pr.Result, pr.Duration.Milliseconds(), pr.Sent, pr.Received})
 	}
 	return j
 }
@@ -136,6 +139,9 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 			fmt.Fprintf(w, "    • %s\n", p.Text(e))
 		}
 	}
+	if v.Cause != verdict.CauseOK {
+		writeExchanges(w, r, p, s)
+	}
 	if len(v.Fix) > 0 && v.Cause != verdict.CauseOK {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
@@ -161,4 +167,46 @@ func writeFix(w io.Writer, fix []i18n.Msg, p *i18n.Printer, s style, indent stri
 			fmt.Fprintf(w, "%s%s\n", indent, p.Text(m))
 		}
 	}
+}
+
+// writeExchanges shows what the protocol step sent and what came back, one
+// escaped line each way, so a person sees the mismatch with their own eyes.
+func writeExchanges(w io.Writer, r diagnose.Report, p *i18n.Printer, s style) {
+	for _, a := range r.Evidence.Addrs {
+		if a.Proto == nil {
+			continue
+		}
+		steps := a.Proto.Steps()
+		if len(steps) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.exchange", "Addr", a.Addr.String())))
+		for _, st := range steps {
+			fmt.Fprintf(w, "    %s\n", p.T("ui.step."+st.Name))
+			if st.SentN > 0 {
+				fmt.Fprintf(w, "      → %s\n", probe.Show(st.Sent, st.SentN, exchangeWidth))
+			}
+			fmt.Fprintf(w, "      ← %s\n", s.dim(received(st, p)))
+		}
+	}
+}
+
+const exchangeWidth = 100
+
+func received(st verdict.Step, p *i18n.Printer) string {
+	switch {
+	case st.ReceivedN > 0:
+		return probe.Show(st.Received, st.ReceivedN, exchangeWidth)
+	case st.Reply == probe.Closed:
+		return p.T("ui.closed")
+	case st.Reply == probe.Reset:
+		return p.T("ui.reset")
+	case st.Reply == probe.Silent:
+		return p.T("ui.silent", "Dur", verdict.Dur(st.Duration))
+	}
+	errText := ""
+	if st.Err != nil {
+		errText = st.Err.Error()
+	}
+	return p.T("ui.failed", "Err", errText)
 }

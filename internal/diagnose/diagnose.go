@@ -7,9 +7,15 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/cdn"
+	"github.com/conndiag/conndiag/internal/dnsprobe"
+	"github.com/conndiag/conndiag/internal/neterr"
+	"github.com/conndiag/conndiag/internal/proxy"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
@@ -33,6 +39,21 @@ type Options struct {
 	MinWait    time.Duration
 	Resolver   *net.Resolver
 	Now        func() time.Time
+
+	// Name-level checks (name.go in verdict).
+	ResolverAddr netip.AddrPort      // --resolver: also ask this DNS server and compare its answer
+	ExpectIP     netip.Addr          // --expect-ip: the address the user believes the server has
+	CDNRanges    *cdn.List           // --cdn-ranges: edge ranges looked up before the built-in lists
+	Getenv       func(string) string // the proxy environment (HTTP_PROXY, ...); nil: os.Getenv
+	HostsFile    string              // "": /etc/hosts
+	ResolvConf   string              // "": /etc/resolv.conf
+	// askConf: ask the resolv.conf servers directly. Not with a custom
+	// Resolver (tests) unless ResolvConf is given: there is no system
+	// configuration to copy then.
+	askConf bool
+	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
+	Trace     bool
+	TraceHops int // 0: DefaultTraceHops
 }
 
 func (o Options) withDefaults() Options {
@@ -41,6 +62,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProbePorts == nil {
 		o.ProbePorts = DefaultProbePorts
+	}
+	if o.TraceHops <= 0 {
+		o.TraceHops = DefaultTraceHops
 	}
 	if o.MinWait <= 0 {
 		o.MinWait = DefaultMinWait
@@ -51,6 +75,16 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	o.askConf = o.Resolver == nil || o.Resolver == net.DefaultResolver || o.ResolvConf != ""
+	if o.HostsFile == "" {
+		o.HostsFile = dnsprobe.HostsFile
+	}
+	if o.ResolvConf == "" {
+		o.ResolvConf = dnsprobe.ResolvConf
+	}
 	return o
 }
 
@@ -60,6 +94,8 @@ type Probe struct {
 	Address  string
 	Result   string
 	Duration time.Duration
+	// Sent and Received show the first bytes of a protocol probe, escaped.
+	Sent, Received string
 }
 
 // Report is the whole diagnosis of one target.
@@ -100,22 +136,33 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 		probes = append(probes, Probe{Name: "dns", Address: t.Host, Result: res, Duration: ev.DNS.Duration})
 	}
 
+	name := startNameProbes(ctx, t, ev.DNS, opt)
 	ev.Addrs = make([]verdict.AddrEvidence, len(ev.DNS.Addresses))
 	var wg sync.WaitGroup
 	for i, a := range ev.DNS.Addresses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ev.Addrs[i] = probeAddr(ctx, netip.AddrPortFrom(a, t.Port), opt)
+			ae, conn := probeAddr(ctx, netip.AddrPortFrom(a, t.Port), opt)
+			switch {
+			case conn == nil:
+			case t.Protocol() == target.TCP:
+				conn.Close() // SPEC: a plain TCP target is checked at the TCP level only; send nothing
+			default:
+				protocolStep(ctx, conn, t, &ae, opt)
+			}
+			ev.Addrs[i] = ae
 		}()
 	}
 	wg.Wait()
 	for _, a := range ev.Addrs {
 		probes = append(probes, Probe{Name: "tcp_connect", Address: a.Addr.String(), Result: string(a.Connect.Kind), Duration: a.Connect.Duration})
+		probes = append(probes, protoProbes(a)...)
 		for _, p := range a.Others {
 			probes = append(probes, Probe{Name: "tcp_alive", Address: netip.AddrPortFrom(a.Addr.Addr(), p.Port).String(), Result: string(p.Kind), Duration: p.Duration})
 		}
 	}
+	probes = append(probes, name.finish(&ev, opt)...)
 	out, findings := verdict.Decide(ev)
 	return Report{Target: t, Outcome: out, Findings: findings, Probes: probes, Evidence: ev, Duration: opt.Now().Sub(start)}
 }
@@ -150,4 +197,222 @@ func resolve(ctx context.Context, name string, opt Options) verdict.DNS {
 		}
 	}
 	return d
+}
+
+// nameProbes run beside the TCP probes: the name's other sources (the
+// hosts-file line, the resolv.conf server asked directly for its CNAME chain,
+// TTLs and rcode, --resolver), connects to the addresses those sources give
+// instead, and the test of the client's proxy.
+type nameProbes struct {
+	t         target.Target
+	hosts     *dnsprobe.HostsEntry
+	waitAll   bool          // finish waits for the DNS sources whatever they take
+	sources   chan struct{} // closed once server, resolver and alt are set
+	server    *dnsprobe.Answer
+	resolver  *dnsprobe.Answer
+	alt       []verdict.AltConnect
+	proxyDone chan struct{}
+	proxy     *verdict.ProxyEvidence
+}
+
+// maxAlt bounds the connects to other answers' addresses.
+const maxAlt = 4
+
+// sourceGrace is how long a diagnosis whose addresses came from the hosts
+// file waits, after its own probes, for a DNS server that is slow to say
+// whether it agrees: a dead DNS server says nothing about such a connection.
+const sourceGrace = 500 * time.Millisecond
+
+func startNameProbes(ctx context.Context, t target.Target, d verdict.DNS, opt Options) *nameProbes {
+	n := &nameProbes{t: t, sources: make(chan struct{}), proxyDone: make(chan struct{})}
+	if !d.Literal {
+		n.hosts, _ = dnsprobe.ReadHosts(opt.HostsFile, t.Host)
+	}
+	hostsUsed := n.hosts != nil && containsAny(d.Addresses, n.hosts.Addrs)
+	n.waitAll = !hostsUsed || opt.ResolverAddr.IsValid() || opt.ExpectIP.IsValid()
+
+	go func() {
+		defer close(n.sources)
+		ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+		defer cancel()
+		var server, resolver *dnsprobe.Answer
+		if !d.Literal {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !opt.askConf || isLocalhost(t.Host) {
+					return
+				}
+				if conf, err := dnsprobe.ReadConf(opt.ResolvConf); err == nil {
+					if a, ok := dnsprobe.Ask(ctx, conf, t.Host); ok {
+						server = &a
+					}
+				}
+			}()
+			if opt.ResolverAddr.IsValid() {
+				a := dnsprobe.Query(ctx, opt.ResolverAddr.String(), t.Host)
+				resolver = &a
+			}
+			wg.Wait()
+		}
+		var others []netip.Addr
+		add := func(as ...netip.Addr) {
+			for _, a := range as {
+				if a.IsValid() && !containsAddr(d.Addresses, a) && !containsAddr(others, a) && len(others) < maxAlt {
+					others = append(others, a)
+				}
+			}
+		}
+		add(opt.ExpectIP.Unmap())
+		if hostsUsed && server != nil {
+			add(server.IPs()...)
+		}
+		if resolver != nil {
+			add(resolver.IPs()...)
+		}
+		alt := make([]verdict.AltConnect, len(others))
+		var wg sync.WaitGroup
+		for i, a := range others {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ap := netip.AddrPortFrom(a, t.Port)
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.Timeout)
+				defer cancel()
+				r, conn := neterr.Dialer{Source: opt.Source}.Connect(cctx, ap)
+				if conn != nil {
+					conn.Close()
+				}
+				alt[i] = verdict.AltConnect{Addr: ap, Result: r}
+			}()
+		}
+		wg.Wait()
+		n.server, n.resolver, n.alt = server, resolver, alt
+	}()
+
+	choice := proxy.Choose(opt.Getenv, t)
+	n.proxy = &verdict.ProxyEvidence{Choice: choice}
+	go func() {
+		defer close(n.proxyDone)
+		if choice.Applies() && choice.URL != nil {
+			var ip netip.Addr
+			if len(d.Addresses) > 0 {
+				ip = d.Addresses[0]
+			}
+			r := proxy.Probe(ctx, choice.URL, t.Host, ip, t.Port, opt.Timeout)
+			n.proxy.Result = &r
+		}
+	}()
+	return n
+}
+
+// finish waits for the name probes, adds their evidence and the CDN matches
+// to ev, and returns their probe lines.
+func (n *nameProbes) finish(ev *verdict.Evidence, opt Options) []Probe {
+	<-n.proxyDone
+	var probes []Probe
+	d := &ev.DNS
+	d.Hosts = n.hosts
+	if opt.ExpectIP.IsValid() {
+		d.ExpectIP = opt.ExpectIP.Unmap()
+	}
+	ev.Proxy = n.proxy
+	grace := time.NewTimer(sourceGrace)
+	defer grace.Stop()
+	answered := true
+	if n.waitAll {
+		<-n.sources
+	} else {
+		select {
+		case <-n.sources:
+		case <-grace.C:
+			answered = false // the goroutine still writes its fields: leave them alone
+		}
+	}
+	if answered {
+		d.Server, d.Resolver, d.Alt = n.server, n.resolver, n.alt
+	}
+	for _, ans := range []struct {
+		name string
+		a    *dnsprobe.Answer
+	}{{"dns_server", d.Server}, {"dns_resolver", d.Resolver}} {
+		if ans.a != nil {
+			probes = append(probes, Probe{Name: ans.name, Address: ans.a.Server, Result: dnsResult(ans.a), Duration: ans.a.Duration})
+		}
+	}
+	for _, a := range d.Alt {
+		probes = append(probes, Probe{Name: "tcp_connect_alt", Address: a.Addr.String(), Result: string(a.Result.Kind), Duration: a.Result.Duration})
+	}
+	if r := n.proxy.Result; r != nil {
+		probes = append(probes, Probe{Name: "proxy_" + r.Scheme, Address: r.URL, Result: string(r.Stage), Duration: r.Duration})
+	}
+
+	list, err := cdn.Merge(opt.CDNRanges)
+	if err != nil {
+		return probes
+	}
+	for _, a := range d.Addresses {
+		if r, ok := list.Lookup(a); ok {
+			ev.CDN = append(ev.CDN, cdn.Match{Provider: r.Provider, Addr: a.Unmap(), Range: r})
+		}
+	}
+	// The CNAME chain counts only when DNS, not the hosts file, gave the addresses.
+	names := []string{n.t.Host}
+	if d.Server != nil && containsAny(d.Addresses, d.Server.IPs()) {
+		names = append(names, d.Server.Chain...)
+	}
+	for _, name := range names {
+		if p, suffix, ok := cdn.MatchName(name); ok {
+			ev.CDN = append(ev.CDN, cdn.Match{Provider: p, CNAME: strings.TrimSuffix(name, "."), Suffix: suffix})
+			break
+		}
+	}
+	for _, a := range ev.Addrs {
+		if a.Whoami == nil {
+			continue
+		}
+		seen := a.Whoami.Client.Addr().Unmap()
+		if r, ok := list.Lookup(seen); ok {
+			ev.CDN = append(ev.CDN, cdn.Match{Provider: r.Provider, Addr: seen, Range: r, Seen: true})
+		}
+		break
+	}
+	return probes
+}
+
+// isLocalhost: names under localhost never go to DNS (RFC 6761).
+func isLocalhost(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
+func dnsResult(a *dnsprobe.Answer) string {
+	switch {
+	case a.Timeout:
+		return "timeout"
+	case !a.Responded():
+		return "no_response"
+	case a.NoAnswer():
+		return "no_answer"
+	}
+	return strings.ToLower(a.RcodeName())
+}
+
+func containsAddr(as []netip.Addr, a netip.Addr) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(as, bs []netip.Addr) bool {
+	for _, b := range bs {
+		if containsAddr(as, b) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"syscall"
@@ -25,7 +26,10 @@ const neighCheckAfter = 1100 * time.Millisecond
 // probeAddr connects to one address of the target while it probes other ports
 // of the same address, so that a silent port is judged against the host's
 // measured round trip instead of the full timeout.
-func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) verdict.AddrEvidence {
+//
+// The connection that settles the verdict is returned open, so the protocol
+// step can speak on it without a second connect; the caller closes it.
+func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.AddrEvidence, net.Conn) {
 	ev := verdict.AddrEvidence{Addr: ap, Timeout: opt.Timeout}
 	start := opt.Now()
 
@@ -48,17 +52,18 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) verdict.Addr
 	runCtx, cancelRun := context.WithTimeout(ctx, opt.Timeout)
 	defer cancelRun()
 
-	mainCh := make(chan neterr.Result, 4)
+	type attempt struct {
+		r    neterr.Result
+		conn net.Conn
+	}
+	mainCh := make(chan attempt, 4)
 	pending := 0
 	launch := func() {
 		pending++
 		ev.SYNs++
 		go func() {
 			r, conn := dialer.Connect(runCtx, ap)
-			if conn != nil {
-				conn.Close()
-			}
-			mainCh <- r
+			mainCh <- attempt{r, conn}
 		}()
 	}
 	launch()
@@ -81,6 +86,7 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) verdict.Addr
 
 	var (
 		final    *neterr.Result
+		kept     net.Conn
 		deadline <-chan time.Time
 		extra    <-chan time.Time
 		neighT   = time.NewTimer(neighCheckAfter)
@@ -97,13 +103,14 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) verdict.Addr
 loop:
 	for final == nil {
 		select {
-		case r := <-mainCh:
+		case at := <-mainCh:
 			pending--
+			r := at.r
 			// A timed-out SYN socket settles nothing while another is in flight.
 			if r.Kind == neterr.Timeout && pending > 0 {
 				continue
 			}
-			final = &r
+			final, kept = &r, at.conn
 		case p := <-probeCh:
 			probing--
 			ev.Others = append(ev.Others, p)
@@ -156,7 +163,9 @@ loop:
 		probing--
 	}
 	for pending > 0 {
-		<-mainCh
+		if at := <-mainCh; at.conn != nil {
+			at.conn.Close()
+		}
 		pending--
 	}
 	if final.Kind == neterr.Timeout && final.Duration == 0 {
@@ -167,7 +176,11 @@ loop:
 	}
 	ev.Connect = *final
 	fillFacts(&ev, ap, opt)
-	return ev
+	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
+	if opt.Trace && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
+		ev.Trace = trace(ctx, ap, opt)
+	}
+	return ev, kept
 }
 
 // fillFacts reads the machine facts that only some outcomes need.

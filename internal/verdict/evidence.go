@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/cdn"
+	"github.com/conndiag/conndiag/internal/dnsprobe"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/target"
@@ -17,6 +19,10 @@ type Evidence struct {
 	SourceLocal bool
 	DNS         DNS
 	Addrs       []AddrEvidence // one per resolved address, in the resolver's order
+
+	// Between the client and the server (name.go).
+	Proxy *ProxyEvidence // the client's proxy settings and the test of the proxy
+	CDN   []cdn.Match    // target addresses or CNAMEs that are CDN edges, and whoami addresses seen from one
 }
 
 // DNS is what name resolution gave.
@@ -27,6 +33,13 @@ type DNS struct {
 	NotFound  bool         // NXDOMAIN
 	Timeout   bool
 	Duration  time.Duration
+
+	// The name's sources beyond the system answer (name.go).
+	Hosts    *dnsprobe.HostsEntry // the name's entry in the hosts file, when it has one
+	Server   *dnsprobe.Answer     // the first resolv.conf server that answered, asked directly: CNAMEs, TTLs, rcode
+	Resolver *dnsprobe.Answer     // --resolver's answer
+	ExpectIP netip.Addr           // --expect-ip
+	Alt      []AltConnect         // connects to addresses other sources gave instead of the system's
 }
 
 // PortProbe is a connect to another port of the same address, used to tell
@@ -64,6 +77,12 @@ type AddrEvidence struct {
 
 	// Whoami is the answer of a conndiag listen endpoint, when the target is one.
 	Whoami *Whoami
+
+	// Trace is the path found by --trace, when asked for and the connection failed.
+	Trace []Hop
+
+	// Proto is what the protocol step learned after TCP connected (nil when it did not run).
+	Proto *ProtoEvidence
 }
 
 // Whoami is what a conndiag listen endpoint reports about the connection it saw.

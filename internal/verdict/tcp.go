@@ -16,7 +16,7 @@ import (
 // The first finding is the verdict.
 func Decide(ev Evidence) (Outcome, []Finding) {
 	if len(ev.Addrs) == 0 {
-		return OutcomeDNSFailure, []Finding{dnsFailure(ev)}
+		return withName(ev, OutcomeDNSFailure, []Finding{dnsFailure(ev)})
 	}
 	type result struct {
 		out Outcome
@@ -25,6 +25,9 @@ func Decide(ev Evidence) (Outcome, []Finding) {
 	results := make([]result, len(ev.Addrs))
 	for i, a := range ev.Addrs {
 		out, fs := decideAddr(ev, a)
+		if len(fs) > 0 && len(a.Trace) > 0 {
+			fs[0] = fs[0].with(traceLines(a.Trace)...)
+		}
 		results[i] = result{out, fs}
 	}
 	// One working address is enough for a client that tries them all; the
@@ -55,11 +58,14 @@ func Decide(ev Evidence) (Outcome, []Finding) {
 			}
 		}
 	}
-	return out, findings
+	return withName(ev, out, findings) // name.go ranks DNS, CDN and proxy findings against these
 }
 
 func dnsFailure(ev Evidence) Finding {
 	f := newFinding(CauseDNSFailure, High, "Host", ev.Target.Host)
+	if lines, fix, ok := dnsFailureDetail(ev); ok { // the rcode, from the DNS server asked directly
+		return f.with(lines...).fix(fix...)
+	}
 	switch {
 	case ev.DNS.NotFound:
 		f = f.with(i18n.M("ev.dns.nxdomain", "Host", ev.Target.Host))
@@ -82,6 +88,9 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	}
 	switch c.Kind {
 	case neterr.OK:
+		if a.Proto != nil {
+			return decideProto(ev, a)
+		}
 		f := newFinding(CauseOK, High, "Addr", a.Addr.String()).
 			with(i18n.M("ev.connect.ok", "Addr", a.Addr.String(), "Dur", Dur(c.Duration)))
 		return OutcomeOK, []Finding{f}

@@ -1,0 +1,170 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxBody is how much of a response body is kept as evidence.
+const MaxBody = 512
+
+// maxDrain is how much more of a body is read so the connection can be reused.
+const maxDrain = 64 << 10
+
+// HTTP is an HTTP request and what came back.
+type HTTP struct {
+	Exchange
+	Host       string // the Host header sent
+	Path       string // the request target sent
+	Status     int    // 0 when no HTTP response came back
+	StatusLine string // "HTTP/1.1 200 OK"
+	Header     http.Header
+	Body       []byte // the first MaxBody bytes of the body
+	Err        error  // why no response could be read, if none was
+	// FirstByte is the time from the request written to the first byte of
+	// the answer, from the standard library's trace hooks.
+	FirstByte time.Duration
+	Whoami    *Whoami // the endpoint is conndiag listen and said who it sees
+}
+
+// Server is the Server header of the response.
+func (h *HTTP) Server() string {
+	if h == nil || h.Header == nil {
+		return ""
+	}
+	return h.Header.Get("Server")
+}
+
+// HTTPRequest sends "GET path" with the Host header host over conn (plain,
+// or TLS already done) and reads the response head and the start of the
+// body, all before deadline. When the response says it comes from conndiag
+// listen, it asks the same connection GET /whoami (one more round trip).
+func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *HTTP {
+	res := &HTTP{Host: host, Path: path}
+	rec := record(conn)
+	rec.SetDeadline(deadline)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	tr := oneConnTransport(rec)
+	defer tr.CloseIdleConnections()
+
+	var mu sync.Mutex
+	var wrote, first time.Time
+	trace := &httptrace.ClientTrace{
+		WroteRequest:         func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = time.Now(); mu.Unlock() },
+		GotFirstResponseByte: func() { mu.Lock(); first = time.Now(); mu.Unlock() },
+	}
+	resp, body, err := get(httptrace.WithClientTrace(ctx, trace), tr, host, path, false)
+	mu.Lock()
+	if !wrote.IsZero() && first.After(wrote) {
+		res.FirstByte = first.Sub(wrote)
+	}
+	mu.Unlock()
+	if err != nil {
+		res.Err = err
+	} else {
+		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header, body
+	}
+	res.Exchange = rec.exchange()
+	if res.Status == 0 && res.Exchange.Err == nil {
+		res.Exchange.Err = err
+		if res.Reply != Answered {
+			res.Reply = ReplyOf(err)
+		}
+	}
+	if _, ok := ListenVersion(res.Server()); ok && err == nil {
+		if resp, body, err := get(ctx, tr, host, "/whoami", true); err == nil && resp.StatusCode == http.StatusOK {
+			if w, ok := ParseWhoami(body); ok {
+				res.Whoami = &w
+			}
+		}
+	}
+	return res
+}
+
+// oneConnTransport is an HTTP/1.1 transport whose only connection is c: no
+// proxy, no compression (the body is evidence as sent), no second dial.
+func oneConnTransport(c net.Conn) *http.Transport {
+	var once sync.Once
+	return &http.Transport{
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			var got net.Conn
+			once.Do(func() { got = c })
+			if got == nil {
+				return nil, errors.New("probe: the server closed the connection")
+			}
+			return got, nil
+		},
+		Proxy:                  nil,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		MaxIdleConnsPerHost:    1,
+	}
+}
+
+func get(ctx context.Context, tr *http.Transport, host, path string, json bool) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("Accept", "*/*")
+	if json {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if _, ok := ListenVersion(resp.Header.Get("Server")); ok {
+		// Read the rest, so the connection stays usable for GET /whoami.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	}
+	return resp, body, nil
+}
+
+// StatusLine is a parsed HTTP/1.x status line.
+type StatusLine struct {
+	Proto  string // "HTTP/1.1"
+	Code   int
+	Reason string
+}
+
+// ParseStatusLine parses "HTTP/1.1 200 OK" (line without its line end).
+func ParseStatusLine(line string) (StatusLine, bool) {
+	proto, rest, ok := strings.Cut(line, " ")
+	if !ok || !validProto(proto) {
+		return StatusLine{}, false
+	}
+	code, reason, _ := strings.Cut(rest, " ")
+	if len(code) != 3 {
+		return StatusLine{}, false
+	}
+	n, err := strconv.Atoi(code)
+	if err != nil || n < 100 || code[0] == '+' {
+		return StatusLine{}, false
+	}
+	return StatusLine{Proto: proto, Code: n, Reason: reason}, true
+}
+
+func validProto(p string) bool {
+	v, ok := strings.CutPrefix(p, "HTTP/")
+	if !ok {
+		return false
+	}
+	switch v {
+	case "0.9", "1.0", "1.1", "2", "2.0", "3":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,234 @@
+// Package probe speaks the protocol a target's scheme implies (TLS, HTTP,
+// WebSocket, Workerman text and frame) over a TCP connection that is already
+// open, and records what was sent, what came back and how the conversation
+// ended. Probes gather evidence; they never decide causes (internal/verdict
+// does).
+//
+// Every probe works on an open net.Conn and a deadline, so the caller decides
+// how long silence may last: a probe never waits past its deadline, and a
+// silent server costs exactly that wait. After a failure, Fingerprint opens
+// fresh connections to find out what the server really speaks.
+package probe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxKeep is how many bytes of each direction an Exchange keeps as evidence.
+const MaxKeep = 2048
+
+// Reply is how the server reacted to what was sent.
+type Reply string
+
+const (
+	Answered Reply = "answered" // bytes came back
+	Silent   Reply = "silent"   // nothing came back before the deadline
+	Closed   Reply = "closed"   // the server closed the connection (FIN) without a byte
+	Reset    Reply = "reset"    // the connection was reset (RST) before a byte came back
+	Failed   Reply = "failed"   // another error; see Exchange.Err
+)
+
+// Exchange is one conversation on one connection: the first bytes each way,
+// and how it ended.
+type Exchange struct {
+	Sent      []byte // the first MaxKeep bytes written
+	SentN     int    // every byte written
+	Received  []byte // the first MaxKeep bytes read
+	ReceivedN int
+	Reply     Reply
+	Err       error         // the first network error of the exchange, if any
+	FirstByte time.Duration // from the first write to the first byte read; 0 when none came
+	Duration  time.Duration // from the start of the exchange to its end
+}
+
+// ReplyOf sorts a network error into Silent, Closed, Reset or Failed.
+func ReplyOf(err error) Reply {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return Silent
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Closed
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return Reset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return Silent
+	}
+	return Failed
+}
+
+// recorder wraps a conn and keeps the first bytes each way and the first
+// error. HTTP clients read and write from different goroutines, hence the lock.
+type recorder struct {
+	net.Conn
+	start time.Time
+
+	mu         sync.Mutex
+	sent, recv []byte
+	sentN      int
+	recvN      int
+	firstWrite time.Time
+	firstRead  time.Time
+	err        error
+	done       bool // snapshot taken: later errors are our own closing
+}
+
+func record(c net.Conn) *recorder {
+	return &recorder{Conn: c, start: time.Now()}
+}
+
+func keep(dst, b []byte) []byte {
+	if room := MaxKeep - len(dst); room > 0 {
+		dst = append(dst, b[:min(room, len(b))]...)
+	}
+	return dst
+}
+
+func (r *recorder) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n > 0 {
+		if r.recvN == 0 {
+			r.firstRead = time.Now()
+		}
+		r.recv = keep(r.recv, b[:n])
+		r.recvN += n
+	}
+	r.noteErr(err)
+	return n, err
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	if r.sentN == 0 && len(b) > 0 {
+		r.firstWrite = time.Now()
+	}
+	r.mu.Unlock()
+	n, err := r.Conn.Write(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = keep(r.sent, b[:n])
+	r.sentN += n
+	r.noteErr(err)
+	return n, err
+}
+
+func (r *recorder) noteErr(err error) {
+	if err == nil || r.err != nil || r.done || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	r.err = err
+}
+
+// exchange snapshots what was recorded; errors after this are ignored.
+func (r *recorder) exchange() Exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done = true
+	e := Exchange{
+		Sent: bytes.Clone(r.sent), SentN: r.sentN, Received: bytes.Clone(r.recv), ReceivedN: r.recvN,
+		Err: r.err, Duration: time.Since(r.start),
+	}
+	if r.recvN > 0 {
+		e.Reply = Answered
+		if !r.firstWrite.IsZero() && r.firstRead.After(r.firstWrite) {
+			e.FirstByte = r.firstRead.Sub(r.firstWrite)
+		}
+	} else {
+		e.Reply = ReplyOf(r.err)
+	}
+	return e
+}
+
+// closeOnDone closes c when ctx ends, so a cancelled probe stops at once.
+func closeOnDone(ctx context.Context, c net.Conn) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { c.Close() })
+}
+
+// readUntil reads from c until enough reports the bytes complete, MaxKeep
+// bytes came, or the read fails (the deadline ends a silent server).
+func readUntil(c net.Conn, enough func([]byte) bool) []byte {
+	var got []byte
+	buf := make([]byte, 1024)
+	for len(got) < MaxKeep {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if n > 0 && enough(got) {
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	return got
+}
+
+// Escape renders bytes from the network for people: printable text as it
+// is, \r \n \t \\ escaped, and \xNN for everything else (control bytes,
+// invalid UTF-8), so no byte can drive the terminal. At most max runes of
+// output are produced; a cut is marked with "…".
+func Escape(b []byte, max int) string {
+	var sb strings.Builder
+	n := 0
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		var s string
+		switch {
+		case r == '\r':
+			s = `\r`
+		case r == '\n':
+			s = `\n`
+		case r == '\t':
+			s = `\t`
+		case r == '\\':
+			s = `\\`
+		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
+			r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
+			// Invalid bytes, C0/C1 controls, line separators and bidi overrides.
+			for _, c := range b[:size] {
+				s += fmt.Sprintf(`\x%02x`, c)
+			}
+		default:
+			s = string(b[:size])
+		}
+		w := utf8.RuneCountInString(s)
+		if max > 0 && n+w > max {
+			sb.WriteString("…")
+			break
+		}
+		sb.WriteString(s)
+		n += w
+		b = b[size:]
+	}
+	return sb.String()
+}
+
+// Show describes bytes for people: TLS records by what they are (a binary
+// ClientHello means nothing escaped), everything else escaped, with the
+// total size when not all of it is shown.
+func Show(b []byte, total, max int) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if d, ok := describeTLS(b); ok {
+		return fmt.Sprintf("[%s, %d bytes]", d, total)
+	}
+	s := Escape(b, max)
+	if strings.HasSuffix(s, "…") || total > len(b) {
+		s += fmt.Sprintf(" (%d bytes)", total)
+	}
+	return s
+}

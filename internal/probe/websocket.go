@@ -1,0 +1,104 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocket is the opening handshake of RFC 6455 and what came back.
+type WebSocket struct {
+	HTTP             // the handshake request and the server's answer
+	Upgraded    bool // 101 with the right Upgrade, Connection and Sec-WebSocket-Accept
+	AcceptWant  string
+	Subprotocol string
+}
+
+// AcceptOK reports whether the server's Sec-WebSocket-Accept matches the key sent.
+func (w *WebSocket) AcceptOK() bool {
+	return w.AcceptWant != "" && w.Header.Get("Sec-WebSocket-Accept") == w.AcceptWant
+}
+
+// WebSocketHandshake runs the opening handshake for path with the Host
+// header host on conn (plain, or TLS already done), before deadline. A
+// conndiag listen endpoint is then asked "whoami" (one more round trip).
+// conn is closed when it returns.
+func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *WebSocket {
+	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}}
+	rec := record(conn)
+	defer rec.Close()
+	var once sync.Once
+	d := websocket.Dialer{
+		NetDialContext: func(context.Context, string, string) (net.Conn, error) {
+			var got net.Conn
+			once.Do(func() { got = rec })
+			if got == nil {
+				return nil, errors.New("probe: one connection only")
+			}
+			return got, nil
+		},
+		HandshakeTimeout: time.Until(deadline),
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	hdr := http.Header{"Host": {host}, "User-Agent": {UserAgent}}
+	c, resp, err := d.DialContext(ctx, "ws://"+host+path, hdr)
+	res.Exchange = rec.exchange()
+	res.FirstByte = res.Exchange.FirstByte
+	res.AcceptWant = acceptFor(res.Sent)
+	if resp != nil {
+		res.Status, res.StatusLine, res.Header = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header
+		if resp.Body != nil {
+			res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		}
+	}
+	if err != nil {
+		res.Err = err
+		if res.Exchange.Err == nil && res.Reply != Answered {
+			res.Exchange.Err = err
+			res.Reply = ReplyOf(err)
+		}
+		return res
+	}
+	defer c.Close()
+	res.Upgraded = true
+	res.Subprotocol = c.Subprotocol()
+	if _, ok := ListenVersion(res.Server()); ok {
+		c.SetWriteDeadline(deadline)
+		c.SetReadDeadline(deadline)
+		if c.WriteMessage(websocket.TextMessage, []byte(WhoamiRequest)) == nil {
+			c.SetReadLimit(64 << 10)
+			if typ, msg, err := c.ReadMessage(); err == nil && typ == websocket.TextMessage {
+				if w, ok := ParseWhoami(msg); ok {
+					res.Whoami = &w
+				}
+			}
+		}
+	}
+	return res
+}
+
+// acceptFor computes the Sec-WebSocket-Accept that the key in the request
+// sent calls for (RFC 6455 section 4.2.2).
+func acceptFor(req []byte) string {
+	for _, line := range bytes.Split(req, []byte("\r\n")) {
+		name, value, ok := strings.Cut(string(line), ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Sec-WebSocket-Key") {
+			h := sha1.Sum([]byte(strings.TrimSpace(value) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			return base64.StdEncoding.EncodeToString(h[:])
+		}
+	}
+	return ""
+}
