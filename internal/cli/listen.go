@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/listen"
+)
+
+type listenFlags struct {
+	cert, key                     string
+	maxMessage, maxLine, maxFrame string
+	handshake, read, idle         time.Duration
+	quiet                         bool
+}
+
+func newListen(g *globals) *cobra.Command {
+	var f listenFlags
+	cmd := &cobra.Command{
+		Use:   "listen URI...",
+		Short: "Start a known-good test endpoint with Workerman-style URIs",
+		Long: `Start known-good test endpoints, to split "the network" from "my application":
+stop your server, run this on the same port, and try again from the client.
+
+Every endpoint echoes and answers "whoami" with the client address it sees
+(so NAT, proxies or a CDN in between show up):
+  websocket://, ws://  WebSocket echo; the text message "whoami" gets the JSON answer
+  wss://               the same over TLS
+  http://, https://    info page (JSON with Accept: application/json or GET /whoami);
+                       a WebSocket handshake gets 200 here, as from any HTTP-only server
+  text://              Workerman text protocol: each line echoed; the line "whoami"
+  frame://             Workerman frame protocol (4-byte length that counts itself)
+  tcp://, host:port    raw echo; a connection starting with "whoami\n" gets the answer
+  ssl://, tls://       raw echo over TLS
+
+0.0.0.0 listens on every IPv4 address, [::] on every address. Port 0 picks a free port.
+TLS uses --cert/--key, or a self-signed certificate whose fingerprint is printed.
+One log line per connection goes to stderr (JSON with --json).
+
+Exit status: 0 after Ctrl-C or SIGTERM, 2 for a bad URI or flag, 3 when an
+address cannot be bound (the message says why, and which process holds it).`,
+		Example: `  conndiag listen websocket://0.0.0.0:8282
+  conndiag listen websocket://0.0.0.0:8282 text://0.0.0.0:5678 frame://0.0.0.0:5679 http://0.0.0.0:8080 tcp://0.0.0.0:9000
+  conndiag listen wss://0.0.0.0:8443 --cert cert.pem --key key.pem
+  conndiag listen ws://[::]:8282 --idle-timeout 0 --quiet`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runListen(cmd, g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.cert, "cert", "", "PEM certificate (chain) for wss, https, ssl and tls endpoints")
+	fl.StringVar(&f.key, "key", "", "PEM private key for --cert")
+	fl.StringVar(&f.maxMessage, "max-message", "1MiB", "largest WebSocket message")
+	fl.StringVar(&f.maxLine, "max-line", "64KiB", "longest text line")
+	fl.StringVar(&f.maxFrame, "max-frame", "1MiB", "largest frame-protocol frame, its 4-byte header included")
+	fl.DurationVar(&f.handshake, "handshake-timeout", 10*time.Second, "time allowed for the TLS and WebSocket handshakes")
+	fl.DurationVar(&f.read, "read-timeout", 30*time.Second, "time allowed for a started line, frame or message to arrive, and for the client to read replies")
+	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "close connections silent this long (0: never)")
+	fl.BoolVar(&f.quiet, "quiet", false, "no log line per connection")
+	return cmd
+}
+
+func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) error {
+	if len(args) == 0 {
+		return usageErr("no listen URI given; for example: conndiag listen websocket://0.0.0.0:8282 (accepted forms: %s)", listen.Forms)
+	}
+	var eps []listen.Endpoint
+	for _, a := range args {
+		e, err := listen.ParseEndpoint(a)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		eps = append(eps, e)
+	}
+	cfg := listen.Config{Version: version(), Printer: g.printer, HandshakeTimeout: f.handshake, ReadTimeout: f.read, IdleTimeout: f.idle}
+	var err error
+	if cfg.MaxMessage, err = parseSize("--max-message", f.maxMessage); err != nil {
+		return err
+	}
+	if cfg.MaxLine, err = parseSize("--max-line", f.maxLine); err != nil {
+		return err
+	}
+	if cfg.MaxFrame, err = parseSize("--max-frame", f.maxFrame); err != nil {
+		return err
+	}
+	if cfg.MaxFrame < 4 {
+		return usageErr("--max-frame must be at least 4 (the header counts itself), got %d", cfg.MaxFrame)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--handshake-timeout", f.handshake}, {"--read-timeout", f.read}} {
+		if d.v <= 0 {
+			return usageErr("%s must be positive, got %s", d.name, d.v)
+		}
+	}
+	switch {
+	case f.idle < 0:
+		return usageErr("--idle-timeout must not be negative, got %s", f.idle)
+	case f.idle == 0:
+		cfg.IdleTimeout = -1 // never
+	}
+	if (f.cert == "") != (f.key == "") {
+		return usageErr("--cert and --key go together")
+	}
+	if f.cert != "" {
+		if cfg.Cert, err = os.ReadFile(f.cert); err != nil {
+			return usageErr("cannot read --cert: %v", err)
+		}
+		if cfg.Key, err = os.ReadFile(f.key); err != nil {
+			return usageErr("cannot read --key: %v", err)
+		}
+	}
+
+	p := g.printer
+	var errMu sync.Mutex
+	cfg.Warn = func(m i18n.Msg) {
+		go func() {
+			errMu.Lock()
+			defer errMu.Unlock()
+			fmt.Fprintln(g.stderr, p.T("listen.warning", "Text", p.Text(m)))
+		}()
+	}
+	var lg *listen.Log
+	if !f.quiet {
+		lg = listen.NewLog(g.stderr, logFormat(g))
+		cfg.Log = lg.Record
+	}
+
+	ctx := cmd.Context()
+	srv, err := listen.Listen(ctx, cfg, eps)
+	if err != nil {
+		if lg != nil {
+			lg.Close()
+		}
+		var ue *listen.URIError
+		var ce *listen.CertError
+		var be *listen.BindError
+		switch {
+		case errors.As(err, &ue):
+			return usageErr("%v", err)
+		case errors.As(err, &ce):
+			return usageErr("%v", err)
+		case errors.As(err, &be):
+			return toolErr("%s", p.Text(be.Msg()))
+		default:
+			return toolErr("listen: %v", err)
+		}
+	}
+	started := time.Now()
+	printStartup(g, srv)
+	_ = srv.Serve(ctx)
+	st := srv.Stats()
+	if lg != nil {
+		lg.Close()
+		if n := lg.Dropped(); n > 0 {
+			fmt.Fprintln(g.stderr, p.T("listen.log_dropped", "N", n))
+		}
+	}
+	if g.json {
+		return encodeLine(g, map[string]any{"stopped": true, "connections": st.Accepted, "duration_ms": time.Since(started).Milliseconds()})
+	}
+	fmt.Fprintln(g.stdout, p.T("listen.stopped", "N", st.Accepted, "Dur", time.Since(started).Round(time.Second).String()))
+	return nil
+}
+
+func encodeLine(g *globals, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return toolErr("writing output: %v", err)
+	}
+	if _, err := fmt.Fprintf(g.stdout, "%s\n", b); err != nil {
+		return toolErr("writing output: %v", err)
+	}
+	return nil
+}
+
+// jsonListening is one endpoint in --json startup output.
+type jsonListening struct {
+	Listening   string   `json:"listening"`
+	Scheme      string   `json:"scheme"`
+	Proto       string   `json:"proto"`
+	Address     string   `json:"address"`
+	TLS         bool     `json:"tls"`
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	Warnings    []string `json:"warnings"`
+}
+
+func printStartup(g *globals, srv *listen.Server) {
+	p := g.printer
+	cert := srv.Cert()
+	for _, b := range srv.Bound() {
+		if g.json {
+			j := jsonListening{Listening: b.URI, Scheme: b.Scheme, Proto: string(b.Proto), Address: b.Addr.String(),
+				TLS: b.TLS, Warnings: texts(b.Warnings, p)}
+			if b.TLS && cert != nil {
+				j.Fingerprint = cert.Fingerprint
+			}
+			_ = encodeLine(g, j)
+			continue
+		}
+		what := ""
+		switch b.Proto {
+		case listen.WebSocket:
+			what = p.T("listen.what.websocket")
+		case listen.HTTP:
+			what = p.T("listen.what.http")
+		case listen.Text:
+			what = p.T("listen.what.text")
+		case listen.Frame:
+			what = p.T("listen.what.frame")
+		default:
+			what = p.T("listen.what.tcp")
+		}
+		if b.TLS {
+			what = p.T("listen.what.tls", "What", what)
+		}
+		fmt.Fprintln(g.stdout, p.T("listen.listening", "URI", b.URI, "What", what))
+		for _, w := range b.Warnings {
+			fmt.Fprintln(g.stdout, p.T("listen.warning", "Text", p.Text(w)))
+		}
+	}
+	if g.json {
+		return
+	}
+	if cert != nil {
+		if cert.SelfSigned {
+			fmt.Fprintln(g.stdout, p.T("listen.cert.self", "FP", cert.Fingerprint))
+		} else {
+			fmt.Fprintln(g.stdout, p.T("listen.cert.given", "Subject", cert.Subject, "Until", cert.NotAfter.Format("2006-01-02"), "FP", cert.Fingerprint))
+		}
+	}
+	fmt.Fprintln(g.stdout, p.T("listen.ready"))
+}
+
+type jsonConnLog struct {
+	Time       string `json:"time"`
+	Endpoint   string `json:"endpoint"`
+	Proto      string `json:"proto"`
+	Peer       string `json:"peer"`
+	Local      string `json:"local"`
+	BytesIn    uint64 `json:"bytes_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+	DurationMS int64  `json:"duration_ms"`
+	Reason     string `json:"reason"`
+	Message    string `json:"message"`
+}
+
+func logFormat(g *globals) func(listen.Record) []byte {
+	p := g.printer
+	if g.json {
+		return func(r listen.Record) []byte {
+			b, _ := json.Marshal(jsonConnLog{
+				Time: r.Time.UTC().Format(time.RFC3339Nano), Endpoint: r.Endpoint, Proto: string(r.Proto),
+				Peer: r.Peer.String(), Local: r.Local.String(), BytesIn: r.In, BytesOut: r.Out,
+				DurationMS: r.Duration.Milliseconds(), Reason: r.Reason.Code, Message: p.Text(r.Reason.Msg),
+			})
+			return append(b, '\n')
+		}
+	}
+	return func(r listen.Record) []byte {
+		return []byte(p.T("listen.log", "Time", r.Time.Format("15:04:05"), "URI", r.Endpoint, "Peer", r.Peer.String(),
+			"In", r.In, "Out", r.Out, "Dur", r.Duration.Round(time.Millisecond).String(), "Why", p.Text(r.Reason.Msg)) + "\n")
+	}
+}
+
+// parseSize reads a byte count: 4096, 64KiB, 64K, 1MiB, 1M (powers of 1024).
+func parseSize(flag, s string) (int, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > (1<<31-1)/mult {
+		return 0, usageErr("%s: %q is not a size such as 65536, 64KiB or 1MiB (at most 2 GiB)", flag, s)
+	}
+	return n * mult, nil
+}

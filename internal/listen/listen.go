@@ -1,0 +1,209 @@
+// Package listen runs known-good test endpoints with Workerman-style listen
+// URIs: websocket (ws, wss), http (https), text, frame, tcp and ssl/tls.
+//
+// Put one on the port a failing client uses, and the question "is it the
+// network or my application?" splits in two: if the client reaches this
+// endpoint, the network path is fine. Every endpoint echoes, and answers a
+// "whoami" request in its own protocol with the client address it saw, so NAT,
+// proxies or a CDN in between show up (see Info).
+//
+// Plain endpoints on Linux run on a few epoll event loops: an idle connection
+// costs a small struct and no goroutine or buffer, so a single process holds
+// hundreds of thousands of them. TLS endpoints, http/https and other
+// platforms use a goroutine per connection.
+//
+// Every protocol decoder is a session: a pure state machine that consumes
+// bytes and appends replies, with bounded sizes, so hostile bytes can close
+// only the connection that sent them.
+package listen
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/target"
+)
+
+// Proto is what an endpoint speaks after TCP (and TLS) connect.
+type Proto string
+
+const (
+	WebSocket Proto = "websocket"
+	HTTP      Proto = "http"
+	Text      Proto = "text"
+	Frame     Proto = "frame"
+	TCP       Proto = "tcp" // raw echo
+)
+
+// Forms lists the accepted listen URI forms, for usage messages.
+const Forms = "websocket://0.0.0.0:8282, ws://, wss://, http://, https://, text://, frame://, tcp://, ssl://, tls://, or host:port (raw echo)"
+
+// Endpoint is one parsed listen URI.
+type Endpoint struct {
+	URI    string // as given
+	Scheme string
+	Proto  Proto
+	TLS    bool
+	Host   string // address or name, without brackets
+	Port   uint16 // 0: any free port
+}
+
+// String is the canonical form scheme://host:port.
+func (e Endpoint) String() string { return e.Scheme + "://" + joinHostPort(e.Host, e.Port) }
+
+func joinHostPort(h string, p uint16) string {
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	return fmt.Sprintf("%s:%d", h, p)
+}
+
+// URIError is a listen URI that cannot be used.
+type URIError struct {
+	Input  string
+	Reason string
+}
+
+func (e *URIError) Error() string {
+	return fmt.Sprintf("bad listen URI %q: %s (accepted forms: %s)", e.Input, e.Reason, Forms)
+}
+
+// ParseEndpoint parses a listen URI with the target forms of conndiag
+// (internal/target), plus port 0 for "any free port". A path is accepted and
+// ignored: like Workerman, every endpoint answers on every path.
+func ParseEndpoint(s string) (Endpoint, error) {
+	in := strings.TrimSpace(s)
+	zero := false
+	if hp, i, j := hostPortSpan(in); strings.HasSuffix(hp, ":0") {
+		// target.Parse wants a real port; listen also takes 0 for "any".
+		in, zero = in[:i]+hp[:len(hp)-1]+"1"+in[j:], true
+	}
+	t, err := target.Parse(in)
+	if err != nil {
+		reason := err.Error()
+		if te, ok := err.(*target.Error); ok {
+			reason = te.Reason
+		}
+		return Endpoint{}, &URIError{Input: s, Reason: reason}
+	}
+	e := Endpoint{URI: strings.TrimSpace(s), Scheme: t.Scheme, Host: t.Host, Port: t.Port, TLS: t.TLS()}
+	if zero {
+		e.Port = 0
+	}
+	switch t.Protocol() {
+	case target.WebSocket:
+		e.Proto = WebSocket
+	case target.HTTP:
+		e.Proto = HTTP
+	case target.Text:
+		e.Proto = Text
+	case target.Frame:
+		e.Proto = Frame
+	case target.TCP, target.TLSOnly:
+		e.Proto = TCP
+	default:
+		return Endpoint{}, &URIError{Input: s, Reason: fmt.Sprintf("scheme %q cannot be served", t.Scheme)}
+	}
+	return e, nil
+}
+
+// hostPortSpan returns the host:port part of a URI and where it starts and ends.
+func hostPortSpan(s string) (hp string, i, j int) {
+	if k := strings.Index(s, "://"); k >= 0 {
+		i = k + 3
+	}
+	j = len(s)
+	if k := strings.IndexAny(s[i:], "/?#"); k >= 0 {
+		j = i + k
+	}
+	return s[i:j], i, j
+}
+
+// Config sets limits and timeouts. Zero fields take the defaults.
+type Config struct {
+	Version string // shown in whoami answers and the Server header
+
+	MaxMessage int // WebSocket message, default 1 MiB
+	MaxLine    int // text line without its "\n", default 64 KiB
+	MaxFrame   int // frame protocol, the 4-byte header included, default 1 MiB
+
+	HandshakeTimeout time.Duration // TLS and WebSocket handshakes, default 10 s
+	// ReadTimeout bounds how long a started line, frame or message may take
+	// to arrive, and how long the client may leave replies unread (slowloris).
+	ReadTimeout time.Duration // default 30 s
+	IdleTimeout time.Duration // close connections silent this long; default 10 min, negative: never
+
+	Cert    []byte // PEM certificate chain and key for TLS endpoints; nil: a self-signed one
+	Key     []byte
+	Printer *i18n.Printer // renders the few texts sent to clients (HTTP pages); nil: English
+
+	// Log receives one record per finished connection. It is called from
+	// the event loops and must not block (NewLog queues).
+	Log func(Record)
+	// Warn receives what is not about one connection (accept failing for
+	// lack of descriptors). It must not block.
+	Warn func(i18n.Msg)
+
+	Loops int // event loops, default GOMAXPROCS
+
+	noLoop bool // tests: serve plain endpoints with the stream driver too
+}
+
+const (
+	defaultMaxMessage = 1 << 20
+	defaultMaxLine    = 64 << 10
+	defaultMaxFrame   = 1 << 20
+	maxHandshake      = 16 << 10 // WebSocket request headers
+	outLimit          = 256 << 10
+)
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxMessage, defaultMaxMessage)
+	def(&c.MaxLine, defaultMaxLine)
+	def(&c.MaxFrame, defaultMaxFrame)
+	if c.MaxFrame < 4 {
+		c.MaxFrame = 4
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Printer == nil {
+		c.Printer = i18n.New("en")
+	}
+	return c
+}
+
+// Record describes one finished connection, for the connection log.
+type Record struct {
+	Time     time.Time // when it ended
+	Endpoint string    // the listen URI, canonical form
+	Proto    Proto
+	Peer     netip.AddrPort
+	Local    netip.AddrPort
+	In, Out  uint64 // bytes received and sent (TLS: plaintext)
+	Duration time.Duration
+	Reason   Reason
+}
+
+// Reason is why a connection ended: a stable code and a message.
+type Reason struct {
+	Code string
+	Msg  i18n.Msg
+}
