@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/conndiag/conndiag/internal/firewall"
+	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/verdict"
+)
+
+// The JSON of `conndiag server --json` (SPEC.md): host, ports with their
+// listeners and findings, and findings about the host; the rest is extra.
+type jsonServer struct {
+	Host       string               `json:"host"`
+	Ports      []jsonServerPort     `json:"ports"`
+	Findings   []jsonFinding        `json:"findings"`
+	Limits     jsonLimits           `json:"limits"`
+	Sysctl     []verdict.SysctlLine `json:"sysctl"`
+	NotChecked []string             `json:"not_checked"`
+	DurationMS int64                `json:"duration_ms"`
+}
+
+type jsonServerPort struct {
+	Port      uint16         `json:"port"`
+	Listeners []jsonListener `json:"listeners"`
+	Firewall  []jsonFirewall `json:"firewall,omitempty"`
+	SYNs      *[]jsonSYN     `json:"syns,omitempty"`
+	Findings  []jsonFinding  `json:"findings"`
+}
+
+type jsonListener struct {
+	Address string `json:"address"`
+	Port    uint16 `json:"port"`
+	PID     int    `json:"pid"`
+	Process string `json:"process"`
+	Backlog uint32 `json:"backlog"`
+	Queue   uint32 `json:"queue"`
+	V6Only  *bool  `json:"v6only,omitempty"`
+	UID     int    `json:"uid"`
+}
+
+type jsonFirewall struct {
+	Family  firewall.Family `json:"family"`
+	Action  firewall.Action `json:"action"`
+	Backend string          `json:"backend,omitempty"`
+	Table   string          `json:"table,omitempty"`
+	Chain   string          `json:"chain,omitempty"`
+	Rule    string          `json:"rule,omitempty"`
+	Policy  bool            `json:"policy,omitempty"`
+	Packets *uint64         `json:"packets,omitempty"`
+	Open    []string        `json:"open,omitempty"`
+}
+
+type jsonSYN struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Answered string `json:"answered"`
+	Count    int    `json:"count"`
+}
+
+type jsonLimits struct {
+	Somaxconn       int    `json:"somaxconn"`
+	SynBacklog      int    `json:"tcp_max_syn_backlog"`
+	PortRange       string `json:"ip_local_port_range"`
+	TwReuse         int    `json:"tcp_tw_reuse"`
+	MaxTwBuckets    int    `json:"tcp_max_tw_buckets"`
+	TimeWait        int    `json:"time_wait"`
+	Established     int    `json:"established"`
+	ListenOverflows uint64 `json:"listen_overflows"`
+	OverflowGrowth  uint64 `json:"listen_overflows_growth"`
+	ConntrackCount  int    `json:"conntrack_count"`
+	ConntrackMax    int    `json:"conntrack_max"`
+}
+
+func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
+	l := r.HostEv.Limits
+	j := jsonServer{
+		Host: r.Host, Ports: []jsonServerPort{}, Findings: findingsJSON(r.Findings, p),
+		Limits: jsonLimits{Somaxconn: l.Somaxconn, SynBacklog: l.SynBacklog, PortRange: l.PortRange.String(), TwReuse: l.TwReuse,
+			MaxTwBuckets: l.MaxTwBuckets, TimeWait: l.TimeWait, Established: l.Established, ListenOverflows: r.HostEv.OverflowTotal,
+			OverflowGrowth: r.HostEv.OverflowGrowth, ConntrackCount: l.ConntrackCount, ConntrackMax: l.ConntrackMax},
+		Sysctl:     serverAdvice(r),
+		NotChecked: texts(r.NotChecked, p),
+		DurationMS: r.Duration.Milliseconds(),
+	}
+	if j.Sysctl == nil {
+		j.Sysctl = []verdict.SysctlLine{}
+	}
+	for _, sp := range r.Ports {
+		jp := jsonServerPort{Port: sp.ev.Port, Listeners: []jsonListener{}, Findings: findingsJSON(sp.findings, p)}
+		for _, l := range sp.ev.Listeners {
+			jl := jsonListener{Address: l.Addr.Addr().String(), Port: l.Addr.Port(), Backlog: l.Backlog, Queue: l.Queue, UID: l.UID}
+			if len(l.Owners) > 0 {
+				jl.PID, jl.Process = l.Owners[0].PID, l.Owners[0].Process
+			}
+			if l.V6Only >= 0 && l.Addr.Addr().Is6() {
+				v := l.V6Only == 1
+				jl.V6Only = &v
+			}
+			jp.Listeners = append(jp.Listeners, jl)
+		}
+		for _, e := range sp.ev.Firewall {
+			jf := jsonFirewall{Family: e.Result.Family, Action: e.Result.Action, Open: e.Open.Commands}
+			if d := e.Result.Decider; d != nil {
+				jf.Backend, jf.Table, jf.Chain, jf.Rule, jf.Policy = d.Backend, d.Table, d.Chain, d.Rule, d.Policy
+				if d.Counted {
+					n := d.Packets
+					jf.Packets = &n
+				}
+			}
+			jp.Firewall = append(jp.Firewall, jf)
+		}
+		if sp.watched {
+			syns := []jsonSYN{}
+			if sp.ev.Watch != nil {
+				for _, s := range sp.ev.Watch.SYNs {
+					syns = append(syns, jsonSYN{From: s.From.String(), To: s.To.String(), Answered: s.Answer, Count: s.Count})
+				}
+			}
+			jp.SYNs = &syns
+		}
+		j.Ports = append(j.Ports, jp)
+	}
+	return j
+}
+
+// serverAdvice is the recommended sysctl lines, for the problems found.
+func serverAdvice(r serverReport) []verdict.SysctlLine {
+	queue, ports := false, false
+	check := func(fs []verdict.Finding) {
+		for _, f := range fs {
+			queue = queue || f.Cause == verdict.CauseAcceptQueueOverflow
+			ports = ports || f.Cause == verdict.CauseEphemeralPortsExhausted
+		}
+	}
+	check(r.Findings)
+	for _, p := range r.Ports {
+		check(p.findings)
+	}
+	return verdict.SysctlAdvice(r.HostEv.Limits, queue, ports)
+}
+
+func writeServerJSON(w io.Writer, r serverReport, p *i18n.Printer) error {
+	b, err := json.Marshal(serverJSON(r, p))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// renderServerHuman prints, per port, the verdict first, then its evidence
+// and fix; then the host's own findings, the kernel settings, and what
+// could not be checked.
+func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool) {
+	s := style{color}
+	conf := func(c verdict.Confidence) string { return p.T("ui.confidence." + string(c)) }
+	bad := 0
+	if len(r.Ports) == 0 {
+		fmt.Fprintln(w, p.T("ui.server.none"))
+	}
+	for i, sp := range r.Ports {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		port := p.T("ui.server.port", "Port", sp.ev.Port)
+		if !verdict.Problem(sp.findings) {
+			fmt.Fprintf(w, "%s %s  %s\n", s.good("✓"), s.good(port), p.T("ui.server.clean"))
+		} else {
+			bad++
+			v := sp.findings[0]
+			fmt.Fprintf(w, "%s %s  %s  (%s)\n", s.bad("✗"), s.bad(string(v.Cause)), port, conf(v.Confidence))
+			fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
+		}
+		writeListeners(w, sp, p, s)
+		if !verdict.Problem(sp.findings) {
+			writeFirewallSummary(w, sp, p, s)
+			writeSYNs(w, sp, p, s)
+			for _, f := range sp.findings {
+				fmt.Fprintf(w, "  • %s (%s): %s\n", f.Cause, conf(f.Confidence), p.Text(f.Summary))
+				for _, e := range f.Evidence {
+					fmt.Fprintf(w, "    %s\n", s.dim(p.Text(e)))
+				}
+				writeFix(w, f.Fix, p, s, "    ")
+			}
+			continue
+		}
+		v := sp.findings[0]
+		if len(v.Evidence) > 0 {
+			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.evidence")))
+			for _, e := range v.Evidence {
+				fmt.Fprintf(w, "    • %s\n", p.Text(e))
+			}
+		}
+		if len(v.Fix) > 0 {
+			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
+			writeFix(w, v.Fix, p, s, "    ")
+		}
+		if len(sp.findings) > 1 {
+			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
+			for _, f := range sp.findings[1:] {
+				fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, conf(f.Confidence), p.Text(f.Summary))
+				for _, e := range f.Evidence {
+					fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
+				}
+				writeFix(w, f.Fix, p, s, "      ")
+			}
+		}
+	}
+	if len(r.Findings) > 0 {
+		fmt.Fprintf(w, "\n%s\n", s.head(p.T("ui.server.host")))
+		for _, f := range r.Findings {
+			mark := s.dim("•")
+			if f.Confidence != verdict.Low {
+				mark = s.bad("✗")
+			}
+			fmt.Fprintf(w, "  %s %s (%s): %s\n", mark, f.Cause, conf(f.Confidence), p.Text(f.Summary))
+			for _, e := range f.Evidence {
+				fmt.Fprintf(w, "    %s\n", s.dim(p.Text(e)))
+			}
+			writeFix(w, f.Fix, p, s, "    ")
+		}
+	}
+	l := r.HostEv.Limits
+	conntrack := "-"
+	if l.ConntrackMax > 0 {
+		conntrack = fmt.Sprintf("%d/%d", l.ConntrackCount, l.ConntrackMax)
+	}
+	fmt.Fprintf(w, "\n%s\n  %s\n", s.head(p.T("ui.server.kernel")), s.dim(p.T("ui.server.kernel.line",
+		"Somaxconn", l.Somaxconn, "SynBacklog", l.SynBacklog, "Range", l.PortRange.String(), "TwReuse", l.TwReuse,
+		"TimeWait", l.TimeWait, "MaxTw", l.MaxTwBuckets, "Estab", l.Established, "Conntrack", conntrack,
+		"Overflows", r.HostEv.OverflowTotal)))
+	if adv := serverAdvice(r); len(adv) > 0 {
+		fmt.Fprintf(w, "  %s\n", p.T("ui.server.snippet"))
+		for _, line := range strings.Split(strings.TrimRight(verdict.SysctlFile(adv), "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", s.cmd(line))
+		}
+	}
+	if len(r.NotChecked) > 0 {
+		fmt.Fprintf(w, "\n%s\n", s.head(p.T("ui.server.not_checked")))
+		for _, m := range r.NotChecked {
+			fmt.Fprintf(w, "  • %s\n", p.Text(m))
+		}
+	}
+	fmt.Fprintln(w)
+	if len(r.Ports) > 1 {
+		fmt.Fprintln(w, p.T("ui.server.summary", "Bad", bad, "N", len(r.Ports)))
+	}
+	fmt.Fprintln(w, s.dim(p.T("ui.server.took", "Dur", verdict.Dur(r.Duration))))
+}
+
+func writeListeners(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
+	if len(sp.ev.Listeners) == 0 {
+		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.server.listening"), p.T("ui.server.nothing"))
+		return
+	}
+	var parts []string
+	for _, l := range sp.ev.Listeners {
+		part := l.Addr.String()
+		if len(l.Owners) > 0 {
+			part += fmt.Sprintf(" %s[%d]", l.Owners[0].Process, l.Owners[0].PID)
+		}
+		parts = append(parts, part)
+	}
+	fmt.Fprintf(w, "  %s: %s\n", p.T("ui.server.listening"), strings.Join(parts, ", "))
+}
+
+func writeFirewallSummary(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
+	var parts []string
+	for _, e := range sp.ev.Firewall {
+		fam := "IPv4"
+		if e.Result.Family == firewall.IPv6 {
+			fam = "IPv6"
+		}
+		part := p.T("ui.server.fw_accept", "Family", fam)
+		if d := e.Result.Decider; d != nil && e.Result.Action == firewall.Accept {
+			part += " " + p.T("ui.server.fw_by", "Rule", d.Rule)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.server.firewall"), s.dim(strings.Join(parts, "; ")))
+	}
+}
+
+func writeSYNs(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
+	if sp.ev.Watch == nil || len(sp.ev.Watch.SYNs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  %s:\n", p.T("ui.server.syns"))
+	for i, y := range sp.ev.Watch.SYNs {
+		if i >= 10 {
+			break
+		}
+		var ans i18n.Msg
+		switch y.Answer {
+		case verdict.AnswerSynAck:
+			ans = i18n.M("server.answer.syn_ack")
+		case verdict.AnswerRST:
+			ans = i18n.M("server.answer.rst")
+		default:
+			ans = i18n.M("server.answer.none")
+		}
+		fmt.Fprintf(w, "    %s\n", s.dim(p.T("server.ev.watch.syn", "From", y.From.String(), "To", y.To.String(), "Count", y.Count, "Answer", ans)))
+	}
+}

@@ -1,0 +1,487 @@
+// Package firewall evaluates this host's packet filter, read-only, for one
+// question: is a new TCP connection to PORT, from a client anywhere on the
+// internet, accepted, dropped or rejected — and by which rule?
+//
+// It reads the rule sets as their own tools print them (iptables-save and
+// ip6tables-save for both the nft and legacy back ends, nft -j list
+// ruleset), turns them into one model of tables, chains and rules, and walks
+// the base chains of every hook a SYN passes (ingress, prerouting, input or
+// forward) in priority order, as the kernel does. The configuration of ufw
+// and firewalld is read from their files, to name the tool that manages the
+// rules and the command that opens a port with it.
+//
+// A rule can depend on who the client is (its source address, an ipset, the
+// interface it arrives on). The walk answers for a client that no such rule
+// names: rules that apply only to particular clients are passed over and
+// reported as Notes, and rules it does not understand are passed over and
+// make the Result Uncertain.
+package firewall
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+)
+
+// Family is the IP version of the connection evaluated.
+type Family string
+
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// Action is what the rule set does to the SYN.
+type Action string
+
+const (
+	Accept Action = "accept"
+	Drop   Action = "drop"
+	Reject Action = "reject"
+	Queue  Action = "queue" // handed to a user-space program: cannot be known from the rules
+)
+
+// Back ends, as Hit.Backend names them.
+const (
+	BackendIptablesNft    = "iptables-nft"
+	BackendIptablesLegacy = "iptables-legacy"
+	BackendNftables       = "nftables"
+)
+
+// Packet is the connection asked about.
+type Packet struct {
+	Family Family
+	Port   uint16
+	// InIface is the interface clients arrive on (the default route's); ""
+	// when unknown, which makes interface-specific rules conditional.
+	InIface string
+	// Local are this host's own addresses of Family, for rules on the
+	// destination address; empty means every destination rule is uncertain.
+	Local []netip.Addr
+}
+
+// Hit names a rule (or a chain policy) of the rule set.
+type Hit struct {
+	Backend string // BackendIptablesNft, BackendIptablesLegacy or BackendNftables
+	Family  string // the table's family: ip, ip6, inet, netdev
+	Table   string
+	Chain   string
+	Base    string // the base chain (hooked) whose walk reached the rule
+	Policy  bool   // the chain's policy decided, not a rule
+	Rule    string // the rule as its tool prints it; for a policy, "policy DROP"
+	Pos     int    // 1-based position in its chain (iptables rule number)
+	Handle  int    // nftables rule handle
+	Counted bool   // the rule has packet counters
+	Packets uint64
+	Bytes   uint64
+	// RejectWith is the reject type of a REJECT rule ("tcp-reset",
+	// "icmp-port-unreachable", "admin-prohibited", ...).
+	RejectWith string
+}
+
+// Note is a rule passed over on the way.
+type Note struct {
+	Hit
+	Action Action // what the rule would do: accept, drop, reject, or "" for a jump
+	Jump   string // the chain it would jump to
+	// Why it was passed over: the client condition it depends on (e.g.
+	// "source 10.0.0.0/8"), or what was not understood.
+	Why     string
+	Unknown bool // not understood (rather than client-specific)
+}
+
+// Redirect is a DNAT or REDIRECT on the way in.
+type Redirect struct {
+	Hit
+	Addr netip.Addr // new destination, zero for REDIRECT (this host)
+	Port uint16     // new port, 0 when unchanged
+}
+
+// Result is the rule set's answer for one Packet.
+type Result struct {
+	Family Family
+	Port   uint16
+	Action Action
+	// Decider is the rule or policy that dropped or rejected the SYN, or
+	// the last explicit rule that accepted it; nil when it passed every
+	// base chain on their accept policies (or there were none).
+	Decider *Hit
+	// Notes are rules passed over because they depend on the client or were
+	// not understood, in walk order, at most maxNotes.
+	Notes     []Note
+	Uncertain bool // a rule that was not understood was passed over before the decision
+	Redirect  *Redirect
+	Forwarded bool // a DNAT sent the connection to another host (a container, a VM)
+	Chains    int  // base chains walked
+}
+
+const (
+	maxNotes = 8
+	maxDepth = 64 // jumps; the kernel's own limit is 16 for nft
+	// maxSteps bounds the rules visited in one evaluation: real rule sets
+	// have no loops, but a made-up one could branch exponentially.
+	maxSteps = 1 << 20
+)
+
+// tri is a rule condition's answer for the generic client.
+type tri uint8
+
+const (
+	yes     tri = iota
+	no          // does not match
+	cond        // matches some clients only (by source, interface, set)
+	unknown     // not understood
+)
+
+// and combines the answers of a rule's conditions.
+func and(a, b tri) tri {
+	switch {
+	case a == no || b == no:
+		return no
+	case a == unknown || b == unknown:
+		return unknown
+	case a == cond || b == cond:
+		return cond
+	}
+	return yes
+}
+
+// pstate is the packet while it walks: what rules can change about it.
+type pstate struct {
+	Packet
+	port      uint16 // after DNAT/REDIRECT
+	ct        uint32 // conntrack state bit (ctNew, ctUntracked)
+	mark      uint32
+	dnat      bool
+	forwarded bool
+}
+
+const (
+	ctInvalid     = 1
+	ctEstablished = 2
+	ctRelated     = 4
+	ctNew         = 8
+	ctUntracked   = 64
+)
+
+// condition is one match of a rule; why describes a cond or unknown answer.
+type condition func(*pstate) (tri, string)
+
+type actKind uint8
+
+const (
+	actNone     actKind = iota // counter, log, ...: go on with the next rule
+	actAccept                  // accept
+	actDrop                    // drop
+	actReject                  // reject
+	actQueue                   // queue to user space
+	actJump                    // jump target
+	actGoto                    // goto target
+	actReturn                  // return
+	actDNAT                    // dnat / redirect (nat chains): ends the chain, like accept
+	actNotrack                 // notrack: ct state becomes untracked
+	actMark                    // set the packet mark
+	actUnknownT                // a target or statement not understood
+)
+
+type action struct {
+	kind       actKind
+	target     string // chain for jump and goto
+	rejectWith string
+	addr       netip.Addr // dnat address
+	port       uint16     // dnat/redirect port
+	mark, mask uint32     // actMark: mark = (mark & ^mask) ^ value
+	what       string     // the unknown target or statement
+	// dyn picks the action at walk time (nft verdict maps).
+	dyn func(*pstate) (action, tri, string)
+}
+
+func (a action) terminal() bool {
+	switch a.kind {
+	case actAccept, actDrop, actReject, actQueue, actJump, actGoto, actDNAT:
+		return true
+	}
+	return false
+}
+
+func (a action) noteAction() Action {
+	switch a.kind {
+	case actAccept, actDNAT:
+		return Accept
+	case actDrop:
+		return Drop
+	case actReject:
+		return Reject
+	case actQueue:
+		return Queue
+	}
+	return ""
+}
+
+// Rule is one rule of a chain.
+type Rule struct {
+	Pos     int
+	Handle  int
+	Text    string
+	Counted bool
+	Packets uint64
+	Bytes   uint64
+	conds   []condition
+	act     action
+}
+
+// Chain is a chain of a table; base chains are attached to a hook.
+type Chain struct {
+	Name   string
+	Base   bool
+	Hook   string // ingress, prerouting, input, forward, output, postrouting
+	Type   string // filter, nat, route
+	Prio   int
+	Dev    string // netdev ingress chains: the device
+	Policy Action // base chains: accept or drop
+	Rules  []*Rule
+}
+
+// Table is one table of one back end.
+type Table struct {
+	Backend string
+	Family  string // ip, ip6, inet, arp, bridge, netdev
+	Name    string
+	Chains  map[string]*Chain
+	order   []string
+}
+
+func newTable(backend, family, name string) *Table {
+	return &Table{Backend: backend, Family: family, Name: name, Chains: map[string]*Chain{}}
+}
+
+func (t *Table) chain(name string) *Chain {
+	c := t.Chains[name]
+	if c == nil {
+		c = &Chain{Name: name}
+		t.Chains[name] = c
+		t.order = append(t.order, name)
+	}
+	return c
+}
+
+// Ruleset is every table read from every back end.
+type Ruleset struct {
+	Tables []*Table
+}
+
+// appliesTo reports whether a table of this family sees packets of f.
+func appliesTo(family string, f Family) bool {
+	switch family {
+	case "inet", "netdev":
+		return true
+	case "ip":
+		return f == IPv4
+	case "ip6":
+		return f == IPv6
+	}
+	return false
+}
+
+var stageOrder = map[string]int{"ingress": 0, "prerouting": 1, "input": 2, "forward": 2}
+
+type baseRef struct {
+	t   *Table
+	c   *Chain
+	seq int
+}
+
+// Evaluate walks the rule set for p, as the kernel would for its first SYN.
+func (rs *Ruleset) Evaluate(p Packet) Result {
+	res := Result{Family: p.Family, Port: p.Port, Action: Accept}
+	st := &pstate{Packet: p, port: p.Port, ct: ctNew}
+	var bases []baseRef
+	for _, t := range rs.Tables {
+		if !appliesTo(t.Family, p.Family) {
+			continue
+		}
+		for _, name := range t.order {
+			c := t.Chains[name]
+			if !c.Base {
+				continue
+			}
+			if _, ok := stageOrder[c.Hook]; !ok {
+				continue
+			}
+			if c.Type == "nat" && c.Hook != "prerouting" {
+				continue // source NAT cannot stop the SYN
+			}
+			bases = append(bases, baseRef{t, c, len(bases)})
+		}
+	}
+	sort.SliceStable(bases, func(i, j int) bool {
+		a, b := bases[i].c, bases[j].c
+		if sa, sb := stageOrder[a.Hook], stageOrder[b.Hook]; sa != sb {
+			return sa < sb
+		}
+		return a.Prio < b.Prio
+	})
+	w := &walker{res: &res}
+	for _, b := range bases {
+		if b.c.Hook == "forward" && !st.forwarded || b.c.Hook == "input" && st.forwarded {
+			continue
+		}
+		if b.c.Hook == "ingress" && b.c.Dev != "" && p.InIface != "" && b.c.Dev != p.InIface {
+			continue
+		}
+		res.Chains++
+		out, hit := w.walk(b.t, b.c, b.c, st, 0)
+		if out.kind == actNone || out.kind == actReturn {
+			// Fell off the end of the base chain: its policy decides.
+			if b.c.Policy == Drop {
+				res.Action = Drop
+				res.Decider = policyHit(b.t, b.c)
+				return res
+			}
+			continue
+		}
+		switch out.kind {
+		case actAccept:
+			res.Decider = hit
+		case actDNAT:
+			res.Redirect = &Redirect{Hit: *hit, Addr: out.addr, Port: out.port}
+			st.dnat = true
+			if out.port != 0 {
+				st.port = out.port
+			}
+			if out.addr.IsValid() && !isLocal(st.Local, out.addr) {
+				st.forwarded = true
+				res.Forwarded = true
+			}
+		case actDrop, actReject, actQueue:
+			res.Action = map[actKind]Action{actDrop: Drop, actReject: Reject, actQueue: Queue}[out.kind]
+			res.Decider = hit
+			if out.kind == actReject {
+				res.Decider.RejectWith = out.rejectWith
+			}
+			return res
+		}
+	}
+	return res
+}
+
+func isLocal(local []netip.Addr, a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsLoopback() {
+		return true
+	}
+	for _, l := range local {
+		if l.Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func policyHit(t *Table, c *Chain) *Hit {
+	return &Hit{Backend: t.Backend, Family: t.Family, Table: t.Name, Chain: c.Name, Base: c.Name, Policy: true, Rule: policyText(t, c)}
+}
+
+func policyText(t *Table, c *Chain) string {
+	if t.Backend == BackendNftables {
+		return "policy " + string(c.Policy)
+	}
+	return ":" + c.Name + " " + map[Action]string{Accept: "ACCEPT", Drop: "DROP"}[c.Policy]
+}
+
+type walker struct {
+	res   *Result
+	steps int
+}
+
+func (w *walker) hit(t *Table, c, base *Chain, r *Rule) *Hit {
+	return &Hit{Backend: t.Backend, Family: t.Family, Table: t.Name, Chain: c.Name, Base: base.Name,
+		Rule: r.Text, Pos: r.Pos, Handle: r.Handle, Counted: r.Counted, Packets: r.Packets, Bytes: r.Bytes}
+}
+
+func (w *walker) note(t *Table, c, base *Chain, r *Rule, a action, m tri, why string) {
+	if m == unknown {
+		w.res.Uncertain = true
+	}
+	if len(w.res.Notes) >= maxNotes {
+		return
+	}
+	n := Note{Hit: *w.hit(t, c, base, r), Action: a.noteAction(), Why: why, Unknown: m == unknown}
+	if a.kind == actJump || a.kind == actGoto {
+		n.Jump = a.target
+	}
+	w.res.Notes = append(w.res.Notes, n)
+}
+
+// walk runs chain c of table t. It returns the final action (accept, drop,
+// reject, queue, dnat) with the rule that took it, or actNone when the chain
+// ran out or returned.
+func (w *walker) walk(t *Table, c, base *Chain, st *pstate, depth int) (action, *Hit) {
+	if depth > maxDepth {
+		w.res.Uncertain = true
+		return action{}, nil
+	}
+	for _, r := range c.Rules {
+		if w.steps++; w.steps > maxSteps {
+			w.res.Uncertain = true
+			return action{}, nil
+		}
+		m, why := yes, ""
+		for _, cd := range r.conds {
+			got, reason := cd(st)
+			if m2 := and(m, got); m2 != m {
+				m, why = m2, reason
+			}
+			if m == no {
+				break
+			}
+		}
+		if m == no {
+			continue
+		}
+		a := r.act
+		if a.dyn != nil {
+			var am tri
+			var areason string
+			a, am, areason = a.dyn(st)
+			if m2 := and(m, am); m2 != m {
+				m, why = m2, areason
+			}
+			if m == no {
+				continue
+			}
+		}
+		if m != yes {
+			if a.terminal() {
+				w.note(t, c, base, r, a, m, why)
+			}
+			continue
+		}
+		switch a.kind {
+		case actAccept, actDrop, actReject, actQueue, actDNAT:
+			return a, w.hit(t, c, base, r)
+		case actJump, actGoto:
+			next := t.Chains[a.target]
+			if next == nil {
+				w.note(t, c, base, r, a, unknown, "no chain "+strconv.Quote(a.target))
+				continue
+			}
+			out, h := w.walk(t, next, base, st, depth+1)
+			if out.kind != actNone && out.kind != actReturn {
+				return out, h
+			}
+			if a.kind == actGoto {
+				return action{}, nil
+			}
+		case actReturn:
+			return action{kind: actReturn}, nil
+		case actNotrack:
+			st.ct = ctUntracked
+		case actMark:
+			st.mark = st.mark&^a.mask ^ a.mark
+		case actUnknownT:
+			w.note(t, c, base, r, a, unknown, a.what)
+		}
+	}
+	return action{}, nil
+}

@@ -1,0 +1,1008 @@
+package firewall
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// maxNftJSON bounds what ParseNftJSON reads.
+const maxNftJSON = 64 << 20
+
+type nftDoc struct {
+	Nftables []map[string]json.RawMessage `json:"nftables"`
+}
+
+type nftTableObj struct {
+	Family string `json:"family"`
+	Name   string `json:"name"`
+}
+
+type nftChainObj struct {
+	Family string          `json:"family"`
+	Table  string          `json:"table"`
+	Name   string          `json:"name"`
+	Type   string          `json:"type"`
+	Hook   string          `json:"hook"`
+	Prio   json.RawMessage `json:"prio"`
+	Policy string          `json:"policy"`
+	Dev    json.RawMessage `json:"dev"`
+}
+
+type nftRuleObj struct {
+	Family string            `json:"family"`
+	Table  string            `json:"table"`
+	Chain  string            `json:"chain"`
+	Handle int               `json:"handle"`
+	Expr   []json.RawMessage `json:"expr"`
+}
+
+type nftSetObj struct {
+	Family string            `json:"family"`
+	Table  string            `json:"table"`
+	Name   string            `json:"name"`
+	Elem   []json.RawMessage `json:"elem"`
+}
+
+type tableKey struct{ family, name string }
+
+// nftParser holds what rules refer to while they are turned into conditions.
+type nftParser struct {
+	tables map[tableKey]*Table
+	sets   map[tableKey]map[string][]json.RawMessage // named sets and maps by table
+	texts  map[ruleKey]string
+	skip   func(family, table string) bool
+}
+
+type ruleKey struct {
+	family, table, chain string
+	handle               int
+}
+
+// ParseNftJSON reads the output of `nft -j list ruleset`. text, when not
+// nil, is the output of `nft -a list ruleset`, which gives each rule's text
+// by handle. skip names tables to leave out (those iptables-nft manages,
+// which are evaluated from iptables-save instead); it may be nil.
+func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) bool) ([]*Table, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxNftJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("firewall: nft json: %w", err)
+	}
+	if len(b) > maxNftJSON {
+		return nil, fmt.Errorf("firewall: nft json larger than %d bytes", maxNftJSON)
+	}
+	var doc nftDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("firewall: nft json: %w", err)
+	}
+	p := &nftParser{tables: map[tableKey]*Table{}, sets: map[tableKey]map[string][]json.RawMessage{}, skip: skip}
+	if text != nil {
+		if p.texts, err = parseNftText(text); err != nil {
+			return nil, err
+		}
+	}
+	var order []*Table
+	// Sets and chains first, as rules refer to them.
+	for _, obj := range doc.Nftables {
+		for kind, raw := range obj {
+			switch kind {
+			case "table":
+				var t nftTableObj
+				if err := json.Unmarshal(raw, &t); err != nil {
+					return nil, fmt.Errorf("firewall: nft table: %w", err)
+				}
+				if p.skipped(t.Family, t.Name) {
+					continue
+				}
+				k := tableKey{t.Family, t.Name}
+				if p.tables[k] == nil {
+					p.tables[k] = newTable(BackendNftables, t.Family, t.Name)
+					order = append(order, p.tables[k])
+				}
+			case "set", "map":
+				var s nftSetObj
+				if err := json.Unmarshal(raw, &s); err != nil {
+					return nil, fmt.Errorf("firewall: nft %s: %w", kind, err)
+				}
+				k := tableKey{s.Family, s.Table}
+				if p.sets[k] == nil {
+					p.sets[k] = map[string][]json.RawMessage{}
+				}
+				p.sets[k][s.Name] = s.Elem
+			case "chain":
+				var c nftChainObj
+				if err := json.Unmarshal(raw, &c); err != nil {
+					return nil, fmt.Errorf("firewall: nft chain: %w", err)
+				}
+				t := p.table(c.Family, c.Table)
+				if t == nil {
+					continue
+				}
+				ch := t.chain(c.Name)
+				if c.Hook != "" {
+					ch.Base, ch.Hook, ch.Type = true, c.Hook, c.Type
+					ch.Prio = nftPrio(c.Prio)
+					ch.Policy = Accept
+					if c.Policy == "drop" {
+						ch.Policy = Drop
+					}
+					var dev string
+					if json.Unmarshal(c.Dev, &dev) == nil {
+						ch.Dev = dev
+					}
+				}
+			}
+		}
+	}
+	for _, obj := range doc.Nftables {
+		raw, ok := obj["rule"]
+		if !ok {
+			continue
+		}
+		var ro nftRuleObj
+		if err := json.Unmarshal(raw, &ro); err != nil {
+			return nil, fmt.Errorf("firewall: nft rule: %w", err)
+		}
+		t := p.table(ro.Family, ro.Table)
+		if t == nil {
+			continue
+		}
+		c := t.chain(ro.Chain)
+		r := &Rule{Pos: len(c.Rules) + 1, Handle: ro.Handle}
+		r.Text = p.texts[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}]
+		if err := p.rule(t, r, ro.Expr); err != nil {
+			return nil, fmt.Errorf("firewall: nft rule %s %s %s handle %d: %w", ro.Family, ro.Table, ro.Chain, ro.Handle, err)
+		}
+		if r.Text == "" {
+			r.Text = describeExprs(ro.Expr)
+		}
+		c.Rules = append(c.Rules, r)
+	}
+	return order, nil
+}
+
+func (p *nftParser) skipped(family, table string) bool {
+	return p.skip != nil && p.skip(family, table)
+}
+
+func (p *nftParser) table(family, name string) *Table {
+	if p.skipped(family, name) {
+		return nil
+	}
+	k := tableKey{family, name}
+	t := p.tables[k]
+	if t == nil {
+		// A chain before its table: keep it anyway.
+		t = newTable(BackendNftables, family, name)
+		p.tables[k] = t
+	}
+	return t
+}
+
+// nftPrio reads a chain priority: a number, or in newer nft a name.
+func nftPrio(raw json.RawMessage) int {
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return n
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if v, ok := map[string]int{"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}[s]; ok {
+			return v
+		}
+	}
+	return 0
+}
+
+// rule turns a rule's statements into conditions and one action.
+func (p *nftParser) rule(t *Table, r *Rule, exprs []json.RawMessage) error {
+	for _, raw := range exprs {
+		var stmt map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &stmt); err != nil {
+			return err
+		}
+		for kind, body := range stmt {
+			if err := p.statement(t, r, kind, body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *nftParser) statement(t *Table, r *Rule, kind string, body json.RawMessage) error {
+	setAct := func(a action) {
+		if r.act.kind == actNone || r.act.kind == actMark || r.act.kind == actNotrack {
+			r.act = a
+		}
+	}
+	switch kind {
+	case "match":
+		var m struct {
+			Op    string          `json:"op"`
+			Left  json.RawMessage `json:"left"`
+			Right json.RawMessage `json:"right"`
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		r.conds = append(r.conds, p.match(t, m.Op, m.Left, m.Right))
+	case "counter":
+		var c struct {
+			Packets uint64 `json:"packets"`
+			Bytes   uint64 `json:"bytes"`
+		}
+		if json.Unmarshal(body, &c) == nil {
+			r.Counted, r.Packets, r.Bytes = true, c.Packets, c.Bytes
+		}
+	case "accept":
+		setAct(action{kind: actAccept})
+	case "drop":
+		setAct(action{kind: actDrop})
+	case "reject":
+		var rj struct {
+			Type string `json:"type"`
+			Expr string `json:"expr"`
+		}
+		_ = json.Unmarshal(body, &rj)
+		w := rj.Expr
+		switch {
+		case rj.Type == "tcp reset":
+			w = "tcp-reset"
+		case w == "":
+			w = "port-unreachable"
+		}
+		setAct(action{kind: actReject, rejectWith: w})
+	case "queue":
+		setAct(action{kind: actQueue})
+	case "return":
+		setAct(action{kind: actReturn})
+	case "continue":
+	case "jump", "goto":
+		var j struct {
+			Target string `json:"target"`
+		}
+		if err := json.Unmarshal(body, &j); err != nil {
+			return err
+		}
+		k := actJump
+		if kind == "goto" {
+			k = actGoto
+		}
+		setAct(action{kind: k, target: j.Target})
+	case "vmap":
+		var v struct {
+			Key  json.RawMessage `json:"key"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		setAct(p.vmap(t, v.Key, v.Data))
+	case "dnat":
+		var d struct {
+			Addr json.RawMessage `json:"addr"`
+			Port json.RawMessage `json:"port"`
+		}
+		_ = json.Unmarshal(body, &d)
+		a := action{kind: actDNAT}
+		var s string
+		if json.Unmarshal(d.Addr, &s) == nil {
+			a.addr, _ = netip.ParseAddr(s)
+		}
+		var n uint16
+		if json.Unmarshal(d.Port, &n) == nil {
+			a.port = n
+		}
+		setAct(a)
+	case "redirect":
+		var d struct {
+			Port uint16 `json:"port"`
+		}
+		_ = json.Unmarshal(body, &d)
+		setAct(action{kind: actDNAT, port: d.Port})
+	case "notrack":
+		setAct(action{kind: actNotrack})
+	case "mangle":
+		var mg struct {
+			Key   json.RawMessage `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}
+		_ = json.Unmarshal(body, &mg)
+		var n uint32
+		if strings.Contains(string(mg.Key), `"mark"`) && !strings.Contains(string(mg.Key), `"ct"`) && json.Unmarshal(mg.Value, &n) == nil {
+			setAct(action{kind: actMark, mark: n, mask: 0xffffffff})
+		}
+	case "limit", "quota":
+		var l struct {
+			Inv bool `json:"inv"`
+		}
+		_ = json.Unmarshal(body, &l)
+		if l.Inv {
+			// "limit rate over": only clients above the rate.
+			r.conds = append(r.conds, constCond(cond, "clients over a "+kind))
+		}
+	case "ct count":
+		var l struct {
+			Inv bool `json:"inv"`
+		}
+		_ = json.Unmarshal(body, &l)
+		if l.Inv {
+			r.conds = append(r.conds, constCond(cond, "clients over a connection count"))
+		}
+	case "log", "set", "meter", "snat", "masquerade", "dup", "fwd", "flow", "secmark", "ct helper",
+		"ct timeout", "ct expectation", "synproxy", "tproxy", "objref", "last", "comment":
+		if kind == "synproxy" || kind == "tproxy" {
+			r.conds = append(r.conds, constCond(unknown, kind))
+		}
+	case "xt":
+		var x struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(body, &x)
+		if x.Type == "target" {
+			setAct(action{kind: actUnknownT, what: "xt target " + x.Name})
+		} else {
+			r.conds = append(r.conds, constCond(unknown, "xt "+x.Type+" "+x.Name))
+		}
+	default:
+		r.conds = append(r.conds, constCond(unknown, "statement "+kind))
+	}
+	return nil
+}
+
+// value is what the packet has for a match's left side.
+type value struct {
+	kind valKind
+	n    uint64 // numbers, ports, bit masks
+	s    string // strings: protocol, interface, fib type
+	why  string // for vCond
+	addr bool   // the destination address: judged against every local address
+}
+
+type valKind uint8
+
+const (
+	vNum     valKind = iota // n
+	vBits                   // n, a bit mask (ct state, tcp flags): "in" means any bit set
+	vStr                    // s
+	vCond                   // depends on the client (source address, ...)
+	vNo                     // the packet cannot have this field (udp dport of a TCP SYN)
+	vUnknown                // not understood
+	vDst                    // the destination address
+	vIface                  // the input interface name (s when known)
+)
+
+// left evaluates a match's left side for the packet.
+func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return constVal(value{kind: vUnknown})
+	}
+	for kind, body := range obj {
+		switch kind {
+		case "payload":
+			var pl struct {
+				Protocol string `json:"protocol"`
+				Field    string `json:"field"`
+			}
+			if json.Unmarshal(body, &pl) != nil || pl.Protocol == "" {
+				return constVal(value{kind: vUnknown, why: "raw payload"})
+			}
+			return payloadVal(pl.Protocol, pl.Field)
+		case "meta":
+			var m struct {
+				Key string `json:"key"`
+			}
+			_ = json.Unmarshal(body, &m)
+			return metaVal(m.Key)
+		case "ct":
+			var c struct {
+				Key string `json:"key"`
+				Dir string `json:"dir"`
+			}
+			_ = json.Unmarshal(body, &c)
+			return ctVal(c.Key)
+		case "fib":
+			var f struct {
+				Result string   `json:"result"`
+				Flags  []string `json:"flags"`
+			}
+			_ = json.Unmarshal(body, &f)
+			switch f.Result {
+			case "type":
+				return func(st *pstate) value {
+					if st.forwarded {
+						return value{kind: vStr, s: "unicast"}
+					}
+					return value{kind: vStr, s: "local"}
+				}
+			case "oif", "oifname":
+				// Reverse-path checks: the generic client has a valid route back.
+				return constVal(value{kind: vStr, s: "present", n: 1})
+			}
+			return constVal(value{kind: vUnknown, why: "fib " + f.Result})
+		case "&":
+			var parts []json.RawMessage
+			if json.Unmarshal(body, &parts) != nil || len(parts) != 2 {
+				return constVal(value{kind: vUnknown})
+			}
+			l := p.left(parts[0])
+			mask, ok := bitsOf(parts[1])
+			return func(st *pstate) value {
+				v := l(st)
+				if !ok || v.kind != vBits && v.kind != vNum {
+					if v.kind == vNo || v.kind == vCond {
+						return v
+					}
+					return value{kind: vUnknown, why: "bit operation"}
+				}
+				v.n &= mask
+				return v
+			}
+		}
+		return constVal(value{kind: vUnknown, why: kind})
+	}
+	return constVal(value{kind: vUnknown})
+}
+
+func constVal(v value) func(*pstate) value { return func(*pstate) value { return v } }
+
+func payloadVal(proto, field string) func(*pstate) value {
+	switch proto {
+	case "tcp", "th":
+		switch field {
+		case "dport":
+			return func(st *pstate) value { return value{kind: vNum, n: uint64(st.port)} }
+		case "sport":
+			return constVal(value{kind: vCond, why: "client source port"})
+		case "flags":
+			return constVal(value{kind: vBits, n: flagSYN})
+		}
+		return constVal(value{kind: vUnknown, why: proto + " " + field})
+	case "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "igmp", "esp", "ah", "comp", "gre", "vlan", "arp":
+		return constVal(value{kind: vNo})
+	case "ip", "ip6":
+		fam := IPv4
+		if proto == "ip6" {
+			fam = IPv6
+		}
+		inner := func(st *pstate) value {
+			switch field {
+			case "saddr":
+				return value{kind: vCond, why: "source"}
+			case "daddr":
+				return value{kind: vDst, addr: true}
+			case "protocol", "nexthdr":
+				return value{kind: vStr, s: "tcp", n: 6}
+			case "version":
+				if fam == IPv4 {
+					return value{kind: vNum, n: 4}
+				}
+				return value{kind: vNum, n: 6}
+			}
+			return value{kind: vUnknown, why: proto + " " + field}
+		}
+		return func(st *pstate) value {
+			if st.Family != fam {
+				return value{kind: vNo}
+			}
+			return inner(st)
+		}
+	case "ether":
+		return constVal(value{kind: vUnknown, why: "ether " + field})
+	}
+	return constVal(value{kind: vUnknown, why: proto + " " + field})
+}
+
+func metaVal(key string) func(*pstate) value {
+	switch key {
+	case "l4proto":
+		return constVal(value{kind: vStr, s: "tcp", n: 6})
+	case "nfproto", "protocol":
+		return func(st *pstate) value {
+			if st.Family == IPv4 {
+				if key == "protocol" {
+					return value{kind: vStr, s: "ip", n: 0x0800}
+				}
+				return value{kind: vStr, s: "ipv4", n: 2}
+			}
+			if key == "protocol" {
+				return value{kind: vStr, s: "ip6", n: 0x86dd}
+			}
+			return value{kind: vStr, s: "ipv6", n: 10}
+		}
+	case "iif", "iifname":
+		return func(st *pstate) value { return value{kind: vIface, s: st.InIface} }
+	case "iiftype":
+		return constVal(value{kind: vStr, s: "ether", n: 1})
+	case "pkttype":
+		return constVal(value{kind: vStr, s: "host", n: 0})
+	case "mark":
+		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.mark)} }
+	case "oif", "oifname", "skuid", "skgid":
+		return constVal(value{kind: vUnknown, why: "meta " + key})
+	}
+	return constVal(value{kind: vUnknown, why: "meta " + key})
+}
+
+var ctStateBits = map[string]uint64{"invalid": ctInvalid, "established": ctEstablished, "related": ctRelated, "new": ctNew, "untracked": ctUntracked}
+
+var ctStatusBits = map[string]uint64{"expected": 1, "seen-reply": 2, "assured": 4, "confirmed": 8, "snat": 16, "dnat": 32, "dying": 512}
+
+func ctVal(key string) func(*pstate) value {
+	switch key {
+	case "state":
+		return func(st *pstate) value { return value{kind: vBits, n: uint64(st.ct)} }
+	case "status":
+		return func(st *pstate) value {
+			if st.dnat {
+				return value{kind: vBits, n: 32}
+			}
+			return value{kind: vBits}
+		}
+	case "mark":
+		return constVal(value{kind: vNum})
+	case "direction":
+		return constVal(value{kind: vStr, s: "original"})
+	case "l3proto":
+		return func(st *pstate) value {
+			if st.Family == IPv4 {
+				return value{kind: vStr, s: "ipv4", n: 2}
+			}
+			return value{kind: vStr, s: "ipv6", n: 10}
+		}
+	case "protocol":
+		return constVal(value{kind: vStr, s: "tcp", n: 6})
+	case "proto-dst":
+		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.Port)} }
+	case "saddr", "proto-src":
+		return constVal(value{kind: vCond, why: "client " + key})
+	}
+	return constVal(value{kind: vUnknown, why: "ct " + key})
+}
+
+// bitsOf reads a mask: a number, a flag name or a list of them.
+func bitsOf(raw json.RawMessage) (uint64, bool) {
+	var n uint64
+	if json.Unmarshal(raw, &n) == nil {
+		return n, true
+	}
+	var names []string
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		names = []string{one}
+	} else if json.Unmarshal(raw, &names) != nil {
+		return 0, false
+	}
+	var m uint64
+	for _, s := range names {
+		b, ok := symbolBits(s)
+		if !ok {
+			return 0, false
+		}
+		m |= b
+	}
+	return m, true
+}
+
+func symbolBits(s string) (uint64, bool) {
+	if b, ok := tcpFlagBits[strings.ToUpper(s)]; ok {
+		return uint64(b), true
+	}
+	if b, ok := ctStateBits[s]; ok {
+		return b, true
+	}
+	if b, ok := ctStatusBits[s]; ok {
+		return b, true
+	}
+	return 0, false
+}
+
+// match builds the condition of one match statement.
+func (p *nftParser) match(t *Table, op string, leftRaw, rightRaw json.RawMessage) condition {
+	left := p.left(leftRaw)
+	right := p.right(t, rightRaw)
+	return func(st *pstate) (tri, string) {
+		v := left(st)
+		return compare(st, v, op, right)
+	}
+}
+
+// elem is one element of a match's right side: a value, a range or a prefix.
+type elem struct {
+	n, hi   uint64
+	s       string
+	isRange bool
+	isStr   bool
+	prefix  netip.Prefix
+	alo     netip.Addr // an address range, alo-ahi
+	ahi     netip.Addr
+	bad     bool // not understood
+}
+
+func (e elem) isAddr() bool { return e.prefix.IsValid() || e.alo.IsValid() }
+
+func (e elem) hasAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if e.prefix.IsValid() {
+		return e.prefix.Contains(a)
+	}
+	return e.alo.IsValid() && e.alo.Compare(a) <= 0 && a.Compare(e.ahi) <= 0
+}
+
+func (e elem) addrString() string {
+	if e.prefix.IsValid() {
+		return e.prefix.String()
+	}
+	return e.alo.String() + "-" + e.ahi.String()
+}
+
+// rhs is a match's right side: one element, or a set of them.
+type rhs struct {
+	elems []elem
+	set   bool
+	named string
+	bad   bool
+}
+
+func (p *nftParser) right(t *Table, raw json.RawMessage) rhs {
+	var s string
+	if json.Unmarshal(raw, &s) == nil && strings.HasPrefix(s, "@") {
+		name := s[1:]
+		elems, ok := p.sets[tableKey{t.Family, t.Name}][name]
+		if !ok {
+			return rhs{bad: true, named: name}
+		}
+		out := rhs{set: true, named: name}
+		for _, e := range elems {
+			out.elems = append(out.elems, parseElem(e))
+		}
+		return out
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil {
+		if body, ok := obj["set"]; ok {
+			var items []json.RawMessage
+			if json.Unmarshal(body, &items) != nil {
+				// A one-element set may be printed bare.
+				return rhs{set: true, elems: []elem{parseElem(body)}}
+			}
+			out := rhs{set: true}
+			for _, it := range items {
+				out.elems = append(out.elems, parseElem(it))
+			}
+			return out
+		}
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		// A list of flag names is one OR-ed mask.
+		if m, ok := bitsOf(raw); ok {
+			return rhs{elems: []elem{{n: m}}}
+		}
+		return rhs{bad: true}
+	}
+	return rhs{elems: []elem{parseElem(raw)}}
+}
+
+func parseElem(raw json.RawMessage) elem {
+	var n float64
+	if json.Unmarshal(raw, &n) == nil {
+		if n < 0 || n > math.MaxUint32 {
+			return elem{bad: true}
+		}
+		return elem{n: uint64(n)}
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		if b {
+			return elem{n: 1}
+		}
+		return elem{n: 0}
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if bits, ok := symbolBits(s); ok {
+			return elem{n: bits, s: s, isStr: true}
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			return elem{prefix: netip.PrefixFrom(a, a.BitLen())}
+		}
+		if p, ok := services[s]; ok {
+			return elem{n: uint64(p), s: s, isStr: true}
+		}
+		return elem{s: s, isStr: true}
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return elem{bad: true}
+	}
+	if body, ok := obj["range"]; ok {
+		var rg []json.RawMessage
+		if json.Unmarshal(body, &rg) != nil || len(rg) != 2 {
+			return elem{bad: true}
+		}
+		lo, hi := parseElem(rg[0]), parseElem(rg[1])
+		if lo.bad || hi.bad || lo.isStr || hi.isStr {
+			return elem{bad: true}
+		}
+		if lo.prefix.IsValid() && hi.prefix.IsValid() {
+			return elem{alo: lo.prefix.Addr(), ahi: hi.prefix.Addr()}
+		}
+		if lo.prefix.IsValid() || hi.prefix.IsValid() {
+			return elem{bad: true}
+		}
+		return elem{n: lo.n, hi: hi.n, isRange: true}
+	}
+	if body, ok := obj["prefix"]; ok {
+		var pf struct {
+			Addr string `json:"addr"`
+			Len  int    `json:"len"`
+		}
+		if json.Unmarshal(body, &pf) != nil {
+			return elem{bad: true}
+		}
+		a, err := netip.ParseAddr(pf.Addr)
+		if err != nil || pf.Len < 0 || pf.Len > a.BitLen() {
+			return elem{bad: true}
+		}
+		return elem{prefix: netip.PrefixFrom(a, pf.Len).Masked()}
+	}
+	if body, ok := obj["elem"]; ok {
+		var e struct {
+			Val json.RawMessage `json:"val"`
+		}
+		if json.Unmarshal(body, &e) != nil {
+			return elem{bad: true}
+		}
+		return parseElem(e.Val)
+	}
+	return elem{bad: true}
+}
+
+// matchElem reports whether the packet's value v equals (or lies in) e.
+func matchElem(v value, e elem, bitwise bool) (bool, bool) {
+	if e.bad {
+		return false, false
+	}
+	switch v.kind {
+	case vNum, vBits:
+		if e.isRange {
+			return v.n >= e.n && v.n <= e.hi, true
+		}
+		if e.isStr && e.n == 0 && e.s != "" {
+			if _, ok := symbolBits(e.s); !ok {
+				return false, false
+			}
+		}
+		if bitwise {
+			return v.n&e.n != 0 || v.n == e.n, true
+		}
+		return v.n == e.n, true
+	case vStr:
+		if e.isStr {
+			return strings.EqualFold(v.s, e.s), true
+		}
+		return v.n == e.n, true
+	}
+	return false, false
+}
+
+// compare answers op between the packet's value and the right side.
+func compare(st *pstate, v value, op string, r rhs) (tri, string) {
+	neg := op == "!="
+	switch v.kind {
+	case vNo:
+		return no, ""
+	case vUnknown:
+		return unknown, v.why
+	case vCond:
+		why := v.why
+		if r.named != "" {
+			why += " in set @" + r.named
+		} else if len(r.elems) > 0 && r.elems[0].isAddr() {
+			if r.elems[0].prefix.IsValid() && r.elems[0].prefix.Bits() == 0 {
+				return negate(yes, neg), ""
+			}
+			why += " " + r.elems[0].addrString()
+		}
+		return clientCond(neg, why)(st)
+	case vIface:
+		if len(r.elems) == 0 || r.bad {
+			return unknown, "interface set"
+		}
+		lo := false
+		for _, e := range r.elems {
+			lo = lo || e.s == "lo"
+		}
+		if v.s == "" {
+			if lo && len(r.elems) == 1 {
+				return negate(no, neg), ""
+			}
+			return cond, "interface " + r.elems[0].s
+		}
+		m := false
+		for _, e := range r.elems {
+			m = m || ifaceMatch(strings.ReplaceAll(e.s, "*", "+"), v.s)
+		}
+		return negate(boolTri(m), neg), ""
+	case vDst:
+		if r.bad {
+			return unknown, "destination set"
+		}
+		in := func(a netip.Addr) bool {
+			for _, e := range r.elems {
+				if e.hasAddr(a) {
+					return true
+				}
+			}
+			return false
+		}
+		return addrMatch(st.Local, in, neg, "destination")
+	}
+	if r.bad {
+		return unknown, "set @" + r.named
+	}
+	switch op {
+	case "==", "!=", "in":
+		m := false
+		for _, e := range r.elems {
+			ok, known := matchElem(v, e, v.kind == vBits && (op == "in" || r.set))
+			if !known {
+				return unknown, "value " + e.s
+			}
+			m = m || ok
+		}
+		return negate(boolTri(m), neg), ""
+	case "<", ">", "<=", ">=":
+		if len(r.elems) != 1 || v.kind != vNum {
+			return unknown, "comparison"
+		}
+		x, y := v.n, r.elems[0].n
+		m := map[string]bool{"<": x < y, ">": x > y, "<=": x <= y, ">=": x >= y}[op]
+		return boolTri(m), ""
+	}
+	return unknown, "operator " + op
+}
+
+// vmap builds the action of a verdict map: the verdict of the element the
+// packet's key matches, none when no element matches.
+func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
+	key := p.left(keyRaw)
+	type entry struct {
+		e   elem
+		act action
+	}
+	var entries []entry
+	bad := false
+	var items []json.RawMessage
+	var s string
+	if json.Unmarshal(dataRaw, &s) == nil && strings.HasPrefix(s, "@") {
+		items = p.sets[tableKey{t.Family, t.Name}][s[1:]]
+		bad = items == nil
+	} else {
+		var obj struct {
+			Set []json.RawMessage `json:"set"`
+		}
+		if json.Unmarshal(dataRaw, &obj) != nil {
+			bad = true
+		}
+		items = obj.Set
+	}
+	for _, it := range items {
+		var pair []json.RawMessage
+		if json.Unmarshal(it, &pair) != nil || len(pair) != 2 {
+			bad = true
+			continue
+		}
+		var vr map[string]json.RawMessage
+		if json.Unmarshal(pair[1], &vr) != nil {
+			bad = true
+			continue
+		}
+		tmp := &Rule{}
+		for k, b := range vr {
+			_ = p.statement(t, tmp, k, b)
+		}
+		entries = append(entries, entry{parseElem(pair[0]), tmp.act})
+	}
+	return action{kind: actNone, dyn: func(st *pstate) (action, tri, string) {
+		if bad {
+			return action{}, unknown, "verdict map"
+		}
+		v := key(st)
+		switch v.kind {
+		case vNo:
+			return action{}, no, ""
+		case vCond:
+			return action{}, cond, v.why + " verdict map"
+		case vNum, vBits, vStr:
+		case vIface:
+			if v.s == "" {
+				return action{}, cond, "interface verdict map"
+			}
+			for _, en := range entries {
+				if ifaceMatch(strings.ReplaceAll(en.e.s, "*", "+"), v.s) {
+					return en.act, yes, ""
+				}
+			}
+			return action{}, no, ""
+		default:
+			return action{}, unknown, "verdict map on " + v.why
+		}
+		for _, en := range entries {
+			ok, known := matchElem(v, en.e, v.kind == vBits)
+			if !known {
+				return action{}, unknown, "verdict map"
+			}
+			if ok {
+				return en.act, yes, ""
+			}
+		}
+		return action{}, no, ""
+	}}
+}
+
+// parseNftText maps rules to their text in `nft -a list ruleset` output.
+func parseNftText(r io.Reader) (map[ruleKey]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxRuleLine)
+	out := map[ruleKey]string{}
+	var family, table, chain string
+	depth := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		body, comment, _ := strings.Cut(line, " # ")
+		body = strings.TrimSpace(body)
+		switch {
+		case strings.HasPrefix(body, "table ") && strings.HasSuffix(body, "{"):
+			f := strings.Fields(body)
+			if len(f) >= 3 {
+				family, table = f[1], f[2]
+			}
+			depth, chain = 1, ""
+		case depth == 1 && strings.HasPrefix(body, "chain ") && strings.HasSuffix(body, "{"):
+			f := strings.Fields(body)
+			if len(f) >= 2 {
+				chain = f[1]
+			}
+			depth = 2
+		case depth == 1 && strings.HasSuffix(body, "{"):
+			depth, chain = 2, "" // set, map, flowtable, ...
+		case body == "}":
+			depth = max(depth-1, 0)
+			if depth < 2 {
+				chain = ""
+			}
+		case depth == 2 && chain != "" && strings.HasPrefix(comment, "handle "):
+			h, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(comment, "handle ")))
+			if err == nil {
+				out[ruleKey{family, table, chain, h}] = body
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("firewall: nft text: %w", err)
+	}
+	return out, nil
+}
+
+// describeExprs is a rule's text when nft's own is not at hand.
+func describeExprs(exprs []json.RawMessage) string {
+	var parts []string
+	for _, e := range exprs {
+		s := string(e)
+		if len(s) > 120 {
+			s = s[:120] + "…"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}

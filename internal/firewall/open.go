@@ -1,0 +1,76 @@
+package firewall
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Managers, as Opening.Manager names them.
+const (
+	ManagerUFW       = "ufw"
+	ManagerFirewalld = "firewalld"
+	ManagerNftables  = "nftables"
+	ManagerIptables  = "iptables"
+)
+
+// Opening is how to let the port through with the tool that manages the
+// rule that stopped it.
+type Opening struct {
+	Manager  string
+	Commands []string // ready to paste; for nftables and iptables they last until reboot
+}
+
+var firewalldChain = regexp.MustCompile(`^(?:filter_)?IN_(.+?)(?:_(?:pre|log|deny|allow|post))?$`)
+
+// Opening returns the commands that open port for the connection r
+// describes, or the zero Opening when r did not stop it.
+func (s *Snapshot) Opening(r Result, port uint16) Opening {
+	h := r.Decider
+	if h == nil || r.Action != Drop && r.Action != Reject {
+		return Opening{}
+	}
+	ufwOn := s.UFW != nil && s.UFW.Enabled
+	ufwChain := strings.HasPrefix(h.Chain, "ufw-") || strings.HasPrefix(h.Chain, "ufw6-")
+	switch {
+	case s.UFW != nil && ufwChain || ufwOn && h.Policy && h.Table == "filter" && h.Chain == "INPUT" && h.Backend != BackendNftables:
+		cmd := fmt.Sprintf("ufw allow %d/tcp", port)
+		if strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-") {
+			// A "ufw deny" rule: an appended allow would come after it.
+			cmd = fmt.Sprintf("ufw insert 1 allow %d/tcp", port)
+		}
+		return Opening{Manager: ManagerUFW, Commands: []string{cmd}}
+	case h.Table == "firewalld" || firewalldChain.MatchString(h.Chain) || strings.HasPrefix(h.Chain, "INPUT_ZONES") ||
+		s.FirewalldRunning && h.Backend != BackendNftables:
+		zone := ""
+		if m := firewalldChain.FindStringSubmatch(h.Chain); m != nil {
+			zone = m[1]
+		} else if s.Firewalld != nil {
+			zone = s.Firewalld.DefaultZone
+		}
+		if zone == "" {
+			zone = "public"
+		}
+		return Opening{Manager: ManagerFirewalld, Commands: []string{
+			fmt.Sprintf("firewall-cmd --permanent --zone=%s --add-port=%d/tcp && firewall-cmd --reload", zone, port),
+		}}
+	case h.Backend == BackendNftables:
+		return Opening{Manager: ManagerNftables, Commands: []string{
+			fmt.Sprintf("nft insert rule %s %s %s tcp dport %d accept", h.Family, h.Table, h.Base, port),
+		}}
+	}
+	bin := "iptables"
+	if h.Family == "ip6" {
+		bin = "ip6tables"
+	}
+	if h.Backend == BackendIptablesLegacy && s.legacyNamed {
+		bin += "-legacy"
+	}
+	table := ""
+	if h.Table != "filter" {
+		table = " -t " + h.Table
+	}
+	return Opening{Manager: ManagerIptables, Commands: []string{
+		fmt.Sprintf("%s%s -I %s -p tcp --dport %d -j ACCEPT", bin, table, h.Base, port),
+	}}
+}

@@ -1,0 +1,132 @@
+package firewall
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+)
+
+// UFW is the configuration of ufw, the Uncomplicated Firewall.
+type UFW struct {
+	Enabled      bool   // /etc/ufw/ufw.conf ENABLED=yes: ufw loads its rules at boot
+	DefaultInput string // /etc/default/ufw DEFAULT_INPUT_POLICY: DROP, REJECT or ACCEPT
+	Rules        []UFWRule
+	// RulesErr says why user.rules could not be read (it is root's only).
+	RulesErr error
+}
+
+// UFWRule is one "### tuple ###" line of /etc/ufw/user.rules or user6.rules.
+type UFWRule struct {
+	Action string // allow, deny, reject, limit
+	Proto  string // tcp, udp, any
+	DPort  string // "22", "8000:9000", "80,443", "any"
+	Dst    string
+	Src    string
+	Iface  string // in_IFACE
+	V6     bool
+	Tuple  string // the line after "### tuple ###"
+}
+
+// ReadUFW reads ufw's files under fsys (the root file system); it returns
+// nil when ufw is not installed.
+func ReadUFW(fsys fs.FS) *UFW {
+	conf, err := fs.ReadFile(fsys, "etc/ufw/ufw.conf")
+	if err != nil {
+		return nil
+	}
+	u := &UFW{Enabled: strings.EqualFold(shellVar(string(conf), "ENABLED"), "yes"), DefaultInput: "DROP"}
+	if def, err := fs.ReadFile(fsys, "etc/default/ufw"); err == nil {
+		if p := shellVar(string(def), "DEFAULT_INPUT_POLICY"); p != "" {
+			u.DefaultInput = strings.ToUpper(p)
+		}
+	}
+	for _, name := range []string{"user.rules", "user6.rules"} {
+		f, err := fsys.Open("etc/ufw/" + name)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && u.RulesErr == nil {
+				u.RulesErr = err
+			}
+			continue
+		}
+		rules, err := ParseUFWRules(f, name == "user6.rules")
+		f.Close()
+		if err != nil && u.RulesErr == nil {
+			u.RulesErr = err
+		}
+		u.Rules = append(u.Rules, rules...)
+	}
+	return u
+}
+
+// shellVar reads NAME=value (optionally quoted) from a shell-style file.
+func shellVar(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.Trim(strings.TrimSpace(v), `"'`)
+		}
+	}
+	return ""
+}
+
+// ParseUFWRules reads the tuple lines of user.rules: "### tuple ### ACTION
+// PROTO DPORT DST SPORT SRC [DAPP SAPP] DIRECTION [comment=HEX]".
+func ParseUFWRules(r io.Reader, v6 bool) ([]UFWRule, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxRuleLine)
+	var out []UFWRule
+	for n := 1; sc.Scan(); n++ {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "### tuple ###")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) > 0 && strings.HasPrefix(f[len(f)-1], "comment=") {
+			f = f[:len(f)-1]
+		}
+		if len(f) != 6 && len(f) != 7 && len(f) != 9 {
+			return out, fmt.Errorf("firewall: ufw rules line %d: %d fields in tuple", n, len(f))
+		}
+		ru := UFWRule{Action: f[0], Proto: f[1], DPort: f[2], Dst: f[3], Src: f[5], V6: v6, Tuple: strings.TrimSpace(rest)}
+		ru.Action, _, _ = strings.Cut(ru.Action, "_") // allow_log → allow
+		dir := "in"
+		if len(f) > 6 {
+			dir = f[len(f)-1]
+		}
+		if d, iface, ok := strings.Cut(dir, "_"); ok {
+			dir, ru.Iface = d, iface
+		}
+		if dir != "in" || strings.HasPrefix(ru.Action, "route:") {
+			continue // outgoing and routed rules do not admit clients
+		}
+		out = append(out, ru)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("firewall: ufw rules: %w", err)
+	}
+	return out, nil
+}
+
+func anyAddr(s string) bool { return s == "0.0.0.0/0" || s == "::/0" || s == "any" }
+
+// Decide answers what ufw's rules do with a new TCP connection to port from
+// anywhere: the first rule that matches it, else the default policy (nil rule).
+func (u *UFW) Decide(port uint16, v6 bool) (string, *UFWRule) {
+	for i := range u.Rules {
+		r := &u.Rules[i]
+		if r.V6 != v6 || r.Proto != "tcp" && r.Proto != "any" || !anyAddr(r.Src) || r.Iface != "" {
+			continue
+		}
+		if r.DPort != "any" {
+			ps, err := parsePorts(r.DPort)
+			if err != nil || !ps.has(port) {
+				continue
+			}
+		}
+		return r.Action, r
+	}
+	return strings.ToLower(u.DefaultInput), nil
+}
