@@ -269,3 +269,22 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// The demo's endpoints are real and its verdicts are checked, so this fails
+// when a rule or a probe regresses.
+func TestDemo(t *testing.T) {
+	stdout, stderr, code := run(t, "demo", "--json")
+	if code != ExitOK {
+		t.Fatalf("demo: exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != len(demoScenarios()) {
+		t.Fatalf("want one JSON line per scenario, got %d", len(lines))
+	}
+	for i, l := range lines {
+		var r struct{ Verdict struct{ Cause string } }
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Verdict.Cause != string(demoScenarios()[i].want) {
+			t.Errorf("scenario %d: %q (%v)", i, r.Verdict.Cause, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/listen"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
@@ -54,6 +56,10 @@ func demoScenarios() []scenario {
 			ln.Close() // a port that was just free: the "server is stopped" case
 			return addr, func() {}, nil
 		}},
+		{"ws_ok", verdict.CauseOK, endpoint("websocket://127.0.0.1:0", "ws://%s/")},
+		{"ws_upgrade_rejected", verdict.CauseWSUpgradeRejected, endpoint("http://127.0.0.1:0", "ws://%s/chat")},
+		{"not_http", verdict.CauseNotHTTP, endpoint("text://127.0.0.1:0", "ws://%s/")},
+		{"tls_unexpected", verdict.CauseTLSUnexpected, endpoint("websocket://127.0.0.1:0", "wss://%s/")},
 		{"bound_to_other_address", verdict.CauseBoundToOtherAddress, func() (string, func(), error) {
 			ln, err := net.Listen("tcp", "127.0.0.2:0")
 			if err != nil {
@@ -63,6 +69,26 @@ func demoScenarios() []scenario {
 			port := netip.MustParseAddrPort(ln.Addr().String()).Port()
 			return fmt.Sprintf("127.0.0.1:%d", port), func() { ln.Close() }, nil
 		}},
+	}
+}
+
+// endpoint starts a conndiag listen endpoint on a free port, and names the
+// target a (possibly mistaken) client would use for it.
+func endpoint(uri, client string) func() (string, func(), error) {
+	return func() (string, func(), error) {
+		ep, err := listen.ParseEndpoint(uri)
+		if err != nil {
+			return "", nil, err
+		}
+		srv, err := listen.Listen(context.Background(), listen.Config{Version: version()}, []listen.Endpoint{ep})
+		if err != nil {
+			return "", nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { srv.Serve(ctx); close(done) }()
+		stop := func() { cancel(); <-done }
+		return fmt.Sprintf(client, srv.Bound()[0].Addr), stop, nil
 	}
 }
 
