@@ -437,3 +437,22 @@ func FuzzWebSocketHandshake(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"), []byte{3})
 	f.Fuzz(func(t *testing.T, data, split []byte) { fuzzSplit(t, WebSocket, data, split) })
 }
+
+func TestRequestStart(t *testing.T) {
+	for in, want := range map[string]bool{
+		"":                     true,
+		"G":                    true,
+		"GET":                  true,
+		"GET /":                true,
+		"M-SEARCH * HTTP":      true,
+		" GET":                 false,
+		"\x16\x03\x01\x02":     false,
+		"SSH-2.0-x y":          true, // a token, then a space: only the headers' end can tell
+		"GET\r\n":              false,
+		"AAAAAAAAAAAAAAAAAAAA": false,
+	} {
+		if got := requestStart([]byte(in)); got != want {
+			t.Errorf("requestStart(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -40,6 +41,12 @@ func (s *wsSession) feed(in []byte, out *[]byte) result {
 	n := 0
 	if !s.up {
 		end := headerEnd(in)
+		if end < 0 && !requestStart(in) {
+			// Not HTTP at all (a TLS ClientHello, a raw protocol): answer at
+			// once, as an HTTP server does, rather than at the handshake deadline.
+			*out = append(*out, "HTTP/1.1 400 Bad Request\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
+			return closeWith(len(in), reasonHandshake(errNotHTTP))
+		}
 		if end < 0 && len(in) <= maxHandshake {
 			return result{} // headers not complete yet
 		}
@@ -147,6 +154,26 @@ func (s *wsSession) closeFrame(n int, p []byte, out *[]byte) result {
 func (s *wsSession) fail(n int, out *[]byte, err error) result {
 	*out = appendFrame(*out, ws.OpClose, ws.NewCloseFrameBody(ws.StatusProtocolError, ""))
 	return closeWith(n, reasonWSProtocol(err))
+}
+
+var errNotHTTP = errors.New("the request does not start with an HTTP method")
+
+// requestStart reports whether in can be the start of an HTTP request line:
+// a method of token characters followed by a space.
+func requestStart(in []byte) bool {
+	for i, c := range in {
+		if c == ' ' {
+			return i > 0
+		}
+		if i >= 16 || !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 func (s *wsSession) handshake(req []byte, out *[]byte) error {
