@@ -63,6 +63,10 @@ type globals struct {
 
 // Main runs the conndiag command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if n, low := noFileTooLow(); low {
+		fmt.Fprintf(stderr, "conndiag: error: the open-file limit is %d (ulimit -n); conndiag needs at least %d: raise it with ulimit -n 1024\n", n, minNoFile)
+		return ExitToolFail
+	}
 	g := &globals{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := newRoot(g)
 	root.SetArgs(args)
