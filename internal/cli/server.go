@@ -398,7 +398,7 @@ func firewallEvidence(snap *firewall.Snapshot, port uint16, addrs []netip.Addr, 
 		if len(local) == 0 && fam == firewall.IPv6 {
 			continue
 		}
-		r := snap.Rules.Evaluate(firewall.Packet{Family: fam, Port: port, InIface: ifaces[fam], Local: local})
+		r := snap.Rules.Evaluate(firewall.Packet{Family: fam, Port: port, InIface: ifaces[fam], Local: local, OutIface: routeIface})
 		e := verdict.FirewallEvidence{Result: r, Open: snap.Opening(r, port)}
 		if u := snap.UFW; u != nil && u.Enabled {
 			e.UFWOn = true
@@ -414,6 +414,14 @@ func firewallEvidence(snap *firewall.Snapshot, port uint16, addrs []netip.Addr, 
 		out = append(out, e)
 	}
 	return out
+}
+
+// routeIface is the interface toward a (a DNAT destination such as a container).
+func routeIface(a netip.Addr) string {
+	if r, err := host.RouteTo(a); err == nil {
+		return r.Iface
+	}
+	return ""
 }
 
 // portWatch picks the port's attempts out of the watch.

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"os"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 // The rule sets in testdata were captured from iptables 1.8.9 and nftables
 // 1.0.6 on Linux 6.18, from rules loaded into scratch network namespaces:
 // iptables-save -c / ip6tables-save -c (nft back end), iptables-legacy-save,
-// an iptables-restore of ufw's rule layout, nft -j list ruleset and nft -a
+// iptables-restore of ufw's and Docker's rule layouts, nft -j list ruleset and nft -a
 // list ruleset of a native rule set and of firewalld's layout.
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -189,6 +190,35 @@ func TestUFWLayoutCaptured(t *testing.T) {
 	}
 	if o := open(80); o.Manager != "" {
 		t.Errorf("80 is open, yet %+v", o)
+	}
+}
+
+// Docker publishes ports by DNAT to a container and accepts them in FORWARD.
+func TestDockerLayoutCaptured(t *testing.T) {
+	rs := iptRules(t, BackendIptablesNft, "docker-save.txt")
+	toDocker := func(netip.Addr) string { return "docker0" }
+	p := Packet{Family: IPv4, Port: 8080, InIface: "eth0", Local: local4, OutIface: toDocker}
+	r := rs.Evaluate(p)
+	if r.Action != Accept || !r.Forwarded || r.Redirect == nil || r.Redirect.Addr != netip.MustParseAddr("172.17.0.2") || r.Redirect.Port != 80 {
+		t.Fatalf("published port: %+v redirect %+v", r, r.Redirect)
+	}
+	if r.Decider == nil || r.Decider.Chain != "DOCKER" || !strings.Contains(r.Decider.Rule, "-d 172.17.0.2/32 ! -i docker0 -o docker0") || r.Uncertain {
+		t.Errorf("decider %+v, uncertain %v", r.Decider, r.Uncertain)
+	}
+	// 8081 goes to a container no DOCKER rule admits: FORWARD's policy drops it.
+	p.Port = 8081
+	if r := rs.Evaluate(p); r.Action != Drop || r.Decider.Chain != "FORWARD" || !r.Decider.Policy {
+		t.Errorf("8081: %+v %+v", r, r.Decider)
+	}
+	// Without a route lookup the output interface is unknown: the answer says so.
+	p.Port, p.OutIface = 8080, nil
+	if r := rs.Evaluate(p); !r.Uncertain {
+		t.Errorf("without OutIface: %+v", r)
+	}
+	// Not published: an ordinary port of the host, INPUT accepts.
+	p.Port, p.OutIface = 22, toDocker
+	if r := rs.Evaluate(p); r.Action != Accept || r.Forwarded || r.Redirect != nil {
+		t.Errorf("22: %+v", r)
 	}
 }
 
@@ -478,7 +508,7 @@ func TestIncompatibleTables(t *testing.T) {
 }
 
 func FuzzParseIptablesSave(f *testing.F) {
-	for _, name := range []string{"ipt4-nft.txt", "ipt6-nft.txt", "legacy4.txt", "ufw-save.txt"} {
+	for _, name := range []string{"ipt4-nft.txt", "ipt6-nft.txt", "legacy4.txt", "ufw-save.txt", "docker-save.txt"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte("*filter\n:INPUT DROP [1:2]\n-A INPUT ! -s 1.2.3.4/32 -p tcp -m multiport ! --dports 1:2,3 -g x\n-A x -j MARK --set-xmark 0x1/0xff\nCOMMIT\n"))
@@ -500,9 +530,45 @@ func FuzzParseIptablesSave(f *testing.F) {
 	})
 }
 
+// nftSeeds splits captured rule sets into one small document per rule (with
+// its table's chains and sets): the fuzzer minimises large inputs slowly.
+func nftSeeds(f *testing.F, name string) [][]byte {
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(readTestdata(f, name), &doc); err != nil {
+		f.Fatal(err)
+	}
+	var shared []map[string]json.RawMessage
+	for _, o := range doc.Nftables {
+		if _, ok := o["chain"]; ok {
+			shared = append(shared, o)
+		} else if _, ok := o["set"]; ok {
+			shared = append(shared, o)
+		}
+	}
+	var out [][]byte
+	for _, o := range doc.Nftables {
+		if _, ok := o["rule"]; !ok {
+			continue
+		}
+		one := struct {
+			Nftables []map[string]json.RawMessage `json:"nftables"`
+		}{append(append([]map[string]json.RawMessage{}, shared...), o)}
+		b, err := json.Marshal(one)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 func FuzzParseNftJSON(f *testing.F) {
-	for _, name := range []string{"native.json", "firewalld.json", "iptnft-as-nft.json"} {
-		f.Add(readTestdata(f, name))
+	for _, name := range []string{"native.json", "firewalld.json"} {
+		for _, seed := range nftSeeds(f, name) {
+			f.Add(seed)
+		}
 	}
 	f.Add([]byte(`{"nftables":[{"chain":{"family":"inet","table":"t","name":"c","hook":"input","prio":0,"policy":"drop"}},{"rule":{"family":"inet","table":"t","chain":"c","handle":1,"expr":[{"jump":{"target":"c"}}]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

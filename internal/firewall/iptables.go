@@ -304,7 +304,10 @@ func optionCond(t *Table, module, opt string, vals []string, neg bool) (conditio
 		}
 		return ifaceCond(vals[0], neg), nil
 	case "-o", "--out-interface":
-		return constCond(unknown, "output interface"), nil
+		if err := want(vals, 1, opt); err != nil {
+			return nil, err
+		}
+		return outIfaceCond(vals[0], neg), nil
 	case "-f", "--fragment":
 		return constCond(negate(no, neg), ""), nil // a SYN is never a fragment
 	case "-c", "--set-counters":
@@ -698,8 +701,16 @@ func destCond(s string, neg, isRange bool) (condition, error) {
 		return constCond(negate(yes, neg), ""), nil
 	}
 	return func(st *pstate) (tri, string) {
-		return addrMatch(st.Local, a.contains, neg, "destination "+a.String())
+		return addrMatch(dests(st), a.contains, neg, "destination "+a.String())
 	}, nil
+}
+
+// dests are the destination addresses the connection may have.
+func dests(st *pstate) []netip.Addr {
+	if st.dnatAddr.IsValid() {
+		return []netip.Addr{st.dnatAddr}
+	}
+	return st.Local
 }
 
 // addrMatch answers a destination match over the host's addresses: yes when
@@ -733,6 +744,20 @@ func ifaceCond(name string, neg bool) condition {
 			return cond, "interface " + name
 		}
 		return negate(boolTri(ifaceMatch(name, st.InIface)), neg), ""
+	}
+}
+
+// outIfaceCond: a connection to this host has no output interface; a
+// forwarded one leaves toward its DNAT destination.
+func outIfaceCond(name string, neg bool) condition {
+	return func(st *pstate) (tri, string) {
+		if !st.forwarded {
+			return negate(no, neg), ""
+		}
+		if st.outIface == "" {
+			return unknown, "output interface " + name
+		}
+		return negate(boolTri(ifaceMatch(name, st.outIface)), neg), ""
 	}
 }
 

@@ -58,6 +58,9 @@ type Packet struct {
 	// Local are this host's own addresses of Family, for rules on the
 	// destination address; empty means every destination rule is uncertain.
 	Local []netip.Addr
+	// OutIface, when set, names the interface toward an address (a route
+	// lookup), for rules on the output interface of forwarded connections.
+	OutIface func(netip.Addr) string
 }
 
 // Hit names a rule (or a chain policy) of the rule set.
@@ -154,6 +157,8 @@ type pstate struct {
 	mark      uint32
 	dnat      bool
 	forwarded bool
+	dnatAddr  netip.Addr // where a DNAT sent the connection
+	outIface  string     // the interface toward dnatAddr, when forwarded
 }
 
 const (
@@ -350,8 +355,11 @@ func (rs *Ruleset) Evaluate(p Packet) Result {
 				st.port = out.port
 			}
 			if out.addr.IsValid() && !isLocal(st.Local, out.addr) {
-				st.forwarded = true
+				st.forwarded, st.dnatAddr = true, out.addr
 				res.Forwarded = true
+				if p.OutIface != nil {
+					st.outIface = p.OutIface(out.addr)
+				}
 			}
 		case actDrop, actReject, actQueue:
 			res.Action = map[actKind]Action{actDrop: Drop, actReject: Reject, actQueue: Queue}[out.kind]

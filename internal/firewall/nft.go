@@ -526,7 +526,17 @@ func metaVal(key string) func(*pstate) value {
 		return constVal(value{kind: vStr, s: "host", n: 0})
 	case "mark":
 		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.mark)} }
-	case "oif", "oifname", "skuid", "skgid":
+	case "oif", "oifname":
+		return func(st *pstate) value {
+			if !st.forwarded {
+				return value{kind: vStr, s: ""} // no output interface on the way in
+			}
+			if st.outIface == "" {
+				return value{kind: vUnknown, why: "meta " + key}
+			}
+			return value{kind: vStr, s: st.outIface}
+		}
+	case "skuid", "skgid":
 		return constVal(value{kind: vUnknown, why: "meta " + key})
 	}
 	return constVal(value{kind: vUnknown, why: "meta " + key})
@@ -845,7 +855,7 @@ func compare(st *pstate, v value, op string, r rhs) (tri, string) {
 			}
 			return false
 		}
-		return addrMatch(st.Local, in, neg, "destination")
+		return addrMatch(dests(st), in, neg, "destination")
 	}
 	if r.bad {
 		return unknown, "set @" + r.named

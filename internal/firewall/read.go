@@ -21,7 +21,7 @@ type Snapshot struct {
 	// Read names the sources that were read ("iptables-nft-save", "nft -j list ruleset", ...).
 	Read []string
 	// Problems are the sources that exist but could not be read.
-	Problems []Problem
+	Problems  []Problem
 	UFW       *UFW       // nil when ufw is not installed
 	Firewalld *Firewalld // nil when firewalld is not installed
 	// FirewalldRunning: a firewalld process runs (its rules are then in the rule set).
