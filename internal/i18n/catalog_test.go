@@ -144,3 +144,27 @@ func TestTextRendersArgsAndNestedMessages(t *testing.T) {
 		t.Errorf("command rendered as %q", got)
 	}
 }
+
+// Every finding text exists in every language of the catalog.
+func TestTranslationsComplete(t *testing.T) {
+	en, err := i18n.Texts("en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range i18n.Languages() {
+		texts, err := i18n.Texts(lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for id := range en {
+			if _, ok := texts[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Errorf("%s lacks %d IDs of en.toml:\n  %s", lang, len(missing), strings.Join(missing, "\n  "))
+		}
+	}
+}
