@@ -457,7 +457,7 @@ func srvWatchFindings(h HostEvidence, p PortEvidence, cov srvCover, fw []Firewal
 				f = f.with(i18n.M("server.ev.watch.unexplained"))
 			}
 			if len(fw) == 0 {
-				f = f.fix(openPortFix(p.Port)[:5]...)
+				f = f.fix(hostFirewallFix(p.Port)...)
 			}
 			out = append(out, f)
 		}

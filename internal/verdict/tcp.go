@@ -204,17 +204,24 @@ func rejectFix(a AddrEvidence) []i18n.Msg {
 	return []i18n.Msg{i18n.M("fix.reject.router", "From", ic.From.String(), "Port", port)}
 }
 
-// openPortFix is how to open a TCP port on the server, for each common firewall.
+// openPortFix is how to open a TCP port on the server, for each common
+// firewall and in the cloud, and how to audit it there.
 func openPortFix(port uint16) []i18n.Msg {
+	return append(hostFirewallFix(port),
+		i18n.M("fix.open_port.cloud", "Port", port),
+		i18n.M("fix.server_audit"),
+		i18n.Cmd("conndiag server %d", port),
+	)
+}
+
+// hostFirewallFix is how to open a TCP port in the host's own firewall.
+func hostFirewallFix(port uint16) []i18n.Msg {
 	return []i18n.Msg{
 		i18n.M("fix.open_port", "Port", port),
 		i18n.Cmd("iptables -I INPUT -p tcp --dport %d -j ACCEPT", port),
 		i18n.Cmd("nft insert rule inet filter input tcp dport %d accept", port),
 		i18n.Cmd("ufw allow %d/tcp", port),
 		i18n.Cmd("firewall-cmd --permanent --add-port=%d/tcp && firewall-cmd --reload", port),
-		i18n.M("fix.open_port.cloud", "Port", port),
-		i18n.M("fix.server_audit"),
-		i18n.Cmd("conndiag server %d", port),
 	}
 }
 
