@@ -41,10 +41,7 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 			ev.RouteErr = err.Error()
 		} else {
 			ev.Route = &r
-			ev.NextHop = ap.Addr()
-			if r.Gateway.IsValid() {
-				ev.NextHop = r.Gateway
-			}
+			ev.NextHop = r.NextHop(ap.Addr())
 		}
 	}()
 
