@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,7 +187,7 @@ func TestTLSHandshake(t *testing.T) {
 		for _, p := range res.Problems {
 			got = append(got, p.Kind)
 		}
-		if !equal(got, tt.want) {
+		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s %+v: problems %v (%+v), want %v", tt.server, tt.cfg, got, res.Problems, tt.want)
 		}
 		if res.Version == "" || len(res.Chain) == 0 || res.Chain[0].NotAfter.IsZero() || !bytes.HasPrefix(res.Sent, []byte{0x16, 0x03}) {
@@ -209,18 +210,6 @@ func TestTLSHandshake(t *testing.T) {
 	if tc != nil || res.Reply != probe.Silent {
 		t.Fatalf("silent server: %+v", res)
 	}
-}
-
-func equal(a, b []probe.Problem) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTextMessage(t *testing.T) {

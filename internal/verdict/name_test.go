@@ -3,6 +3,7 @@ package verdict
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,7 +311,7 @@ func TestNameRanking(t *testing.T) {
 			for _, f := range fs {
 				got = append(got, f.Cause)
 			}
-			if out != tt.outcome || len(got) < len(tt.causes) || !nEqualCauses(got[:len(tt.causes)], tt.causes) || fs[0].Confidence != tt.conf {
+			if out != tt.outcome || len(got) < len(tt.causes) || !slices.Equal(got[:len(tt.causes)], tt.causes) || fs[0].Confidence != tt.conf {
 				t.Fatalf("got %s %v (%s), want %s %v (%s)\n%s", out, got, fs[0].Confidence, tt.outcome, tt.causes, tt.conf, nAllText(fs))
 			}
 			text := nAllText(fs)
@@ -326,18 +327,6 @@ func TestNameRanking(t *testing.T) {
 			}
 		})
 	}
-}
-
-func nEqualCauses(a, b []Cause) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDNSFailureNamesTheRcode(t *testing.T) {
@@ -422,7 +411,7 @@ func TestWhoami(t *testing.T) {
 		for _, f := range fs {
 			got = append(got, f.Cause)
 		}
-		if out != OutcomeOK || !nEqualCauses(got, tt.causes) {
+		if out != OutcomeOK || !slices.Equal(got, tt.causes) {
 			t.Errorf("%s: %s %v, want %v", tt.name, out, got, tt.causes)
 		}
 		if text := nAllText(fs); !strings.Contains(text, tt.want) {

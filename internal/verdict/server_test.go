@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +186,7 @@ func TestDecidePort(t *testing.T) {
 			got = append(got, f.Cause)
 			confs = append(confs, f.Confidence)
 		}
-		if !svEqual(got, tt.causes) || tt.confs != nil && !svEqual(confs, tt.confs) {
+		if !slices.Equal(got, tt.causes) || tt.confs != nil && !slices.Equal(confs, tt.confs) {
 			t.Errorf("%s: got %v %v, want %v %v", tt.name, got, confs, tt.causes, tt.confs)
 			continue
 		}
@@ -203,18 +204,6 @@ func TestDecidePort(t *testing.T) {
 			t.Errorf("%s: Problem = %v", tt.name, Problem(fs))
 		}
 	}
-}
-
-func svEqual[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDecideHost(t *testing.T) {
@@ -271,7 +260,7 @@ func TestDecideHost(t *testing.T) {
 			got = append(got, f.Cause)
 			confs = append(confs, f.Confidence)
 		}
-		if !svEqual(got, tt.cause) || !svEqual(confs, tt.conf) {
+		if !slices.Equal(got, tt.cause) || !slices.Equal(confs, tt.conf) {
 			t.Errorf("%s: got %v %v, want %v %v", tt.name, got, confs, tt.cause, tt.conf)
 			continue
 		}
