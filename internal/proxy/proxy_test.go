@@ -88,48 +88,38 @@ func TestParseURL(t *testing.T) {
 
 // httpProxy is a real HTTP CONNECT proxy on loopback that refuses targets on port deny.
 func httpProxy(t *testing.T, deny string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) // a SOCKS greeting has no line end
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil || req.Method != http.MethodConnect {
-					io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-					return
-				}
-				if strings.HasSuffix(req.Host, ":"+deny) {
-					io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-					return
-				}
-				up, err := net.DialTimeout("tcp", req.Host, time.Second)
-				if err != nil {
-					io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-					return
-				}
-				defer up.Close()
-				c.SetReadDeadline(time.Time{})
-				io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-				go io.Copy(up, br)
-				io.Copy(c, up)
-			}()
+	return serveLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) // a SOCKS greeting has no line end
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Method != http.MethodConnect {
+			io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+			return
 		}
-	}()
-	return ln.Addr().String()
+		if strings.HasSuffix(req.Host, ":"+deny) {
+			io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		up, err := net.DialTimeout("tcp", req.Host, time.Second)
+		if err != nil {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		defer up.Close()
+		c.SetReadDeadline(time.Time{})
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go io.Copy(up, br)
+		io.Copy(c, up)
+	})
 }
 
 // socksProxy is a real SOCKS5 server (no authentication, CONNECT only) on loopback.
-func socksProxy(t *testing.T) string {
+func socksProxy(t *testing.T) string { return serveLoopback(t, serveSOCKS) }
+
+// serveLoopback accepts on a loopback port until the test ends, each
+// connection handled in its own goroutine, and returns the address.
+func serveLoopback(t *testing.T, handle func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +131,7 @@ func socksProxy(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go serveSOCKS(c)
+			go handle(c)
 		}
 	}()
 	return ln.Addr().String()
@@ -190,21 +180,7 @@ func serveSOCKS(c net.Conn) {
 }
 
 func listening(t *testing.T) (addr string, port uint16) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	ap := netip.MustParseAddrPort(ln.Addr().String())
+	ap := netip.MustParseAddrPort(serveLoopback(t, func(c net.Conn) { c.Close() }))
 	return ap.String(), ap.Port()
 }
 
