@@ -738,10 +738,7 @@ func SysctlAdvice(l Limits, queue, ports bool) []SysctlLine {
 	// Below somaxconn, tcp_max_syn_backlog only matters once queues overflow
 	// (SYN cookies, on by default, take over before that).
 	if queue && l.SynBacklog >= 0 && l.SynBacklog < 65535 {
-		v := 4096
-		if queue {
-			v = max(4096, min(l.SynBacklog*4, 65535))
-		}
+		v := max(4096, min(l.SynBacklog*4, 65535))
 		add("net.ipv4.tcp_max_syn_backlog", strconv.Itoa(v), l.SynBacklog)
 	}
 	if ports {
