@@ -78,7 +78,7 @@ func (o Options) withDefaults() Options {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	o.askConf = o.Resolver == nil || o.Resolver == net.DefaultResolver || o.ResolvConf != ""
+	o.askConf = o.Resolver == net.DefaultResolver || o.ResolvConf != ""
 	if o.HostsFile == "" {
 		o.HostsFile = dnsprobe.HostsFile
 	}

@@ -141,7 +141,7 @@ loop:
 			if ev.Route != nil && ev.NextHop.IsValid() {
 				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
-					if st == "INCOMPLETE" || st == "FAILED" {
+					if verdict.NeighFailed(st) {
 						giveUp()
 						break loop
 					}

@@ -139,7 +139,7 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 				with(i18n.M("ev.eacces"))
 			return OutcomeUnreachable, []Finding{f.fix(i18n.M("fix.local_firewall"), i18n.Cmd("iptables -S OUTPUT"), i18n.Cmd("nft list ruleset"))}
 		}
-		if isNeighFailed(a.Neigh) {
+		if NeighFailed(a.Neigh) {
 			return OutcomeUnreachable, []Finding{neighFinding(a)}
 		}
 		f := newFinding(CauseHostUnreachable, Medium, "Addr", a.Addr.Addr().String()).with(connectLine(a)).with(routeLines(a)...)
@@ -304,7 +304,7 @@ func listenAllFix(port uint16) []i18n.Msg {
 
 // silent: the target port never answered.
 func silent(a AddrEvidence, port uint16) []Finding {
-	if isNeighFailed(a.Neigh) {
+	if NeighFailed(a.Neigh) {
 		return []Finding{neighFinding(a)}
 	}
 	if pf, ok := privateFinding(a, Medium); ok {
@@ -345,7 +345,9 @@ func neighFinding(a AddrEvidence) Finding {
 	return f.fix(i18n.M("fix.neigh", "Hop", hop.String()), i18n.Cmd("ip neigh show %s", hop))
 }
 
-func isNeighFailed(s string) bool { return s == "INCOMPLETE" || s == "FAILED" }
+// NeighFailed reports whether a neighbour-table state means nothing answered
+// ARP/NDP for that address on the link.
+func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "FAILED" }
 
 func addrNotAvailable(ev Evidence, a AddrEvidence) []Finding {
 	c := a.Connect
