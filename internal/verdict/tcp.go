@@ -114,7 +114,8 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 			out = OutcomeRefused
 		}
 		fs := []Finding{f}
-		if f.Cause != CausePrivateAddress {
+		// An ICMP error from the destination itself, or other ports answering, prove it reachable.
+		if f.Cause != CausePrivateAddress && !a.Alive() && c.ICMP.From != a.Addr.Addr() {
 			if pf, ok := privateFinding(a, Low); ok {
 				fs = append(fs, pf)
 			}
@@ -307,7 +308,9 @@ func silent(a AddrEvidence, port uint16) []Finding {
 	if NeighFailed(a.Neigh) {
 		return []Finding{neighFinding(a)}
 	}
-	if pf, ok := privateFinding(a, Medium); ok {
+	// Other ports answering prove the address is reachable from here, so it
+	// is neither an unreachable internal address nor a host that is down.
+	if pf, ok := privateFinding(a, Medium); ok && !a.Alive() {
 		down := newFinding(CauseHostDown, Low, "Addr", a.Addr.Addr().String())
 		return []Finding{pf, down.fix(i18n.M("cause.host_down.fix"))}
 	}

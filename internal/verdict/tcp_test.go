@@ -83,6 +83,9 @@ func TestDecide(t *testing.T) {
 			Connect: conn(neterr.Timeout, 0), Others: silentOthers}), OutcomeTimeout, CausePrivateAddress, Medium},
 		{"private on a LAN route is an ordinary host", ev1(AddrEvidence{Addr: private, Route: lanRoute,
 			Connect: conn(neterr.Timeout, 0), Others: silentOthers}), OutcomeTimeout, CauseHostDown, Medium},
+		{"private behind default route, other ports answer: filtered", ev1(AddrEvidence{Addr: private, Route: defRoute,
+			Connect: conn(neterr.Timeout, 0), Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3}),
+			OutcomeTimeout, CauseFiltered, Medium},
 		{"cgnat behind default route", ev1(AddrEvidence{Addr: netip.MustParseAddrPort("100.64.3.4:80"), Route: defRoute,
 			Connect: conn(neterr.Timeout, 0)}), OutcomeTimeout, CausePrivateAddress, Medium},
 		{"filtered: other ports answer", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
@@ -173,6 +176,29 @@ func TestDur(t *testing.T) {
 	} {
 		if got := Dur(d); got != want {
 			t.Errorf("Dur(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// A host that answers on other ports, or sends the ICMP error itself, is
+// reachable: no finding may call it an unreachable internal address or down.
+func TestReachablePrivateHostIsNotPrivateAddress(t *testing.T) {
+	alive := []PortProbe{{Port: 22, Kind: neterr.Refused, Duration: time.Millisecond}}
+	for name, a := range map[string]AddrEvidence{
+		"silent port, others answer": {Addr: private, Route: defRoute, Connect: conn(neterr.Timeout, 0), Others: alive,
+			Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3},
+		"REJECT from the server itself": {Addr: private, Route: defRoute,
+			Connect: withICMP(conn(neterr.Refused, syscall.ECONNREFUSED), 3, 3, private.Addr().String())},
+		"REJECT from router, others answer": {Addr: private, Route: defRoute, Others: alive,
+			Connect: withICMP(conn(neterr.Refused, syscall.ECONNREFUSED), 3, 13, "198.51.100.1")},
+	} {
+		ev := ev1(a)
+		ev.Target = target.Target{Scheme: "tcp", Host: "h", Port: 8282}
+		_, fs := Decide(ev)
+		for _, f := range fs {
+			if f.Cause == CausePrivateAddress || f.Cause == CauseHostDown {
+				t.Errorf("%s: finding %s contradicts the evidence that the host answers", name, f.Cause)
+			}
 		}
 	}
 }
