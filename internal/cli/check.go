@@ -131,29 +131,39 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 }
 
 func collectTargets(file string, args []string) ([]target.Target, error) {
-	raw := append([]string(nil), args...)
-	if file != "" {
-		lines, err := readTargetFile(file)
-		if err != nil {
-			return nil, err
-		}
-		raw = append(raw, lines...)
-	}
-	if len(raw) == 0 {
-		return nil, usageErr("no target given; for example: conndiag check example.com:80 (accepted forms: %s)", target.Forms)
-	}
-	out := make([]target.Target, 0, len(raw))
-	for _, s := range raw {
+	out := make([]target.Target, 0, len(args))
+	for _, s := range args {
 		t, err := target.Parse(s)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
 		out = append(out, t)
 	}
+	if file != "" {
+		lines, err := readTargetFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			t, err := target.Parse(l.text)
+			if err != nil {
+				return nil, usageErr("%s:%d: %v", file, l.n, err)
+			}
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageErr("no target given; for example: conndiag check example.com:80 (accepted forms: %s)", target.Forms)
+	}
 	return out, nil
 }
 
-func readTargetFile(name string) ([]string, error) {
+type fileLine struct {
+	n    int
+	text string
+}
+
+func readTargetFile(name string) ([]fileLine, error) {
 	var fh *os.File
 	if name == "-" {
 		fh = os.Stdin
@@ -164,16 +174,19 @@ func readTargetFile(name string) ([]string, error) {
 		}
 		defer fh.Close()
 	}
-	var out []string
+	var out []fileLine
 	sc := bufio.NewScanner(fh)
 	sc.Buffer(make([]byte, 0, 4096), 64*1024)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\ufeff") // the byte-order mark Windows editors write
+		}
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
 		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
+			out = append(out, fileLine{n, line})
 		}
 	}
 	if err := sc.Err(); err != nil {

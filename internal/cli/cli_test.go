@@ -74,8 +74,21 @@ func TestBadTargetInFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "targets.txt")
 	os.WriteFile(f, []byte("# comment\n127.0.0.1:1\n\nnot a target\n"), 0o644)
 	_, stderr, code := run(t, "check", "-f", f)
-	if code != ExitUsage || !strings.Contains(stderr, `bad target "not a target"`) {
+	if code != ExitUsage || !strings.Contains(stderr, f+`:4: bad target "not a target"`) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// Notepad and PowerShell start a UTF-8 file with a byte-order mark and end lines with CRLF.
+func TestTargetFileWithBOMAndCRLF(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "targets.txt")
+	os.WriteFile(f, []byte("\xef\xbb\xbf127.0.0.1:1\r\n# c\r\n\r\n ws://127.0.0.1:2/x # c\r\n"), 0o644)
+	lines, err := readTargetFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || lines[0].text != "127.0.0.1:1" || lines[1].text != "ws://127.0.0.1:2/x" || lines[1].n != 4 {
+		t.Fatalf("got %+v", lines)
 	}
 }
 
