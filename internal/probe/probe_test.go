@@ -332,3 +332,31 @@ func TestFingerprintCancel(t *testing.T) {
 		t.Fatal("Fingerprint ignored the cancelled context")
 	}
 }
+
+// A cancelled context (Ctrl-C) ends each handshake against a silent server at once.
+func TestHandshakeCancel(t *testing.T) {
+	silent := probetest.Listen(t)
+	probetest.Serve(t, silent, probetest.Silent)
+	far := time.Now().Add(time.Hour)
+	for name, step := range map[string]func(context.Context, net.Conn){
+		"websocket": func(ctx context.Context, c net.Conn) { probe.WebSocketHandshake(ctx, c, far, "x", "/") },
+		"http":      func(ctx context.Context, c net.Conn) { probe.HTTPRequest(ctx, c, far, "x", "/") },
+		"tls": func(ctx context.Context, c net.Conn) {
+			probe.TLSHandshake(ctx, c, far, probe.TLSConfig{ServerName: "x"})
+		},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			step(ctx, dial(t, silent))
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s ignored the cancelled context", name)
+		}
+	}
+}

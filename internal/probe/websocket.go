@@ -37,6 +37,8 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}}
 	rec := record(conn)
 	defer rec.Close()
+	// gorilla reads the handshake answer without watching ctx: close on cancel (Ctrl-C).
+	defer closeOnDone(ctx, rec)()
 	var once sync.Once
 	d := websocket.Dialer{
 		NetDialContext: func(context.Context, string, string) (net.Conn, error) {
