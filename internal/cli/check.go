@@ -104,6 +104,10 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	ok := 0
 	for i := range targets {
 		r := <-reports[i]
+		if r.Cancelled {
+			// Cut-short evidence would read as a verdict ("no answer within 30 s").
+			return &exitError{code: ExitInterrupted, msg: fmt.Sprintf("interrupted; %s was not diagnosed", r.Target)}
+		}
 		// A working connection to an unexpected place (dns_mismatch first) is still a problem.
 		if r.Outcome == verdict.OutcomeOK && (len(r.Findings) == 0 || r.Findings[0].Cause == verdict.CauseOK) {
 			ok++

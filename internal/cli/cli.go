@@ -27,6 +27,8 @@ const (
 	ExitProblem  = 1
 	ExitUsage    = 2
 	ExitToolFail = 3
+	// ExitInterrupted is the shell's code for a command ended by Ctrl-C (128+SIGINT).
+	ExitInterrupted = 130
 )
 
 // exitError carries an exit code and one line for stderr.

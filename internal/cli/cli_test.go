@@ -301,3 +301,45 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C in the middle of a slow diagnosis stops it and prints no verdict
+// drawn from the evidence cut short.
+func TestCheckInterrupted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, args := range [][]string{{"ws://" + ln.Addr().String() + "/"}, {"--json", ln.Addr().String(), "ws://" + ln.Addr().String() + "/"}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		type result struct {
+			out, errOut string
+			code        int
+		}
+		done := make(chan result)
+		go func() {
+			var o, e bytes.Buffer
+			code := Main(ctx, append([]string{"check", "--timeout", "1h", "--probe-ports", ""}, args...), &o, &e)
+			done <- result{o.String(), e.String(), code}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+		select {
+		case r := <-done:
+			if r.code != ExitInterrupted || !strings.Contains(r.errOut, "interrupted") || strings.Contains(r.out, "ws://") {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, r.code, r.out, r.errOut)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%v: check did not stop after the cancel", args)
+		}
+	}
+}

@@ -106,6 +106,9 @@ type Report struct {
 	Probes   []Probe
 	Evidence verdict.Evidence
 	Duration time.Duration
+	// Cancelled: ctx ended (Ctrl-C) before the diagnosis finished, so the
+	// evidence is cut short and the findings must not be shown as a verdict.
+	Cancelled bool
 }
 
 // Addresses are the addresses that were tried.
@@ -164,7 +167,8 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	}
 	probes = append(probes, name.finish(&ev, opt)...)
 	out, findings := verdict.Decide(ev)
-	return Report{Target: t, Outcome: out, Findings: findings, Probes: probes, Evidence: ev, Duration: opt.Now().Sub(start)}
+	return Report{Target: t, Outcome: out, Findings: findings, Probes: probes, Evidence: ev, Duration: opt.Now().Sub(start),
+		Cancelled: ctx.Err() != nil}
 }
 
 func resolve(ctx context.Context, name string, opt Options) verdict.DNS {
