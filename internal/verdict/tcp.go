@@ -465,11 +465,13 @@ func routeLines(a AddrEvidence) []i18n.Msg {
 		return nil
 	case r.Type == "none":
 		return []i18n.Msg{i18n.M("ev.route.none", "Dst", dst)}
-	case r.Type != "unicast" && r.Type != "local" && r.Type != "":
+	case r.Type == "local":
+		return []i18n.Msg{i18n.M("ev.route.local", "Dst", dst, "Iface", r.Iface)}
+	case r.Type != "unicast" && r.Type != "":
 		return []i18n.Msg{i18n.M("ev.route.type", "Dst", dst, "Type", r.Type, "Prefix", r.Dst.String())}
 	case r.Default:
 		return []i18n.Msg{i18n.M("ev.route.default", "Dst", dst, "Gateway", r.Gateway.String(), "Iface", r.Iface)}
-	case r.OnLink:
+	case r.OnLink || !r.Gateway.IsValid():
 		return []i18n.Msg{i18n.M("ev.route.onlink", "Dst", dst, "Iface", r.Iface, "Prefix", r.Dst.String())}
 	}
 	return []i18n.Msg{i18n.M("ev.route.via", "Dst", dst, "Prefix", r.Dst.String(), "Gateway", r.Gateway.String(), "Iface", r.Iface)}

@@ -2,11 +2,13 @@ package verdict
 
 import (
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/host"
+	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/target"
 )
@@ -198,6 +200,17 @@ func TestReachablePrivateHostIsNotPrivateAddress(t *testing.T) {
 		for _, f := range fs {
 			if f.Cause == CausePrivateAddress || f.Cause == CauseHostDown {
 				t.Errorf("%s: finding %s contradicts the evidence that the host answers", name, f.Cause)
+			}
+		}
+	}
+}
+
+func TestRouteLines(t *testing.T) {
+	local := &host.Route{Dst: netip.MustParsePrefix("127.0.0.1/32"), Iface: "lo", Type: "local"}
+	for name, r := range map[string]*host.Route{"local": local, "lan": lanRoute, "default": defRoute} {
+		for _, m := range routeLines(AddrEvidence{Addr: netip.MustParseAddrPort("127.0.0.1:1"), Route: r}) {
+			if text := i18n.New("en").Text(m); strings.Contains(text, "invalid IP") {
+				t.Errorf("%s: %q", name, text)
 			}
 		}
 	}
