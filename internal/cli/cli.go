@@ -141,6 +141,10 @@ func (g *globals) setup() error {
 	if g.timeout <= 0 {
 		return usageErr("--timeout must be positive, got %s", g.timeout)
 	}
+	if g.timeout < time.Millisecond {
+		// Shorter than any round trip: every port would look dropped and every host down.
+		return usageErr("--timeout %s is too short to hear any answer; use at least 1ms (for example 3s)", g.timeout)
+	}
 	g.printer = i18n.New(lang)
 	g.color = !g.noColor && g.getenv("NO_COLOR") == "" && isTerminal(g.stdout)
 	return nil

@@ -48,6 +48,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"check", "--bogus", "h:1"}, "unknown flag"},
 		{[]string{"check", "--timeout", "soon", "h:1"}, "invalid argument"},
 		{[]string{"check", "--timeout", "-1s", "h:1"}, "--timeout must be positive"},
+		{[]string{"check", "--timeout", "1ns", "h:1"}, "too short"},
 		{[]string{"check", "--lang", "fr", "h:1"}, "unsupported language"},
 		{[]string{"check", "--probe-ports", "22,x", "h:1"}, "--probe-ports"},
 		{[]string{"check", "--probe-ports", "0", "h:1"}, "--probe-ports"},
