@@ -82,6 +82,9 @@ func dnsFailure(ev Evidence) Finding {
 func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	c := a.Connect
 	port := a.Addr.Port()
+	if f, ok := sourceFamily(ev, a); ok {
+		return OutcomeLocalError, []Finding{f}
+	}
 	if c.Op == "bind" && c.Errno == syscall.EADDRINUSE {
 		// Binding a --source address to port 0 reserves the port exclusively, so exhaustion shows up here.
 		return OutcomeAddrUnavailable, addrNotAvailable(ev, a)
@@ -351,6 +354,25 @@ func neighFinding(a AddrEvidence) Finding {
 // NeighFailed reports whether a neighbour-table state means nothing answered
 // ARP/NDP for that address on the link.
 func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "FAILED" }
+
+// sourceFamily: --source of one address family toward an address of the
+// other cannot connect at all; the address itself was never tried.
+func sourceFamily(ev Evidence, a AddrEvidence) (Finding, bool) {
+	src := ev.Source.Unmap()
+	if !src.IsValid() || a.Connect.Kind != neterr.InvalidArgument || src.Is4() == a.Addr.Addr().Unmap().Is4() {
+		return Finding{}, false
+	}
+	fam := func(x netip.Addr) string {
+		if x.Unmap().Is4() {
+			return "IPv4"
+		}
+		return "IPv6"
+	}
+	dst := a.Addr.Addr().Unmap()
+	f := Finding{Cause: CauseSourceAddressInvalid, Confidence: High,
+		Summary: i18n.M("source.family.summary", "Source", src.String(), "SrcFamily", fam(src), "Addr", dst.String(), "DstFamily", fam(dst))}
+	return f.fix(i18n.M("source.family.fix", "Family", fam(dst)), i18n.Cmd("ip -br addr")), true
+}
 
 func addrNotAvailable(ev Evidence, a AddrEvidence) []Finding {
 	c := a.Connect
