@@ -168,8 +168,17 @@ func splitHostPort(s string) (host, port string, err error) {
 			return "", "", errors.New("missing ']' after an IPv6 address")
 		}
 		host, after := s[1:end], s[end+1:]
-		if _, err := netip.ParseAddr(host); err != nil || !strings.Contains(host, ":") {
+		// In a URL the zone's '%' is written %25 (RFC 6874): [fe80::1%25eth0].
+		if i := strings.Index(host, "%25"); i >= 0 && i+3 < len(host) {
+			host = host[:i] + "%" + host[i+3:]
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !strings.Contains(host, ":") {
 			return "", "", fmt.Errorf("%q is not an IPv6 address", host)
+		}
+		if a.IsLinkLocalUnicast() && a.Zone() == "" {
+			// The kernel cannot pick the link itself and answers EINVAL.
+			return "", "", fmt.Errorf("the link-local address %s needs its interface: [%s%%eth0] (see ip -br addr)", host, host)
 		}
 		switch {
 		case after == "":

@@ -36,6 +36,7 @@ func TestParse(t *testing.T) {
 		{"ssl://h:993", "ssl", "h", 993, "", TLSOnly, true, "ssl://h:993"},
 		{"under_score.local:1", "tcp", "under_score.local", 1, "", TCP, false, "under_score.local:1"},
 		{"[fe80::1%eth0]:80", "tcp", "fe80::1%eth0", 80, "", TCP, false, "[fe80::1%eth0]:80"},
+		{"ws://[fe80::1%25eth0]:80/", "ws", "fe80::1%eth0", 80, "/", WebSocket, false, "ws://[fe80::1%eth0]:80/"},
 		{"h:65535", "tcp", "h", 65535, "", TCP, false, "h:65535"},
 	}
 	for _, tt := range tests {
@@ -76,6 +77,7 @@ func TestParseErrors(t *testing.T) {
 		{"[2001:db8::1:80", "missing ']'"},
 		{"[10.0.0.1]:80", "not an IPv6 address"},
 		{"[::1]x", "unexpected"},
+		{"[fe80::1]:80", "needs its interface"},
 		{"bad host:80", "space"},
 		{"h\x00:80", "control"},
 		{"user@h:80", "user information"},
