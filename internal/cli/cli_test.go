@@ -344,3 +344,12 @@ func TestCheckInterrupted(t *testing.T) {
 		}
 	}
 }
+
+func TestFixSnippetHasNoShellPrompt(t *testing.T) {
+	var b bytes.Buffer
+	writeFix(&b, []i18n.Msg{i18n.Cmd("ss -ltn"), i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", 8282)}, i18n.New("en"), style{}, "")
+	want := "  $ ss -ltn\n    new Worker('websocket://0.0.0.0:8282');\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

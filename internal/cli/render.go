@@ -162,7 +162,11 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 func writeFix(w io.Writer, fix []i18n.Msg, p *i18n.Printer, s style, indent string) {
 	for _, m := range fix {
 		if m.IsCmd() {
-			fmt.Fprintf(w, "%s  %s\n", indent, s.cmd("$ "+m.Cmd))
+			prompt := "$ "
+			if m.Code {
+				prompt = "  "
+			}
+			fmt.Fprintf(w, "%s  %s\n", indent, s.cmd(prompt+m.Cmd))
 		} else {
 			fmt.Fprintf(w, "%s%s\n", indent, p.Text(m))
 		}

@@ -25,6 +25,9 @@ type Msg struct {
 	ID   string
 	Args map[string]any
 	Cmd  string
+	// Code marks Cmd as a line of configuration or program code (PHP, nginx)
+	// rather than a shell command: it is shown without a shell prompt.
+	Code bool
 }
 
 // M builds a message from an ID and key/value pairs.
@@ -42,7 +45,10 @@ func M(id string, kv ...any) Msg {
 // Cmd is a command the user can paste.
 func Cmd(format string, a ...any) Msg { return Msg{Cmd: fmt.Sprintf(format, a...)} }
 
-// IsCmd reports whether the message is a command.
+// Snippet is a line of code or configuration to put in a file, never translated.
+func Snippet(format string, a ...any) Msg { return Msg{Cmd: fmt.Sprintf(format, a...), Code: true} }
+
+// IsCmd reports whether the message is a command or a snippet.
 func (m Msg) IsCmd() bool { return m.Cmd != "" }
 
 var (

@@ -306,7 +306,7 @@ func (r protoRules) tlsUnexpectedFix() []i18n.Msg {
 	}
 	return append(out,
 		i18n.M("fix.proto.tls_unexpected.workerman"),
-		i18n.Cmd(`$worker = new Worker('websocket://0.0.0.0:%d', ['ssl' => ['local_cert' => '/path/fullchain.pem', 'local_pk' => '/path/privkey.pem']]); $worker->transport = 'ssl';`, r.port),
+		i18n.Snippet(`$worker = new Worker('websocket://0.0.0.0:%d', ['ssl' => ['local_cert' => '/path/fullchain.pem', 'local_pk' => '/path/privkey.pem']]); $worker->transport = 'ssl';`, r.port),
 		i18n.M("fix.proto.tls_unexpected.proxy"))
 }
 
@@ -445,7 +445,7 @@ func (r protoRules) upgradeFix(h *probe.HTTP) []i18n.Msg {
 	}
 	return append(out,
 		i18n.M("fix.proto.ws_http"),
-		i18n.Cmd("new Worker('websocket://0.0.0.0:%d');", r.port),
+		i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", r.port),
 		i18n.M("fix.proto.nginx_ws"))
 }
 
@@ -544,7 +544,7 @@ func (r protoRules) notHTTPFix(svc string) []i18n.Msg {
 	default:
 		first = i18n.M("fix.proto.not_http.other", "Want", want)
 	}
-	return []i18n.Msg{first, i18n.Cmd("new Worker('%s://0.0.0.0:%d');", want, r.port), i18n.M("fix.proto.which_port"), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}
+	return []i18n.Msg{first, i18n.Snippet("new Worker('%s://0.0.0.0:%d');", want, r.port), i18n.M("fix.proto.which_port"), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}
 }
 
 // ---- text, frame ----
@@ -629,7 +629,7 @@ func (r protoRules) workermanMismatch(have string, ev ...i18n.Msg) Finding {
 	}
 	f.Summary = i18n.M("proto.workerman_mismatch.summary", "Have", have, "Want", string(r.p.Protocol))
 	return f.fix(i18n.M("fix.proto.workerman_mismatch", "Have", have, "Want", string(r.p.Protocol)),
-		i18n.Cmd("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
+		i18n.Snippet("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
 }
 
 // otherService: the port is held by a service that is not the one expected.
@@ -642,7 +642,7 @@ func (r protoRules) otherService(svc probe.Service, ev ...i18n.Msg) Finding {
 	f.Summary = i18n.M("proto.other_service.summary", "Port", r.port, "Service", name)
 	fix := []i18n.Msg{i18n.M("fix.proto.other_service", "Port", r.port, "Service", name), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}
 	if svc.Name == probe.SvcHTTP {
-		fix = append(fix, i18n.M("fix.proto.speaks_http", "Want", string(r.p.Protocol)), i18n.Cmd("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
+		fix = append(fix, i18n.M("fix.proto.speaks_http", "Want", string(r.p.Protocol)), i18n.Snippet("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
 	}
 	return f.fix(fix...)
 }

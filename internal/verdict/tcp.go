@@ -300,7 +300,7 @@ func refusedLocal(a AddrEvidence, port uint16) []Finding {
 func listenAllFix(port uint16) []i18n.Msg {
 	return []i18n.Msg{
 		i18n.M("fix.listen_all", "Port", port),
-		i18n.Cmd("new Worker('websocket://0.0.0.0:%d');", port),
+		i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", port),
 		i18n.M("fix.listen_check"),
 		i18n.Cmd("ss -ltnp 'sport = :%d'", port),
 	}
@@ -310,6 +310,9 @@ func listenAllFix(port uint16) []i18n.Msg {
 func silent(a AddrEvidence, port uint16) []Finding {
 	if NeighFailed(a.Neigh) {
 		return []Finding{neighFinding(a)}
+	}
+	if a.Local {
+		return silentLocal(a, port)
 	}
 	// Other ports answering prove the address is reachable from here, so it
 	// is neither an unreachable internal address nor a host that is down.
@@ -326,6 +329,22 @@ func silent(a AddrEvidence, port uint16) []Finding {
 	f = f.fix(i18n.M("cause.host_down.fix"))
 	filt := newFinding(CauseFiltered, Low, "Port", port).with(i18n.M("ev.all_filtered")).fix(openPortFix(port)...)
 	return []Finding{f, filt}
+}
+
+// silentLocal: the target is this very machine, so nothing on a path can
+// have dropped the SYN: its own firewall did, or a full listen queue.
+func silentLocal(a AddrEvidence, port uint16) []Finding {
+	f := newFinding(CauseFirewallLocal, Medium, "Port", port).
+		with(connectLine(a), i18n.M("ev.local_target", "Addr", a.Addr.Addr().String()))
+	for _, l := range a.Listeners {
+		f = f.with(i18n.M("ev.listener", "Addr", l.Local.String()))
+	}
+	f = f.with(i18n.M("ev.local_silent")).
+		fix(i18n.M("fix.local_silent", "Port", port), i18n.Cmd("iptables -S INPUT"), i18n.Cmd("nft list ruleset"),
+			i18n.M("fix.server_audit"), i18n.Cmd("conndiag server %d", port))
+	queue := newFinding(CauseAcceptQueueOverflow, Low).with(i18n.M("ev.local_queue")).
+		fix(i18n.M("cause.accept_queue_overflow.fix"), i18n.Cmd("nstat -az TcpExtListenOverflows TcpExtListenDrops"))
+	return []Finding{f, queue}
 }
 
 // whereFiltered says honestly that the dropping box cannot be seen from the client.
