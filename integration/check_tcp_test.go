@@ -224,6 +224,19 @@ func TestCheckSameHostListeners(t *testing.T) {
 	expect(t, n.Server, "ok", "ok", "127.0.0.1:8282")
 }
 
+// A DROP rule on this very machine: nothing on a path can be blamed.
+func TestCheckSameHostDrop(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
+	n := testbed.Pair(t)
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "0.0.0.0:8282"))
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
+	r := expect(t, n.Server, "timeout", "firewall_local", "198.51.100.3:8282", "--timeout", "1s")
+	if !hasEvidence(r, "Listening: ") {
+		t.Errorf("the listener must be shown, proving the server runs: %s", dump(r))
+	}
+}
+
 func TestCheckSourceAddressInvalid(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Pair(t)

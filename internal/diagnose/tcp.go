@@ -187,7 +187,7 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 		ev.ICMPFromLocal, _ = isLocal(c.ICMP.From)
 	}
 	switch {
-	case c.Kind == neterr.Refused && ev.Local:
+	case (c.Kind == neterr.Refused || c.Kind == neterr.Timeout) && ev.Local:
 		ev.Listeners, _ = host.Listeners(ap.Port())
 	case c.Kind == neterr.AddrNotAvailable || c.Errno == syscall.EADDRINUSE:
 		if u, err := host.EphemeralUsage(ap); err == nil {

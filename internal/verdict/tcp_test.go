@@ -90,6 +90,8 @@ func TestDecide(t *testing.T) {
 			OutcomeTimeout, CauseFiltered, Medium},
 		{"cgnat behind default route", ev1(AddrEvidence{Addr: netip.MustParseAddrPort("100.64.3.4:80"), Route: defRoute,
 			Connect: conn(neterr.Timeout, 0)}), OutcomeTimeout, CausePrivateAddress, Medium},
+		{"silent own address: this machine's firewall", ev1(AddrEvidence{Addr: server, Local: true, Connect: conn(neterr.Timeout, 0),
+			Others: alive, Listeners: []host.Socket{listener("0.0.0.0:8282")}}), OutcomeTimeout, CauseFirewallLocal, Medium},
 		{"filtered: other ports answer", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
 			Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3}), OutcomeTimeout, CauseFiltered, Medium},
 		{"host down: silence everywhere", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
