@@ -34,6 +34,7 @@ type serverReport struct {
 			Chain   string   `json:"chain"`
 			Rule    string   `json:"rule"`
 			Policy  bool     `json:"policy"`
+			Packets *uint64  `json:"packets"`
 			Open    []string `json:"open"`
 		} `json:"firewall"`
 		SYNs *[]struct {
@@ -305,6 +306,10 @@ func TestServerWatchLocalDrop(t *testing.T) {
 	}
 	if !strings.Contains(f.Summary, "get no answer") || !contains(f.Evidence, "--dport 8282 -j DROP") {
 		t.Errorf("finding: %s", dump(f))
+	}
+	// The rule's counter is read after the watch, so it counts those SYNs.
+	if fw := r.Ports[0].Firewall; len(fw) == 0 || fw[0].Packets == nil || *fw[0].Packets == 0 || contains(f.Evidence, "matched 0 packets") {
+		t.Errorf("the DROP rule's counter must include the SYNs seen: %s", dump(r.Ports[0]))
 	}
 }
 

@@ -205,6 +205,7 @@ func audit(ctx context.Context, opt auditOptions) (serverReport, error) {
 	// The watch runs while the rest of the audit does.
 	var watchRes capture.Result
 	var watchDone sync.WaitGroup
+	watching := false
 	if opt.Watch > 0 {
 		if len(ports) == 0 {
 			rep.WatchErr = errors.New("--watch: no port to watch; name one, e.g. conndiag server --watch 60s 8282")
@@ -219,6 +220,7 @@ func audit(ctx context.Context, opt auditOptions) (serverReport, error) {
 			if opt.Notify != nil {
 				opt.Notify(ports, opt.Watch)
 			}
+			watching = true
 			watchDone.Add(1)
 			go func() {
 				defer watchDone.Done()
@@ -257,6 +259,14 @@ func audit(ctx context.Context, opt auditOptions) (serverReport, error) {
 	}
 
 	watchDone.Wait()
+	if watching && fwRead && ctx.Err() == nil {
+		// Read the rules again: their counters then include the SYNs the
+		// watch saw dropped, and rules changed during the watch show.
+		if again := (firewall.Reader{}).Read(ctx, nil); len(again.Read) > 0 {
+			again.FirewalldRunning = snap.FirewalldRunning
+			snap = again
+		}
+	}
 	after, aerr := host.ReadTCPCounters()
 	h := verdict.HostEvidence{Addrs: addrs, Ports: ports, Cloud: cloud.Identify(dmi), DMIVendor: dmi.SysVendor,
 		DMIProduct: dmi.ProductName, Limits: limits, Audit: time.Since(start)}
