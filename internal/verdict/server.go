@@ -148,7 +148,7 @@ func DecidePort(h HostEvidence, p PortEvidence) []Finding {
 		if len(cov.cannot) > 0 {
 			f = f.with(i18n.M("server.ev.cannot_use", "Addrs", srvJoinAddrs(cov.cannot)))
 		}
-		out = append(out, f.fix(listenAllFix(p.Port)...))
+		out = append(out, f.fix(srvListenFix(h, p, cov)...))
 	case len(cov.cannot) > 0:
 		c := conf(Medium, Low)
 		if cov.onlyV6Missing {
@@ -161,7 +161,7 @@ func DecidePort(h HostEvidence, p PortEvidence) []Finding {
 			f = f.with(i18n.M("server.ev.can_use", "Addrs", srvJoinAddrs(cov.can)))
 		}
 		f = f.with(i18n.M("server.ev.cannot_use", "Addrs", srvJoinAddrs(cov.cannot)))
-		out = append(out, f.fix(listenAllFix(p.Port)...))
+		out = append(out, f.fix(srvListenFix(h, p, cov)...))
 	}
 	if len(fw) > 0 && !srvHasCause(out, CauseFirewallLocal) {
 		c := conf(High, Low)
@@ -242,6 +242,29 @@ func srvAccepts(ls []Listener, a netip.Addr, bindV6Only int) bool {
 		}
 	}
 	return false
+}
+
+// srvListenFix names what the server listens on now and what to change:
+// another address, IPv6 as well, or IPv4 on a [::] socket that is IPv6-only.
+func srvListenFix(h HostEvidence, p PortEvidence, cov srvCover) []i18n.Msg {
+	check := []i18n.Msg{i18n.M("server.fix.listen_check"), i18n.Cmd("ss -ltnp 'sport = :%d'", p.Port)}
+	v6onlyWild, v4missing := false, false
+	for _, l := range p.Listeners {
+		if l.Addr.Addr() == netip.IPv6Unspecified() && (l.V6Only == 1 || l.V6Only < 0 && h.Limits.BindV6Only == 1) {
+			v6onlyWild = true
+		}
+	}
+	for _, a := range cov.cannot {
+		v4missing = v4missing || a.Unmap().Is4()
+	}
+	switch {
+	case v6onlyWild && v4missing:
+		return append([]i18n.Msg{i18n.M("server.fix.v6only", "Port", p.Port), i18n.Cmd("sysctl -w net.ipv6.bindv6only=0")}, check...)
+	case cov.onlyV6Missing:
+		return append([]i18n.Msg{i18n.M("server.fix.listen_v6"), i18n.Snippet("new Worker('websocket://[::]:%d');", p.Port)}, check...)
+	}
+	return append([]i18n.Msg{i18n.M("server.fix.listen_all", "Listening", strings.Join(cov.listening, ", ")),
+		i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", p.Port)}, check...)
 }
 
 func srvAllLoopback(ls []Listener) bool {

@@ -299,3 +299,48 @@ func TestSysctlAdvice(t *testing.T) {
 		t.Error("no lines, no snippet")
 	}
 }
+
+// The listen-address fix names what the server listens on now, and what to
+// change for the clients that are refused.
+func TestServerListenFix(t *testing.T) {
+	bindV6Only := svHost
+	bindV6Only.Limits.BindV6Only = 1
+	tests := []struct {
+		name      string
+		h         HostEvidence
+		listen    []Listener
+		want, not []string
+	}{
+		{"specific address", HostEvidence{Addrs: []netip.Addr{svPriv, svV4}, Limits: svHost.Limits}, []Listener{svListen("10.0.0.5:8282", -1)},
+			[]string{"rather than 10.0.0.5:8282", "websocket://0.0.0.0:8282", "which addresses it listens on"}, []string{"127.0.0.1"}},
+		{"::1", svHost, []Listener{svListen("[::1]:8282", 1)}, []string{"rather than [::1]:8282"}, []string{"127.0.0.1"}},
+		{"127.0.0.1", svHost, []Listener{svListen("127.0.0.1:8282", -1)}, []string{"rather than 127.0.0.1:8282"}, nil},
+		{"IPv4 wildcard, IPv6 refused", svHost, []Listener{svListen("0.0.0.0:8282", -1)},
+			[]string{"Only IPv6 clients are refused", "websocket://[::]:8282"}, []string{"rather than", "websocket://0.0.0.0"}},
+		{"[::] with IPV6_V6ONLY", svHost, []Listener{svListen("[::]:8282", 1)},
+			[]string{"IPv6 clients only", "0.0.0.0:8282 as well", "sysctl -w net.ipv6.bindv6only=0"}, []string{"rather than"}},
+		{"[::] under bindv6only=1", bindV6Only, []Listener{svListen("[::]:8282", -1)},
+			[]string{"IPv6 clients only", "sysctl -w net.ipv6.bindv6only=0"}, nil},
+	}
+	for _, tt := range tests {
+		fs := DecidePort(tt.h, PortEvidence{Port: 8282, Asked: true, Listeners: tt.listen})
+		if len(fs) == 0 {
+			t.Errorf("%s: no finding", tt.name)
+			continue
+		}
+		var fix strings.Builder
+		for _, m := range fs[0].Fix {
+			fix.WriteString(i18n.New("en").Text(m) + "\n")
+		}
+		for _, s := range tt.want {
+			if !strings.Contains(fix.String(), s) {
+				t.Errorf("%s: %q missing from the fix:\n%s", tt.name, s, fix.String())
+			}
+		}
+		for _, s := range tt.not {
+			if strings.Contains(fix.String(), s) {
+				t.Errorf("%s: %q must not be in the fix:\n%s", tt.name, s, fix.String())
+			}
+		}
+	}
+}
