@@ -173,6 +173,9 @@ func DecidePort(h HostEvidence, p PortEvidence) []Finding {
 		if srvAnswered(p.Watch) {
 			c = Low // connections got through during the watch: the rule spares some clients
 		}
+		if srvAllLoopback(p.Listeners) && c == High {
+			c = Medium // it bites once the server listens on 0.0.0.0, the fix that comes first
+		}
 		f := newFinding(CauseFirewallLocal, c, "Port", p.Port)
 		out = append(out, srvFirewallDetail(f, p, fw))
 	}
@@ -321,7 +324,8 @@ func srvFirewallStops(p PortEvidence) []FirewallEvidence {
 		if r.Action != firewall.Drop && r.Action != firewall.Reject {
 			continue
 		}
-		if len(p.Listeners) > 0 && !srvServesFamily(p.Listeners, r.Family) {
+		// A loopback-only server is to be moved to 0.0.0.0: the rule bites then.
+		if len(p.Listeners) > 0 && !srvAllLoopback(p.Listeners) && !srvServesFamily(p.Listeners, r.Family) {
 			continue
 		}
 		out = append(out, e)
