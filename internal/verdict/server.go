@@ -602,7 +602,11 @@ func DecideHost(h HostEvidence) []Finding {
 		f := newFinding(CauseFilteredUpstream, Low, "Port", ports)
 		f.Summary = i18n.M("server.cloud.summary", "Provider", srvCloudName(h.Cloud), "Ports", ports)
 		f = f.with(i18n.M("server.ev.dmi", "Vendor", h.DMIVendor, "Product", h.DMIProduct))
-		if place, ok := srvCloudPlace(h.Cloud, 0); ok {
+		one := uint16(0) // several ports: the place says PORT
+		if len(h.Ports) == 1 {
+			one = h.Ports[0]
+		}
+		if place, ok := srvCloudPlace(h.Cloud, one); ok {
 			f = f.fix(place)
 		}
 		out = append(out, f)

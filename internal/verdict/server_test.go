@@ -223,7 +223,7 @@ func TestDecideHost(t *testing.T) {
 			h := svHost
 			h.Cloud, h.DMIVendor, h.DMIProduct = "tencent", "Tencent Cloud", "CVM"
 			return h
-		}(), []Cause{CauseFilteredUpstream}, []Confidence{Low}, []string{"runs on Tencent Cloud (CVM)", "安全组", "TCP 8282"}},
+		}(), []Cause{CauseFilteredUpstream}, []Confidence{Low}, []string{"runs on Tencent Cloud (CVM)", "安全组", "TCP 8282", "allow TCP:8282 from"}},
 		{"panel", func() HostEvidence { h := svHost; h.Panel, h.PanelPort = "baota", "8888"; return h }(),
 			[]Cause{CauseFirewallLocal}, []Confidence{Low}, []string{"aaPanel", "port: 8888", "allow TCP port 8282"}},
 		{"private only", HostEvidence{Addrs: []netip.Addr{svPriv, netip.MustParseAddr("fd00::5")}, Ports: []uint16{80}, Limits: lim},
