@@ -71,6 +71,7 @@ type CertInfo struct {
 	Fingerprint string // SHA-256 of the DER leaf, colon-separated hex as openssl prints it
 	Subject     string
 	Names       []string
+	NotBefore   time.Time
 	NotAfter    time.Time
 }
 
@@ -247,6 +248,15 @@ func (s *Server) Bound() []Bound {
 			b.Warnings = append(b.Warnings, i18n.M("listen.warn.loopback", "URI", b.URI, "Port", ep.addr.Port()))
 		case !a.IsUnspecified():
 			b.Warnings = append(b.Warnings, i18n.M("listen.warn.one_address", "URI", b.URI, "Addr", a.String()))
+		}
+		if c := s.cert; ep.TLS && c != nil && !c.SelfSigned {
+			// Clients that verify the certificate fail; say so before they try.
+			switch now := time.Now(); {
+			case now.After(c.NotAfter):
+				b.Warnings = append(b.Warnings, i18n.M("listen.warn.cert_expired", "URI", b.URI, "Date", c.NotAfter.UTC().Format("2006-01-02 15:04 MST")))
+			case now.Before(c.NotBefore):
+				b.Warnings = append(b.Warnings, i18n.M("listen.warn.cert_not_yet", "URI", b.URI, "Date", c.NotBefore.UTC().Format("2006-01-02 15:04 MST")))
+			}
 		}
 		out = append(out, b)
 	}

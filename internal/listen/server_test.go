@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -597,10 +598,14 @@ func TestTLSEndpoints(t *testing.T) {
 }
 
 func testCert(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	return testCertValid(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+func testCertValid(t *testing.T, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "listen.test"}, DNSNames: []string{"listen.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,
 	}
@@ -758,6 +763,35 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("ParseEndpoint(%q) accepted", bad)
 		} else if !strings.Contains(err.Error(), "accepted forms") {
 			t.Errorf("ParseEndpoint(%q): %v does not show the forms", bad, err)
+		}
+	}
+}
+
+// A given certificate that is expired or not yet valid is named at startup:
+// every client that verifies it would fail.
+func TestBoundCertValidity(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		name   string
+		nb, na time.Time
+		want   string
+	}{
+		{"expired", now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), "listen.warn.cert_expired"},
+		{"not yet valid", now.Add(24 * time.Hour), now.Add(48 * time.Hour), "listen.warn.cert_not_yet"},
+		{"valid", now.Add(-time.Hour), now.Add(time.Hour), ""},
+	} {
+		certPEM, keyPEM, _ := testCertValid(t, tt.nb, tt.na)
+		ts := serve(t, Config{Cert: certPEM, Key: keyPEM}, "wss://0.0.0.0:0", "ws://0.0.0.0:0")
+		bs := ts.Bound()
+		var got []string
+		for _, w := range bs[0].Warnings {
+			got = append(got, w.ID)
+		}
+		if tt.want == "" && len(got) != 0 || tt.want != "" && !slices.Contains(got, tt.want) {
+			t.Errorf("%s: wss warnings %v, want %q", tt.name, got, tt.want)
+		}
+		if len(bs[1].Warnings) != 0 {
+			t.Errorf("%s: the plain ws endpoint got warnings %v", tt.name, bs[1].Warnings)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func tlsConfig(cfg Config, eps []*endpoint) (*tls.Config, *CertInfo, error) {
 	}
 	cert.Leaf = leaf
 	info := &CertInfo{SelfSigned: selfSigned, Fingerprint: Fingerprint(leaf.Raw),
-		Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter}
+		Subject: leaf.Subject.String(), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
 	info.Names = append(info.Names, leaf.DNSNames...)
 	for _, ip := range leaf.IPAddresses {
 		info.Names = append(info.Names, ip.String())
