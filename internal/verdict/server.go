@@ -773,8 +773,10 @@ func SysctlAdvice(l Limits, queue, ports bool) []SysctlLine {
 		add("net.ipv4.tcp_max_syn_backlog", strconv.Itoa(v), l.SynBacklog)
 	}
 	if ports {
-		if l.PortRange.Size() > 0 && l.PortRange.Size() < 64000 {
-			out = append(out, SysctlLine{"net.ipv4.ip_local_port_range", "1024 65000", fmt.Sprintf("%d %d", l.PortRange.Lo, l.PortRange.Hi)})
+		// Starting at 10000 keeps outgoing ports off the usual server ports
+		// (80, 3306, 8080, 8282, ...), which a wider range could take first.
+		if l.PortRange.Size() > 0 && l.PortRange.Size() < recommendedPortRange.Size() {
+			out = append(out, SysctlLine{"net.ipv4.ip_local_port_range", recommendedPortRangeValue, fmt.Sprintf("%d %d", l.PortRange.Lo, l.PortRange.Hi)})
 		}
 		if l.TwReuse != 1 && l.TwReuse >= 0 {
 			add("net.ipv4.tcp_tw_reuse", "1", l.TwReuse)

@@ -253,7 +253,7 @@ func TestDecideHost(t *testing.T) {
 			h.Limits.Busiest, h.Limits.BusiestCount, h.Limits.TimeWait = netip.MustParseAddrPort("10.0.0.9:3306"), 20000, 19000
 			return h
 		}(), []Cause{CauseEphemeralPortsExhausted}, []Confidence{Medium},
-			[]string{"20000 of its 28232 local ports", "19000 sockets in TIME_WAIT", "ip_local_port_range = 1024 65000", "tcp_tw_reuse = 1"}},
+			[]string{"20000 of its 28232 local ports", "19000 sockets in TIME_WAIT", "ip_local_port_range = 10000 65000", "tcp_tw_reuse = 1"}},
 	}
 	for _, tt := range tests {
 		fs := DecideHost(tt.h)
@@ -287,7 +287,7 @@ func TestSysctlAdvice(t *testing.T) {
 		t.Errorf("old kernel: %q", got)
 	}
 	got = SysctlFile(SysctlAdvice(modern, true, true))
-	want := "net.core.somaxconn = 16384\nnet.ipv4.tcp_max_syn_backlog = 16384\nnet.ipv4.ip_local_port_range = 1024 65000\nnet.ipv4.tcp_tw_reuse = 1\n"
+	want := "net.core.somaxconn = 16384\nnet.ipv4.tcp_max_syn_backlog = 16384\nnet.ipv4.ip_local_port_range = 10000 65000\nnet.ipv4.tcp_tw_reuse = 1\n"
 	if got != want {
 		t.Errorf("queue and ports:\n%s\nwant\n%s", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 )
@@ -411,11 +412,11 @@ func addrNotAvailable(ev Evidence, a AddrEvidence) []Finding {
 	}
 	return []Finding{f.fix(
 		i18n.M("fix.ports.range"),
-		i18n.Cmd(`sysctl -w net.ipv4.ip_local_port_range="1024 65000"`),
+		i18n.Cmd(`sysctl -w net.ipv4.ip_local_port_range="%s"`, recommendedPortRangeValue),
 		i18n.M("fix.ports.twreuse"),
 		i18n.Cmd("sysctl -w net.ipv4.tcp_tw_reuse=1"),
 		i18n.M("fix.ports.persist"),
-		i18n.Cmd(`printf 'net.ipv4.ip_local_port_range = 1024 65000\nnet.ipv4.tcp_tw_reuse = 1\n' > /etc/sysctl.d/60-conndiag-ports.conf && sysctl --system`),
+		i18n.Cmd(`printf 'net.ipv4.ip_local_port_range = %s\nnet.ipv4.tcp_tw_reuse = 1\n' > /etc/sysctl.d/60-conndiag-ports.conf && sysctl --system`, recommendedPortRangeValue),
 		i18n.M("fix.ports.spread"),
 	)}
 }
@@ -456,6 +457,14 @@ func AddrClass(a netip.Addr) string {
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// recommendedPortRange is the ephemeral range conndiag advises: wide, yet
+// above the ports servers usually listen on, so a restarted server does not
+// find its port taken by an outgoing connection.
+var (
+	recommendedPortRange      = host.PortRange{Lo: 10000, Hi: 65000}
+	recommendedPortRangeValue = fmt.Sprintf("%d %d", recommendedPortRange.Lo, recommendedPortRange.Hi) // sysctl syntax
+)
 
 func connectLine(a AddrEvidence) i18n.Msg {
 	c := a.Connect
