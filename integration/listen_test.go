@@ -114,6 +114,8 @@ func TestListenBadInput(t *testing.T) {
 		{"ws://127.0.0.1:0", "--max-line", "lots"},
 		{"wss://127.0.0.1:0", "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"},
 		{"ws://127.0.0.1:18299", "text://127.0.0.1:18299"},
+		{"text://127.0.0.1:0", "--cert", "c.pem", "--key", "k.pem"}, // no TLS endpoint to use them
+		{"text://127.0.0.1:65536"},
 	} {
 		stdout, stderr, code := runListen(t, args...)
 		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "conndiag: error: ") {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,9 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 	}
 	if (f.cert == "") != (f.key == "") {
 		return usageErr("--cert and --key go together")
+	}
+	if f.cert != "" && !slices.ContainsFunc(eps, func(e listen.Endpoint) bool { return e.TLS }) {
+		return usageErr("--cert and --key are for wss://, https://, ssl:// and tls:// endpoints, and none was given")
 	}
 	if f.cert != "" {
 		if cfg.Cert, err = os.ReadFile(f.cert); err != nil {

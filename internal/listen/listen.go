@@ -85,7 +85,7 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	if err != nil {
 		reason := err.Error()
 		if te, ok := err.(*target.Error); ok {
-			reason = te.Reason
+			reason = strings.Replace(te.Reason, "from 1 to 65535", "from 0 to 65535 (0 picks a free port)", 1)
 		}
 		return Endpoint{}, &URIError{Input: s, Reason: reason}
 	}
