@@ -10,6 +10,14 @@ import (
 	"github.com/conndiag/conndiag/internal/testbed"
 )
 
+// icmpArgs are for checks whose outcome rests on one ICMP error from a router
+// or server. Routers rate-limit those errors per client (ip_error and
+// icmp_send even draw on the same token bucket), so probe-port SYNs racing
+// the target's can starve it: send the target's SYN alone, and give the
+// kernel's SYN retransmits time to draw a fresh ICMP should the first be
+// swallowed. The answer normally comes at once.
+var icmpArgs = []string{"--probe-ports", "", "--timeout", "10s"}
+
 func TestCheckOK(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Pair(t)
@@ -116,9 +124,7 @@ func TestCheckHostUnreachableFromRouter(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Chain(t)
 	n.Router.IP(t, "route", "add", "unreachable", "192.0.2.0/24")
-	// A long timeout lets SYN retransmits draw a new ICMP should a router's
-	// rate limit swallow the first; the answer normally comes at once.
-	r := expect(t, n.Client, "unreachable", "host_unreachable", "192.0.2.10:8282", "--timeout", "10s")
+	r := expect(t, n.Client, "unreachable", "host_unreachable", append([]string{"192.0.2.10:8282"}, icmpArgs...)...)
 	if !hasEvidence(r, "from 198.51.100.1") {
 		t.Errorf("the router's ICMP must be evidence: %s", dump(r))
 	}
@@ -150,7 +156,7 @@ func TestCheckFirewallReject(t *testing.T) {
 			} else {
 				n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", c.with)
 			}
-			r := expect(t, n.Client, c.outcome, "firewall_reject", "203.0.113.2:8282", "--timeout", "10s")
+			r := expect(t, n.Client, c.outcome, "firewall_reject", append([]string{"203.0.113.2:8282"}, icmpArgs...)...)
 			if r.Verdict.Confidence != "high" || !hasEvidence(r, c.icmp) || !hasEvidence(r, "from "+from) {
 				t.Errorf("want the ICMP %s from %s as high-confidence evidence: %s", c.icmp, from, dump(r))
 			}
@@ -196,7 +202,7 @@ func TestCheckPrivateAddress(t *testing.T) {
 	n.Router.IP(t, "route", "add", "unreachable", "10.99.0.0/16")
 	n.Router.IP(t, "route", "add", "blackhole", "172.20.0.0/16")
 	n.Router.IP(t, "route", "add", "blackhole", "100.64.0.0/10")
-	expect(t, n.Client, "unreachable", "private_address", "10.99.0.5:8282", "--timeout", "10s")
+	expect(t, n.Client, "unreachable", "private_address", append([]string{"10.99.0.5:8282"}, icmpArgs...)...)
 	expect(t, n.Client, "timeout", "private_address", "172.20.0.5:8282", "--timeout", "1s")
 	expect(t, n.Client, "timeout", "private_address", "100.64.1.2:8282", "--timeout", "1s")
 }

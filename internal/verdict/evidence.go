@@ -96,6 +96,17 @@ type Whoami struct {
 // Limit is a soft/hard resource limit and the current use.
 type Limit struct{ Soft, Hard, Open uint64 }
 
+// othersUnreachable reports whether another port of the address drew an
+// ICMP host or network unreachable.
+func (a AddrEvidence) othersUnreachable() bool {
+	for _, p := range a.Others {
+		if p.Kind == neterr.HostUnreachable || p.Kind == neterr.NetUnreachable {
+			return true
+		}
+	}
+	return false
+}
+
 // Alive reports whether any other port answered (SYN-ACK or RST).
 func (a AddrEvidence) Alive() bool {
 	for _, p := range a.Others {

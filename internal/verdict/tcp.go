@@ -321,6 +321,13 @@ func silent(a AddrEvidence, port uint16) []Finding {
 		down := newFinding(CauseHostDown, Low, "Addr", a.Addr.Addr().String())
 		return []Finding{pf, down.fix(i18n.M("cause.host_down.fix"))}
 	}
+	if !a.Alive() && a.othersUnreachable() {
+		// Routers rate-limit their ICMP errors, so with several SYNs in flight
+		// the target port's may go unanswered while another port's is not.
+		f := newFinding(CauseHostUnreachable, Medium, "Addr", a.Addr.Addr().String()).
+			with(connectLine(a)).with(otherLines(a)...).with(i18n.M("ev.others_unreachable")).with(routeLines(a)...)
+		return []Finding{f.fix(i18n.M("cause.host_unreachable.fix"), i18n.Cmd("traceroute -T -p %d %s", port, a.Addr.Addr()))}
+	}
 	if a.Alive() {
 		f := newFinding(CauseFiltered, Medium, "Port", port).with(connectLine(a)).with(otherLines(a)...)
 		f = f.fix(openPortFix(port)...).fix(i18n.M("fix.watch", "Port", port), i18n.Cmd("conndiag server --watch 60s %d", port))

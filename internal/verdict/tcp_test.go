@@ -94,6 +94,8 @@ func TestDecide(t *testing.T) {
 			Others: alive, Listeners: []host.Socket{listener("0.0.0.0:8282")}}), OutcomeTimeout, CauseFirewallLocal, Medium},
 		{"filtered: other ports answer", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
 			Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3}), OutcomeTimeout, CauseFiltered, Medium},
+		{"silent port, another port drew ICMP unreachable", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
+			Others: []PortProbe{{Port: 22, Kind: neterr.HostUnreachable}, {Port: 80, Kind: neterr.Timeout}}}), OutcomeTimeout, CauseHostUnreachable, Medium},
 		{"host down: silence everywhere", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
 			Others: silentOthers}), OutcomeTimeout, CauseHostDown, Medium},
 		{"no route at all", ev1(AddrEvidence{Addr: server, Route: &host.Route{Type: "none", Errno: syscall.ENETUNREACH},
