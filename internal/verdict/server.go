@@ -797,12 +797,14 @@ func SysctlFile(lines []SysctlLine) string {
 // SysctlSnippet is a command that writes the lines to /etc/sysctl.d and
 // loads them, or "" for no lines.
 func SysctlSnippet(lines []SysctlLine) string {
+	return sysctlCommand("60-conndiag.conf", lines)
+}
+
+// sysctlCommand writes lines to /etc/sysctl.d/FILE with one printf and
+// loads them, or "" for no lines.
+func sysctlCommand(file string, lines []SysctlLine) string {
 	if len(lines) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	for _, l := range lines {
-		fmt.Fprintf(&b, `%s = %s\n`, l.Key, l.Value)
-	}
-	return fmt.Sprintf("printf '%s' > /etc/sysctl.d/60-conndiag.conf && sysctl --system", b.String())
+	return fmt.Sprintf("printf '%s' > /etc/sysctl.d/%s && sysctl --system", strings.ReplaceAll(SysctlFile(lines), "\n", `\n`), file)
 }

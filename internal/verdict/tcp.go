@@ -423,7 +423,10 @@ func addrNotAvailable(ev Evidence, a AddrEvidence) []Finding {
 		i18n.M("fix.ports.twreuse"),
 		i18n.Cmd("sysctl -w net.ipv4.tcp_tw_reuse=1"),
 		i18n.M("fix.ports.persist"),
-		i18n.Cmd(`printf 'net.ipv4.ip_local_port_range = %s\nnet.ipv4.tcp_tw_reuse = 1\n' > /etc/sysctl.d/60-conndiag-ports.conf && sysctl --system`, recommendedPortRangeValue),
+		i18n.Cmd("%s", sysctlCommand("60-conndiag-ports.conf", []SysctlLine{
+			{Key: "net.ipv4.ip_local_port_range", Value: recommendedPortRangeValue},
+			{Key: "net.ipv4.tcp_tw_reuse", Value: "1"},
+		})),
 		i18n.M("fix.ports.spread"),
 	)}
 }
