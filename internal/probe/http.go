@@ -93,20 +93,26 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 // oneConnTransport is an HTTP/1.1 transport whose only connection is c: no
 // proxy, no compression (the body is evidence as sent), no second dial.
 func oneConnTransport(c net.Conn) *http.Transport {
-	var once sync.Once
 	return &http.Transport{
-		DialContext: func(context.Context, string, string) (net.Conn, error) {
-			var got net.Conn
-			once.Do(func() { got = c })
-			if got == nil {
-				return nil, errors.New("probe: the server closed the connection")
-			}
-			return got, nil
-		},
+		DialContext:            dialOnce(c, "probe: the server closed the connection"),
 		Proxy:                  nil,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
 		MaxIdleConnsPerHost:    1,
+	}
+}
+
+// dialOnce hands out c to the first dial and fails every later one with
+// errText: a probe speaks on the connection TCP already opened, never a new one.
+func dialOnce(c net.Conn, errText string) func(context.Context, string, string) (net.Conn, error) {
+	var once sync.Once
+	return func(context.Context, string, string) (net.Conn, error) {
+		var got net.Conn
+		once.Do(func() { got = c })
+		if got == nil {
+			return nil, errors.New(errText)
+		}
+		return got, nil
 	}
 }
 

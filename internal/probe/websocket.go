@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,16 +37,8 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	defer rec.Close()
 	// gorilla reads the handshake answer without watching ctx: close on cancel (Ctrl-C).
 	defer closeOnDone(ctx, rec)()
-	var once sync.Once
 	d := websocket.Dialer{
-		NetDialContext: func(context.Context, string, string) (net.Conn, error) {
-			var got net.Conn
-			once.Do(func() { got = rec })
-			if got == nil {
-				return nil, errors.New("probe: one connection only")
-			}
-			return got, nil
-		},
+		NetDialContext:   dialOnce(rec, "probe: one connection only"),
 		HandshakeTimeout: time.Until(deadline),
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
