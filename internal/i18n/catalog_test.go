@@ -168,3 +168,12 @@ func TestTranslationsComplete(t *testing.T) {
 		}
 	}
 }
+
+// Per-domain catalog files (DOMAIN.LANG.toml) belong to their language, and
+// the languages are the same however the catalog is split.
+func TestLanguagesFromSplitFiles(t *testing.T) {
+	got := strings.Join(i18n.Languages(), ",")
+	if got != "ar,en,zh" {
+		t.Errorf("Languages() = %s, want ar,en,zh", got)
+	}
+}

@@ -66,14 +66,29 @@ func load() {
 		loadErr = err
 		return
 	}
+	seen := map[string]bool{}
 	for _, e := range entries {
 		if _, err := bundle.LoadMessageFileFS(locales, path.Join("locales", e.Name())); err != nil {
 			loadErr = err
 			return
 		}
-		langs = append(langs, strings.TrimSuffix(e.Name(), ".toml"))
+		if l := fileLang(e.Name()); !seen[l] {
+			seen[l] = true
+			langs = append(langs, l)
+		}
 	}
 	sort.Strings(langs)
+}
+
+// fileLang is the language of a catalog file: "en.toml" and the per-domain
+// "explain.en.toml" are both English. Splitting the catalog by domain keeps
+// it one catalog while letting features add texts without touching each other's files.
+func fileLang(name string) string {
+	name = strings.TrimSuffix(name, ".toml")
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
 }
 
 // Languages lists the languages of the catalog.
@@ -123,13 +138,33 @@ func (p *Printer) Text(m Msg) string {
 // T renders the message id with key/value arguments.
 func (p *Printer) T(id string, kv ...any) string { return p.Text(M(id, kv...)) }
 
-// Texts returns the messages that lang's own catalog file defines, by ID.
+// Texts returns the messages that lang's own catalog files define, by ID.
+// An ID defined in two files of one language is an error.
 func Texts(lang string) (map[string]string, error) {
-	var m map[string]string
-	if _, err := toml.DecodeFS(locales, path.Join("locales", lang+".toml"), &m); err != nil {
+	entries, err := locales.ReadDir("locales")
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	all := map[string]string{}
+	for _, e := range entries {
+		if fileLang(e.Name()) != lang {
+			continue
+		}
+		var m map[string]string
+		if _, err := toml.DecodeFS(locales, path.Join("locales", e.Name()), &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		for id, text := range m {
+			if _, dup := all[id]; dup {
+				return nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
+			}
+			all[id] = text
+		}
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no catalog for language %q", lang)
+	}
+	return all, nil
 }
 
 // Detect picks the language: the flag when set, else LC_ALL, LC_MESSAGES, LANG, else English.
