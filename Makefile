@@ -2,19 +2,28 @@
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test vet fmt-check unit fuzz bench demo
+.PHONY: all build test vet cross fmt-check unit fuzz bench demo
 
 all: build
 
 build:
 	$(GO) build -o bin/conndiag ./cmd/conndiag
 
-test: fmt-check vet
+test: fmt-check vet cross
 	./scripts/test-deps.sh
 	$(GO) test -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
+
+# Every system a client runs on must build and vet: a break fails CI.
+CROSS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64 freebsd/arm64
+cross:
+	@for p in $(CROSS); do \
+	  os=$${p%/*} arch=$${p#*/}; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./cmd/conndiag || { echo "build failed for $$p"; exit 1; }; \
+	  case $$arch in amd64) GOOS=$$os GOARCH=$$arch $(GO) vet ./... || { echo "vet failed for $$p"; exit 1; };; esac; \
+	done
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // The name leads elsewhere (issue 6): a DNS server inside a namespace,

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package integration runs the real conndiag binary inside network-namespace
 // topologies (internal/testbed) and asserts the cause it reports.
 package integration

@@ -15,7 +15,7 @@ func noFileTooLow() (uint64, bool) {
 		return 0, false
 	}
 	if rl.Cur >= minNoFile {
-		return rl.Cur, false
+		return uint64(rl.Cur), false
 	}
 	if rl.Max >= minNoFile {
 		rl.Cur = minNoFile
@@ -23,5 +23,5 @@ func noFileTooLow() (uint64, bool) {
 			return 0, false
 		}
 	}
-	return rl.Cur, true
+	return uint64(rl.Cur), true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"time"
 
@@ -194,13 +193,8 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 			ev.Usage = &u
 		}
 	case c.Kind == neterr.TooManyFiles:
-		var rl syscall.Rlimit
-		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
-			l := verdict.Limit{Soft: rl.Cur, Hard: rl.Max}
-			if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
-				l.Open = uint64(len(fds))
-			}
-			ev.NoFile = &l
+		if soft, hard, open, err := host.NoFile(); err == nil {
+			ev.NoFile = &verdict.Limit{Soft: soft, Hard: hard, Open: open}
 		}
 	}
 	if ev.Neigh == "" && ev.Route != nil && ev.NextHop.IsValid() && !ev.Local &&

@@ -1,0 +1,78 @@
+//go:build linux
+
+package cli
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns a real terminal (the slave side of a pseudo-terminal).
+func openPTY(t *testing.T) *os.File {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("ptsname: %v", err)
+	}
+	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open pts: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	go func() { // drain, so writes never block
+		buf := make([]byte, 4096)
+		for {
+			if _, err := master.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return slave
+}
+
+func TestColourOnlyOnTerminalWithoutNoColor(t *testing.T) {
+	tty := openPTY(t)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		name    string
+		out     *os.File
+		env     map[string]string
+		noColor bool
+		want    bool
+	}{
+		{"terminal", tty, nil, false, true},
+		{"terminal with NO_COLOR", tty, map[string]string{"NO_COLOR": "1"}, false, false},
+		{"terminal with --no-color", tty, nil, true, false},
+		{"pipe", os.Stderr, nil, false, false},
+	}
+	for _, tt := range tests {
+		g := &globals{stdout: tt.out, getenv: env(tt.env), noColor: tt.noColor, timeout: time.Second}
+		if tt.out == os.Stderr {
+			r, w, _ := os.Pipe()
+			defer r.Close()
+			defer w.Close()
+			g.stdout = w
+		}
+		if err := g.setup(); err != nil {
+			t.Fatal(err)
+		}
+		if g.color != tt.want {
+			t.Errorf("%s: colour %v, want %v", tt.name, g.color, tt.want)
+		}
+	}
+}
+
+// Golden human output for a few verdicts, built from fixed evidence.
