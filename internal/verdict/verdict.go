@@ -41,6 +41,15 @@ const (
 	CauseTLSCertificate          Cause = "tls_certificate"
 	CauseOtherService            Cause = "other_service"
 	CauseResetByPeer             Cause = "reset_by_peer"
+	CauseClientFirewall          Cause = "client_firewall"
+	CauseFamilyMismatch          Cause = "family_mismatch"
+	CauseProxyUpstreamFailed     Cause = "proxy_upstream_failed"
+	CauseWSOriginRejected        Cause = "ws_origin_rejected"
+	CauseTLSClientCertificate    Cause = "tls_client_certificate"
+	CauseTLSObsolete             Cause = "tls_obsolete"
+	CauseMTUBlackhole            Cause = "mtu_blackhole"
+	CauseBlockedByClient         Cause = "blocked_by_client"
+	CauseIdleTimeout             Cause = "idle_timeout"
 	CauseUnknown                 Cause = "unknown"
 )
 
@@ -52,7 +61,9 @@ var Causes = []Cause{
 	CauseHostUnreachable, CauseNoRoute, CausePrivateAddress, CauseEphemeralPortsExhausted,
 	CauseSourceAddressInvalid, CauseFDExhausted, CauseAcceptQueueOverflow, CauseWSUpgradeRejected,
 	CauseWSPathNotFound, CauseNotHTTP, CauseTLSExpected, CauseTLSUnexpected, CauseTLSCertificate,
-	CauseOtherService, CauseResetByPeer, CauseUnknown,
+	CauseOtherService, CauseResetByPeer, CauseClientFirewall, CauseFamilyMismatch, CauseProxyUpstreamFailed,
+	CauseWSOriginRejected, CauseTLSClientCertificate, CauseTLSObsolete, CauseMTUBlackhole, CauseBlockedByClient,
+	CauseIdleTimeout, CauseUnknown,
 }
 
 // Outcome is what the client experiences.
