@@ -80,6 +80,7 @@ func protoEv(t *testing.T, raw string, p *ProtoEvidence) Evidence {
 }
 
 func TestDecideProtocol(t *testing.T) {
+	snap := newSnapshot(t)
 	goTLS400 := "Client sent an HTTP request to an HTTPS server.\n"
 	tests := []struct {
 		name    string
@@ -199,6 +200,7 @@ func TestDecideProtocol(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pe := tt.p
 			out, fs := Decide(protoEv(t, tt.target, &pe))
+			snap.add(tt.name, out, fs)
 			if out != tt.outcome || fs[0].Cause != tt.cause || fs[0].Confidence != tt.conf {
 				t.Fatalf("got %s / %s / %s, want %s / %s / %s\n%s", out, fs[0].Cause, fs[0].Confidence, tt.outcome, tt.cause, tt.conf, render(p, fs))
 			}

@@ -77,6 +77,7 @@ func svRender(t *testing.T, fs []Finding) string {
 }
 
 func TestDecidePort(t *testing.T) {
+	snap := newSnapshot(t)
 	v4only := svHost
 	v4only.Addrs = []netip.Addr{svV4}
 	overflow := v4only
@@ -183,6 +184,7 @@ func TestDecidePort(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecidePort(tt.h, tt.p)
+		snap.add(tt.name, "", fs)
 		var got []Cause
 		var confs []Confidence
 		for _, f := range fs {
@@ -210,6 +212,7 @@ func TestDecidePort(t *testing.T) {
 }
 
 func TestDecideHost(t *testing.T) {
+	snap := newSnapshot(t)
 	lim := svHost.Limits
 	tests := []struct {
 		name  string
@@ -257,6 +260,7 @@ func TestDecideHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecideHost(tt.h)
+		snap.add(tt.name, "", fs)
 		var got []Cause
 		var confs []Confidence
 		for _, f := range fs {
@@ -306,6 +310,7 @@ func TestSysctlAdvice(t *testing.T) {
 // The listen-address fix names what the server listens on now, and what to
 // change for the clients that are refused.
 func TestServerListenFix(t *testing.T) {
+	snap := newSnapshot(t)
 	bindV6Only := svHost
 	bindV6Only.Limits.BindV6Only = 1
 	tests := []struct {
@@ -327,6 +332,7 @@ func TestServerListenFix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecidePort(tt.h, PortEvidence{Port: 8282, Asked: true, Listeners: tt.listen})
+		snap.add(tt.name, "", fs)
 		if len(fs) == 0 {
 			t.Errorf("%s: no finding", tt.name)
 			continue

@@ -35,6 +35,7 @@ func listener(s string) host.Socket {
 }
 
 func TestDecide(t *testing.T) {
+	snap := newSnapshot(t)
 	alive := []PortProbe{{Port: 22, Kind: neterr.Refused, Duration: time.Millisecond}}
 	silentOthers := []PortProbe{{Port: 22, Kind: neterr.Timeout}, {Port: 80, Kind: neterr.Timeout}}
 	tests := []struct {
@@ -133,6 +134,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.ev.Target = target.Target{Scheme: "tcp", Host: "h", Port: 8282}
 			out, fs := Decide(tt.ev)
+			snap.add(tt.name, out, fs)
 			if len(fs) == 0 {
 				t.Fatalf("no findings")
 			}
