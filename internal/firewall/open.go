@@ -4,22 +4,20 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // Managers, as Opening.Manager names them.
 const (
-	ManagerUFW       = "ufw"
-	ManagerFirewalld = "firewalld"
-	ManagerNftables  = "nftables"
-	ManagerIptables  = "iptables"
+	ManagerUFW       = evidence.ManagerUFW
+	ManagerFirewalld = evidence.ManagerFirewalld
+	ManagerNftables  = evidence.ManagerNftables
+	ManagerIptables  = evidence.ManagerIptables
 )
 
-// Opening is how to let the port through with the tool that manages the
-// rule that stopped it.
-type Opening struct {
-	Manager  string
-	Commands []string // ready to paste; for nftables and iptables they last until reboot
-}
+// Opening is how to let the port through with the tool that manages the firewall (defined in internal/evidence).
+type Opening = evidence.Opening
 
 var firewalldChain = regexp.MustCompile(`^(?:filter_)?IN_(.+?)(?:_(?:pre|log|deny|allow|post))?$`)
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // MaxBody is how much of a response body is kept as evidence.
@@ -19,29 +21,8 @@ const MaxBody = 512
 // maxDrain is how much more of a body is read so the connection can be reused.
 const maxDrain = 64 << 10
 
-// HTTP is an HTTP request and what came back.
-type HTTP struct {
-	Exchange
-	Host       string // the Host header sent
-	Path       string // the request target sent
-	Status     int    // 0 when no HTTP response came back
-	StatusLine string // "HTTP/1.1 200 OK"
-	Header     http.Header
-	Body       []byte // the first MaxBody bytes of the body
-	Err        error  // why no response could be read, if none was
-	// FirstByte is the time from the request written to the first byte of
-	// the answer, from the standard library's trace hooks.
-	FirstByte time.Duration
-	Whoami    *Whoami // the endpoint is conndiag listen and said who it sees
-}
-
-// Server is the Server header of the response.
-func (h *HTTP) Server() string {
-	if h == nil || h.Header == nil {
-		return ""
-	}
-	return h.Header.Get("Server")
-}
+// HTTP is a request and its answer (defined in internal/evidence).
+type HTTP = evidence.HTTP
 
 // HTTPRequest sends "GET path" with the Host header host over conn (plain,
 // or TLS already done) and reads the response head and the start of the
@@ -71,7 +52,7 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 	if err != nil {
 		res.Err = err
 	} else {
-		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header, body
+		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, evidence.Header(resp.Header), body
 	}
 	res.Exchange = rec.exchange()
 	if res.Status == 0 && res.Exchange.Err == nil {
@@ -132,7 +113,7 @@ func get(ctx context.Context, tr *http.Transport, host, path string, json bool) 
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
-	if _, ok := ListenVersion(resp.Header.Get("Server")); ok {
+	if _, ok := ListenVersion(evidence.Header(resp.Header).Get("Server")); ok {
 		// Read the rest, so the connection stays usable for GET /whoami.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	}

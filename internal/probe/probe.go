@@ -14,43 +14,33 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // MaxKeep is how many bytes of each direction an Exchange keeps as evidence.
 const MaxKeep = 2048
 
-// Reply is how the server reacted to what was sent.
-type Reply string
+// Reply is how the server reacted to what was sent (defined in internal/evidence).
+type Reply = evidence.Reply
 
+// The replies.
 const (
-	Answered Reply = "answered" // bytes came back
-	Silent   Reply = "silent"   // nothing came back before the deadline
-	Closed   Reply = "closed"   // the server closed the connection (FIN) without a byte
-	Reset    Reply = "reset"    // the connection was reset (RST) before a byte came back
-	Failed   Reply = "failed"   // another error; see Exchange.Err
+	Answered = evidence.ReplyAnswered
+	Silent   = evidence.ReplySilent
+	Closed   = evidence.ReplyClosed
+	Reset    = evidence.ReplyReset
+	Failed   = evidence.ReplyFailed
 )
 
-// Exchange is one conversation on one connection: the first bytes each way,
-// and how it ended.
-type Exchange struct {
-	Sent      []byte // the first MaxKeep bytes written
-	SentN     int    // every byte written
-	Received  []byte // the first MaxKeep bytes read
-	ReceivedN int
-	Reply     Reply
-	Err       error         // the first network error of the exchange, if any
-	FirstByte time.Duration // from the first write to the first byte read; 0 when none came
-	Duration  time.Duration // from the start of the exchange to its end
-}
+// Exchange is one conversation on one connection (defined in internal/evidence).
+type Exchange = evidence.Exchange
 
 // ReplyOf sorts a network error into Silent, Closed, Reset or Failed.
 func ReplyOf(err error) Reply {
@@ -176,59 +166,8 @@ func readUntil(c net.Conn, enough func([]byte) bool) []byte {
 	return got
 }
 
-// Escape renders bytes from the network for people: printable text as it
-// is, \r \n \t \\ escaped, and \xNN for everything else (control bytes,
-// invalid UTF-8), so no byte can drive the terminal. At most max runes of
-// output are produced; a cut is marked with "…".
-func Escape(b []byte, max int) string {
-	var sb strings.Builder
-	n := 0
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		var s string
-		switch {
-		case r == '\r':
-			s = `\r`
-		case r == '\n':
-			s = `\n`
-		case r == '\t':
-			s = `\t`
-		case r == '\\':
-			s = `\\`
-		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
-			r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
-			// Invalid bytes, C0/C1 controls, line separators and bidi overrides.
-			for _, c := range b[:size] {
-				s += fmt.Sprintf(`\x%02x`, c)
-			}
-		default:
-			s = string(b[:size])
-		}
-		w := utf8.RuneCountInString(s)
-		if max > 0 && n+w > max {
-			sb.WriteString("…")
-			break
-		}
-		sb.WriteString(s)
-		n += w
-		b = b[size:]
-	}
-	return sb.String()
-}
+// Escape renders bytes from the network for people (see evidence.Escape).
+func Escape(b []byte, max int) string { return evidence.Escape(b, max) }
 
-// Show describes bytes for people: TLS records by what they are (a binary
-// ClientHello means nothing escaped), everything else escaped, with the
-// total size when not all of it is shown.
-func Show(b []byte, total, max int) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if d, ok := describeTLS(b); ok {
-		return fmt.Sprintf("[%s, %d bytes]", d, total)
-	}
-	s := Escape(b, max)
-	if strings.HasSuffix(s, "…") || total > len(b) {
-		s += fmt.Sprintf(" (%d bytes)", total)
-	}
-	return s
-}
+// Show renders the first bytes of an exchange (see evidence.Show).
+func Show(b []byte, total, max int) string { return evidence.Show(b, total, max) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/conndiag/conndiag/internal/cdn"
 	"github.com/conndiag/conndiag/internal/dnsprobe"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/proxy"
@@ -20,17 +21,10 @@ import (
 // listen endpoint's whoami answer shows about NAT and proxies in between.
 
 // ProxyEvidence is the client's proxy configuration and the test of the proxy.
-type ProxyEvidence struct {
-	Choice proxy.Choice
-	Result *proxy.Result // nil when no proxy applies to the target or it could not be tested
-}
+type ProxyEvidence = evidence.ProxyEvidence
 
-// AltConnect is a connect to an address another source gave for the name
-// (the DNS answer a hosts entry overrides, --resolver's answer, --expect-ip).
-type AltConnect struct {
-	Addr   netip.AddrPort
-	Result neterr.Result
-}
+// AltConnect is a connect to an address another source gave for the name.
+type AltConnect = evidence.AltConnect
 
 // withName ranks the name-level findings against the connection verdict
 // (out, fs). A stressed user needs first the finding that changes what to do:

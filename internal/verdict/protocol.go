@@ -6,50 +6,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/target"
 )
 
 // ProtoEvidence is what the protocol step learned once TCP had connected.
-type ProtoEvidence struct {
-	Protocol target.Protocol
-	TLS      *probe.TLS       // wss, https, tls: the handshake
-	HTTP     *probe.HTTP      // http, https: the request
-	WS       *probe.WebSocket // ws, wss: the opening handshake
-	Message  *probe.Message   // text, frame, and the whoami line on tcp
-	Tries    []probe.Try      // fingerprints on fresh connections, after a failure
-	Timeout  time.Duration    // how long a handshake answer was waited for
-	Wait     time.Duration    // how long silence was waited out where it is an acceptable answer
-}
+type ProtoEvidence = evidence.ProtoEvidence
 
 // Step is one conversation of the protocol step, for showing the exchange.
-type Step struct {
-	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text
-	probe.Exchange
-}
-
-// Steps lists the conversations in the order they happened.
-func (p *ProtoEvidence) Steps() []Step {
-	var out []Step
-	if p.TLS != nil {
-		out = append(out, Step{"tls", p.TLS.Exchange})
-	}
-	switch {
-	case p.WS != nil:
-		out = append(out, Step{"websocket", p.WS.Exchange})
-	case p.HTTP != nil:
-		out = append(out, Step{"http", p.HTTP.Exchange})
-	case p.Message != nil:
-		out = append(out, Step{string(p.Protocol), p.Message.Exchange})
-	}
-	for _, t := range p.Tries {
-		if t.DialErr == nil {
-			out = append(out, Step{"try_" + string(t.Kind), t.Exchange})
-		}
-	}
-	return out
-}
+type Step = evidence.Step
 
 // protoRules judges one address whose TCP connect succeeded.
 type protoRules struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/probe"
@@ -36,12 +37,12 @@ func wsAnswer(status int, hdr http.Header, body string) *probe.WebSocket {
 	raw := "HTTP/1.1 " + http.StatusText(status) + "\r\n\r\n" + body
 	return &probe.WebSocket{HTTP: probe.HTTP{
 		Exchange: answered(wsRequest, raw), Host: "app.test:8282", Path: "/chat",
-		Status: status, StatusLine: "HTTP/1.1 " + http.StatusText(status), Header: hdr, Body: []byte(body),
+		Status: status, StatusLine: "HTTP/1.1 " + http.StatusText(status), Header: evidence.Header(hdr), Body: []byte(body),
 	}, AcceptWant: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}
 }
 
 func wsNot(e probe.Exchange) *probe.WebSocket {
-	return &probe.WebSocket{HTTP: probe.HTTP{Exchange: e, Path: "/chat", Header: http.Header{}}}
+	return &probe.WebSocket{HTTP: probe.HTTP{Exchange: e, Path: "/chat", Header: evidence.Header{}}}
 }
 
 func try(kind probe.TryKind, e probe.Exchange) probe.Try {
@@ -93,7 +94,7 @@ func TestDecideProtocol(t *testing.T) {
 	}{
 		{"ws upgraded", "ws://app.test:8282/chat", ProtoEvidence{WS: &probe.WebSocket{HTTP: probe.HTTP{
 			Exchange: answered(wsRequest, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), Path: "/chat", Status: 101,
-			StatusLine: "HTTP/1.1 101 Switching Protocols", Header: http.Header{"Sec-Websocket-Accept": {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}},
+			StatusLine: "HTTP/1.1 101 Switching Protocols", Header: evidence.Header{"Sec-Websocket-Accept": {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}},
 			Upgraded: true, AcceptWant: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
 			OutcomeOK, CauseOK, High, "WebSocket handshake accepted"},
 		{"ws to http:// worker", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(200, http.Header{"Server": {"workerman"}}, "hello")},
@@ -139,7 +140,7 @@ func TestDecideProtocol(t *testing.T) {
 			Tries: []probe.Try{try(probe.TryTLS, noAnswer(clientHello, probe.Reset))}},
 			OutcomeReset, CauseResetByPeer, High, "reset the connection"},
 		{"http 200", "http://app.test/", ProtoEvidence{HTTP: &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"),
-			Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: http.Header{"Server": {"nginx"}}, FirstByte: 2 * time.Millisecond}},
+			Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: evidence.Header{"Server": {"nginx"}}, FirstByte: 2 * time.Millisecond}},
 			OutcomeOK, CauseOK, High, "Phases: DNS 1.0 ms, TCP connect 1.0 ms, first byte 2.0 ms"},
 		{"http to a binary protocol", "http://app.test:9000/", ProtoEvidence{HTTP: &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "\x01\x02\x03\x04\x05")}},
 			OutcomeProtocolMismatch, CauseNotHTTP, High, `\x01\x02`},
@@ -160,10 +161,10 @@ func TestDecideProtocol(t *testing.T) {
 			OutcomeTLSFailure, CauseUnknown, Medium, "SNI"},
 		{"tls ok", "tls://app.test:443", ProtoEvidence{TLS: tlsDone()}, OutcomeOK, CauseOK, High, "TLS 1.3"},
 		{"wss expired, ws fine", "wss://app.test/chat", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.Expired}),
-			WS: &probe.WebSocket{HTTP: probe.HTTP{Status: 101, Path: "/chat", Header: http.Header{}}, Upgraded: true}},
+			WS: &probe.WebSocket{HTTP: probe.HTTP{Status: 101, Path: "/chat", Header: evidence.Header{}}, Upgraded: true}},
 			OutcomeTLSFailure, CauseTLSCertificate, High, "expired on 2026-04-01 00:00 UTC"},
 		{"https wrong name", "https://app.test/", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.WrongName, Name: "api.test"}),
-			HTTP: &probe.HTTP{Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: http.Header{}}},
+			HTTP: &probe.HTTP{Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: evidence.Header{}}},
 			OutcomeTLSFailure, CauseTLSCertificate, High, "for app.test, www.app.test; the client asked for api.test"},
 		{"wss untrusted", "wss://app.test/chat", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.Untrusted}),
 			WS: wsAnswer(404, http.Header{}, "")},

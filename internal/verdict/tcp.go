@@ -321,7 +321,7 @@ func silent(a AddrEvidence, port uint16) []Finding {
 		down := newFinding(CauseHostDown, Low, "Addr", a.Addr.Addr().String())
 		return []Finding{pf, down.fix(i18n.M("cause.host_down.fix"))}
 	}
-	if !a.Alive() && a.othersUnreachable() {
+	if !a.Alive() && a.OthersUnreachable() {
 		// Routers rate-limit their ICMP errors, so with several SYNs in flight
 		// the target port's may go unanswered while another port's is not.
 		f := newFinding(CauseHostUnreachable, Medium, "Addr", a.Addr.Addr().String()).
