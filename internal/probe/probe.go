@@ -140,6 +140,7 @@ func (r *recorder) exchange() Exchange {
 	} else {
 		e.Reply = ReplyOf(r.err)
 	}
+	e.Service = Classify(e.Received, e.Sent)
 	return e
 }
 

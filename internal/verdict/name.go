@@ -6,13 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/conndiag/conndiag/internal/cdn"
-	"github.com/conndiag/conndiag/internal/dnsprobe"
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
-	"github.com/conndiag/conndiag/internal/neterr"
-	"github.com/conndiag/conndiag/internal/proxy"
-	"github.com/conndiag/conndiag/internal/target"
 )
 
 // Name-level rules: the name leads somewhere other than the user thinks —
@@ -113,7 +108,7 @@ func nameIsCause(c Cause) func(Finding) bool { return func(f Finding) bool { ret
 
 func nameConnected(ev Evidence) bool {
 	for _, a := range ev.Addrs {
-		if a.Connect.Kind == neterr.OK {
+		if a.Connect.Kind == evidence.OK {
 			return true
 		}
 	}
@@ -130,7 +125,7 @@ func dnsAddrList(as []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-func dnsTTLList(as []dnsprobe.Addr) string {
+func dnsTTLList(as []evidence.DNSAddr) string {
 	s := make([]string, 0, len(as))
 	for _, a := range as {
 		s = append(s, fmt.Sprintf("%s (TTL %d)", a.IP, a.TTL))
@@ -138,7 +133,7 @@ func dnsTTLList(as []dnsprobe.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-func dnsChain(a *dnsprobe.Answer) string {
+func dnsChain(a *evidence.DNSAnswer) string {
 	names := make([]string, 0, len(a.Chain))
 	for _, n := range a.Chain {
 		names = append(names, strings.TrimSuffix(n, "."))
@@ -147,7 +142,7 @@ func dnsChain(a *dnsprobe.Answer) string {
 }
 
 // dnsAnswerMsg says in a few words what one DNS answer was.
-func dnsAnswerMsg(a *dnsprobe.Answer) i18n.Msg {
+func dnsAnswerMsg(a *evidence.DNSAnswer) i18n.Msg {
 	switch {
 	case !a.Responded():
 		return i18n.M("dns.answer.none", "Err", a.Err)
@@ -239,7 +234,7 @@ func dnsAltLines(ev Evidence, from []netip.Addr) (lines []i18n.Msg, connects boo
 		if !slices.Contains(from, alt.Addr.Addr()) {
 			continue
 		}
-		if alt.Result.Kind == neterr.OK {
+		if alt.Result.Kind == evidence.OK {
 			connects = true
 			lines = append(lines, i18n.M("ev.dns.alt_ok", "Addr", alt.Addr.String(), "Dur", Dur(alt.Result.Duration)))
 		} else {
@@ -375,7 +370,7 @@ func dnsServerArg(hostport string) string {
 	return hostport
 }
 
-func dnsMaxTTL(a *dnsprobe.Answer) uint32 {
+func dnsMaxTTL(a *evidence.DNSAnswer) uint32 {
 	var m uint32
 	if a != nil {
 		for _, x := range a.Addrs {
@@ -422,7 +417,7 @@ func dnsFailureDetail(ev Evidence) (lines, fix []i18n.Msg, ok bool) {
 
 // ---- CDN ----
 
-func cdnProvider(p cdn.Provider) i18n.Msg {
+func cdnProvider(p evidence.CDNProvider) i18n.Msg {
 	if p.Name == "" {
 		return i18n.M("cdn.unnamed")
 	}
@@ -439,7 +434,7 @@ func cdnPortList(ps []uint16) string {
 
 // cdnEdgeOf finds the CDN behind address a: a range match, else the provider
 // the name's CNAME chain leads to.
-func cdnEdgeOf(ev Evidence, a netip.Addr) (cdn.Match, bool) {
+func cdnEdgeOf(ev Evidence, a netip.Addr) (evidence.CDNMatch, bool) {
 	for _, m := range ev.CDN {
 		if m.ByRange() && !m.Seen && m.Addr == a.Unmap() {
 			return m, true
@@ -450,10 +445,10 @@ func cdnEdgeOf(ev Evidence, a netip.Addr) (cdn.Match, bool) {
 			return m, true
 		}
 	}
-	return cdn.Match{}, false
+	return evidence.CDNMatch{}, false
 }
 
-func cdnMatchLine(m cdn.Match) i18n.Msg {
+func cdnMatchLine(m evidence.CDNMatch) i18n.Msg {
 	switch {
 	case m.Seen:
 		return i18n.M("ev.cdn.seen", "Addr", m.Addr.String(), "Provider", cdnProvider(m.Provider), "Prefix", m.Range.Prefix.String())
@@ -465,8 +460,8 @@ func cdnMatchLine(m cdn.Match) i18n.Msg {
 	return i18n.M("ev.cdn.cname", "Name", m.CNAME, "Provider", cdnProvider(m.Provider), "Suffix", m.Suffix)
 }
 
-func cdnFailedAtEdge(k neterr.Kind) bool {
-	return k == neterr.Timeout || k == neterr.Refused || k == neterr.Reset
+func cdnFailedAtEdge(k evidence.Kind) bool {
+	return k == evidence.Timeout || k == evidence.Refused || k == evidence.Reset
 }
 
 // cdnPortFinding: the target's port is one the edge does not forward, and the connection failed there.
@@ -498,7 +493,7 @@ func cdnPortFinding(ev Evidence) (Finding, bool) {
 }
 
 // cdnSuggestPorts are the forwarded ports that fit the target: the TLS ones for wss/https/tls.
-func cdnSuggestPorts(p cdn.Provider, tls bool) []uint16 {
+func cdnSuggestPorts(p evidence.CDNProvider, tls bool) []uint16 {
 	if tls && len(p.HTTPSPorts) > 0 {
 		return p.HTTPSPorts
 	}
@@ -511,7 +506,7 @@ func cdnSuggestPorts(p cdn.Provider, tls bool) []uint16 {
 // cdnInPath: the name leads to an edge. first when the connection to the
 // edge failed on a port it forwards: the TCP findings then describe the edge.
 func cdnInPath(ev Evidence) (Finding, bool, bool) {
-	var ms []cdn.Match
+	var ms []evidence.CDNMatch
 	for _, m := range ev.CDN {
 		if !m.Seen {
 			ms = append(ms, m)
@@ -533,7 +528,7 @@ func cdnInPath(ev Evidence) (Finding, bool, bool) {
 		f = f.with(i18n.M("ev.cdn.edge_failed", "Provider", cdnProvider(p), "Port", ev.Target.Port))
 	}
 	f = f.fix(i18n.M("fix.cdn.origin", "Host", ev.Target.Host))
-	if ev.Target.Protocol() == target.WebSocket {
+	if ev.Target.Protocol() == evidence.ProtoWebSocket {
 		f = f.fix(i18n.M("fix.cdn.websocket", "Provider", cdnProvider(p), "Ports", cdnPortList(p.Ports())))
 	}
 	return f, first, true
@@ -544,7 +539,7 @@ func cdnInPath(ev Evidence) (Finding, bool, bool) {
 func proxyDirectLine(ev Evidence, connected bool) i18n.Msg {
 	if connected {
 		for _, a := range ev.Addrs {
-			if a.Connect.Kind == neterr.OK {
+			if a.Connect.Kind == evidence.OK {
 				return i18n.M("ev.proxy.direct_ok", "Addr", a.Addr.String())
 			}
 		}
@@ -552,7 +547,7 @@ func proxyDirectLine(ev Evidence, connected bool) i18n.Msg {
 	return i18n.M("ev.proxy.direct_fails")
 }
 
-func proxyBypassFix(ev Evidence, c proxy.Choice) []i18n.Msg {
+func proxyBypassFix(ev Evidence, c evidence.ProxyChoice) []i18n.Msg {
 	return []i18n.Msg{
 		i18n.M("fix.proxy.bypass", "Var", c.Var),
 		i18n.Cmd(`export NO_PROXY="${NO_PROXY:+$NO_PROXY,}%s" no_proxy="${no_proxy:+$no_proxy,}%s"`, ev.Target.Host, ev.Target.Host),
@@ -579,7 +574,7 @@ func proxyFinding(ev Evidence, connected bool) (f Finding, out Outcome, first, o
 	f = newFinding(CauseProxyInPath, High).with(uses)
 	addr := r.Addr.String()
 	switch r.Stage {
-	case proxy.StageOK:
+	case evidence.StageOK:
 		f = f.with(i18n.M("ev.proxy.tunnel_ok", "Target", r.Asked, "Dur", Dur(r.Duration)))
 		if !connected {
 			f.Confidence = Medium
@@ -591,19 +586,19 @@ func proxyFinding(ev Evidence, connected bool) (f Finding, out Outcome, first, o
 		f.Summary = i18n.M("summary.proxy.works", "URL", c.Raw)
 		f = f.with(i18n.M("ev.proxy.direct_ok_too")).fix(i18n.M("fix.proxy.informative")).fix(proxyBypassFix(ev, c)...)
 		return f, "", false, true
-	case proxy.StageResolve:
+	case evidence.StageResolve:
 		f = f.with(i18n.M("ev.proxy.resolve_failed", "Err", r.Err))
 		out = OutcomeDNSFailure
-	case proxy.StageConnect:
+	case evidence.StageConnect:
 		f = f.with(i18n.M("ev.proxy.connect_failed", "Addr", addr, "Kind", string(r.Connect.Kind), "Dur", Dur(r.Connect.Duration)))
 		out = proxyOutcome(r.Connect.Kind)
-	case proxy.StageTLS:
+	case evidence.StageTLS:
 		f = f.with(i18n.M("ev.proxy.tls_failed", "Addr", addr, "Err", r.Err))
 		out = OutcomeTLSFailure
-	case proxy.StageHandshake:
+	case evidence.StageHandshake:
 		f = f.with(i18n.M("ev.proxy.handshake_failed", "Addr", addr, "Scheme", r.Scheme, "Err", r.Err))
 		out = OutcomeProtocolMismatch
-	case proxy.StageRequest:
+	case evidence.StageRequest:
 		var targetSide bool
 		if r.Status != 0 {
 			f = f.with(i18n.M("ev.proxy.status", "Target", r.Asked, "Status", r.StatusText))
@@ -637,7 +632,7 @@ func proxyFinding(ev Evidence, connected bool) (f Finding, out Outcome, first, o
 		}
 	}
 	f = f.with(proxyDirectLine(ev, connected))
-	if r.Stage == proxy.StageRequest {
+	if r.Stage == evidence.StageRequest {
 		f = f.fix(i18n.M("fix.proxy.rules", "Addr", addr))
 	} else {
 		f = f.fix(i18n.M("fix.proxy.dead", "Addr", addr, "Var", c.Var))
@@ -645,15 +640,15 @@ func proxyFinding(ev Evidence, connected bool) (f Finding, out Outcome, first, o
 	return f.fix(proxyBypassFix(ev, c)...), out, true, true
 }
 
-func proxyOutcome(k neterr.Kind) Outcome {
+func proxyOutcome(k evidence.Kind) Outcome {
 	switch k {
-	case neterr.Refused:
+	case evidence.Refused:
 		return OutcomeRefused
-	case neterr.Timeout:
+	case evidence.Timeout:
 		return OutcomeTimeout
-	case neterr.HostUnreachable, neterr.NetUnreachable, neterr.PermissionDenied:
+	case evidence.HostUnreachable, evidence.NetUnreachable, evidence.PermissionDenied:
 		return OutcomeUnreachable
-	case neterr.Reset:
+	case evidence.Reset:
 		return OutcomeReset
 	}
 	return OutcomeLocalError
@@ -718,7 +713,7 @@ func whoamiFindings(ev Evidence) (lines []i18n.Msg, fs []Finding) {
 	return lines, fs
 }
 
-func whoamiSeenCDN(ev Evidence, a netip.Addr) *cdn.Match {
+func whoamiSeenCDN(ev Evidence, a netip.Addr) *evidence.CDNMatch {
 	for i, m := range ev.CDN {
 		if m.Seen && m.Addr == a {
 			return &ev.CDN[i]

@@ -2,14 +2,11 @@ package verdict
 
 import (
 	"bytes"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
-	"github.com/conndiag/conndiag/internal/probe"
-	"github.com/conndiag/conndiag/internal/target"
 )
 
 // ProtoEvidence is what the protocol step learned once TCP had connected.
@@ -83,14 +80,14 @@ func (r protoRules) whoamiLines() []i18n.Msg {
 		return []i18n.Msg{i18n.M("ev.proto.whoami", "Proto", w.Proto, "Version", w.Version,
 			"Client", addrOrUnknown(w.Client.String(), w.Client.IsValid()), "Server", addrOrUnknown(w.Server.String(), w.Server.IsValid()))}
 	}
-	var h *probe.HTTP
+	var h *evidence.HTTP
 	switch {
 	case r.p.WS != nil:
 		h = &r.p.WS.HTTP
 	case r.p.HTTP != nil:
 		h = r.p.HTTP
 	}
-	if v, ok := probe.ListenVersion(h.Server()); ok {
+	if v, ok := evidence.ListenVersion(h.Server()); ok {
 		return []i18n.Msg{i18n.M("ev.proto.whoami_header", "Version", v)}
 	}
 	return nil
@@ -104,7 +101,7 @@ func addrOrUnknown(s string, ok bool) any {
 }
 
 // show escapes server bytes for one evidence line.
-func show(b []byte, total int) string { return probe.Show(b, total, 160) }
+func show(b []byte, total int) string { return evidence.Show(b, total, 160) }
 
 // ---- TLS ----
 
@@ -121,7 +118,7 @@ func (r protoRules) tls() (Outcome, []Finding, *Finding) {
 		return "", nil, &f
 	}
 	what := i18n.M("what.tls")
-	svc := probe.Classify(t.Received, t.Sent)
+	svc := t.Service
 	if t.Alert != "" {
 		f := r.finding(CauseUnknown, Medium).with(i18n.M("ev.proto.tls.alert", "Alert", t.Alert))
 		if t.ServerName == "" {
@@ -131,32 +128,32 @@ func (r protoRules) tls() (Outcome, []Finding, *Finding) {
 		return OutcomeTLSFailure, []Finding{f.fix(i18n.M("fix.proto.tls_alert"), r.sClient())}, nil
 	}
 	switch t.Reply {
-	case probe.Answered:
-		if probe.SpeaksOther(svc.Name) {
+	case evidence.ReplyAnswered:
+		if evidence.SpeaksOther(svc.Name) {
 			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))}, nil
 		}
-		if svc.Name != probe.SvcTLS {
+		if svc.Name != evidence.SvcTLS {
 			f := r.finding(CauseTLSUnexpected, High).with(i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))
-			if svc.Name == probe.SvcHTTP {
-				f = f.with(i18n.M("ev.proto.plain_http", "Line", probe.Escape([]byte(svc.Detail), 120)))
+			if svc.Name == evidence.SvcHTTP {
+				f = f.with(i18n.M("ev.proto.plain_http", "Line", evidence.Escape([]byte(svc.Detail), 120)))
 			}
 			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
 		}
-	case probe.Silent, probe.Closed, probe.Reset:
+	case evidence.ReplySilent, evidence.ReplyClosed, evidence.ReplyReset:
 		line := r.noAnswerLine(t.Reply, what, r.p.Timeout)
-		if tr, ok := r.tryAnswered(probe.TryHTTP); ok {
+		if tr, ok := r.tryAnswered(evidence.TryHTTP); ok {
 			svc := tr.Service
-			if probe.SpeaksOther(svc.Name) {
+			if evidence.SpeaksOther(svc.Name) {
 				return OutcomeProtocolMismatch, []Finding{r.otherService(svc, line, r.tryLine(tr))}, nil
 			}
 			f := r.finding(CauseTLSUnexpected, High).with(line, r.tryLine(tr))
 			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
 		}
 		switch t.Reply {
-		case probe.Silent:
+		case evidence.ReplySilent:
 			f := r.finding(CauseTLSUnexpected, Medium).with(line, i18n.M("ev.proto.tls.silent_meaning")).with(r.tryLines()...)
 			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
-		case probe.Reset:
+		case evidence.ReplyReset:
 			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
 			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}, nil
 		}
@@ -188,14 +185,14 @@ func (r protoRules) tlsLines() []i18n.Msg {
 	return out
 }
 
-func certLine(c probe.Cert) i18n.Msg {
+func certLine(c evidence.Cert) i18n.Msg {
 	return i18n.M("ev.proto.tls.cert", "Subject", c.Subject, "Issuer", c.Issuer,
 		"From", day(c.NotBefore), "Until", day(c.NotAfter), "Names", names(c))
 }
 
 func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
-func names(c probe.Cert) string {
+func names(c evidence.Cert) string {
 	n := c.Names()
 	if len(n) == 0 {
 		return "(" + c.Subject + ")"
@@ -218,19 +215,19 @@ func (r protoRules) certFinding() Finding {
 		}
 		var ev, sum i18n.Msg
 		switch pr.Kind {
-		case probe.Expired:
+		case evidence.Expired:
 			ev = i18n.M("ev.proto.cert.expired", "Subject", c.Subject, "Until", day(c.NotAfter))
 			sum = i18n.M("proto.cert.expired.summary", "Until", day(c.NotAfter))
 			fixes = append(fixes, i18n.M("fix.proto.cert.expired"), i18n.Cmd("certbot renew"))
-		case probe.NotYetValid:
+		case evidence.NotYetValid:
 			ev = i18n.M("ev.proto.cert.not_yet_valid", "Subject", c.Subject, "From", day(c.NotBefore))
 			sum = i18n.M("proto.cert.not_yet_valid.summary", "From", day(c.NotBefore))
 			fixes = append(fixes, i18n.M("fix.proto.cert.clock"), i18n.Cmd("timedatectl"))
-		case probe.WrongName:
+		case evidence.WrongName:
 			ev = i18n.M("ev.proto.cert.wrong_name", "Name", pr.Name, "Names", names(leaf))
 			sum = i18n.M("proto.cert.wrong_name.summary", "Name", pr.Name, "Names", names(leaf))
 			fixes = append(fixes, i18n.M("fix.proto.cert.wrong_name", "Name", pr.Name, "Names", names(leaf)))
-		case probe.Untrusted:
+		case evidence.Untrusted:
 			if leaf.SelfSigned {
 				ev = i18n.M("ev.proto.cert.self_signed", "Subject", leaf.Subject)
 				sum = i18n.M("proto.cert.self_signed.summary")
@@ -282,21 +279,21 @@ func (r protoRules) tlsUnexpectedFix() []i18n.Msg {
 func (r protoRules) websocket() (Outcome, []Finding) {
 	w := r.p.WS
 	what := i18n.M("what.ws")
-	status := i18n.M("ev.proto.http.status", "Status", probe.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))
+	status := i18n.M("ev.proto.http.status", "Status", evidence.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))
 	switch {
 	case w.Upgraded:
-		lines := []i18n.Msg{i18n.M("ev.proto.ws.ok", "Status", probe.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))}
+		lines := []i18n.Msg{i18n.M("ev.proto.ws.ok", "Status", evidence.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))}
 		if w.Subprotocol != "" {
-			lines = append(lines, i18n.M("ev.proto.ws.subprotocol", "Proto", probe.Escape([]byte(w.Subprotocol), 60)))
+			lines = append(lines, i18n.M("ev.proto.ws.subprotocol", "Proto", evidence.Escape([]byte(w.Subprotocol), 60)))
 		}
 		lines = append(lines, r.serverLine(&w.HTTP)...)
 		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.websocket", "Addr", r.a.Addr.String(), "Path", w.Path), lines...)}
-	case w.Status == http.StatusSwitchingProtocols:
+	case w.Status == 101:
 		f := r.finding(CauseUnknown, Medium).with(status)
 		f.Summary = i18n.M("proto.ws_bad_101.summary")
 		got := w.Header.Get("Sec-WebSocket-Accept")
 		if !w.AcceptOK() {
-			f = f.with(i18n.M("ev.proto.ws.bad_accept", "Got", probe.Escape([]byte(got), 60), "Want", w.AcceptWant))
+			f = f.with(i18n.M("ev.proto.ws.bad_accept", "Got", evidence.Escape([]byte(got), 60), "Want", w.AcceptWant))
 		}
 		f = f.with(r.headerLines(&w.HTTP)...)
 		return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_bad_101"))}
@@ -304,9 +301,9 @@ func (r protoRules) websocket() (Outcome, []Finding) {
 		if out, fs, ok := r.tlsComplaint(&w.HTTP, status); ok {
 			return out, fs
 		}
-		if w.Status == http.StatusNotFound {
+		if w.Status == 404 {
 			f := r.finding(CauseWSPathNotFound, High).with(status).with(r.headerLines(&w.HTTP)...)
-			return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_404", "Path", probe.Escape([]byte(w.Path), 100)))}
+			return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_404", "Path", evidence.Escape([]byte(w.Path), 100)))}
 		}
 		f := r.finding(CauseWSUpgradeRejected, High, "Status", w.Status).with(status).with(r.headerLines(&w.HTTP)...)
 		if w.Header.Get("Upgrade") == "" {
@@ -322,19 +319,19 @@ func (r protoRules) http() (Outcome, []Finding) {
 	if h.Status == 0 {
 		return r.notHTTP(h.Exchange, i18n.M("what.http"), h.Err)
 	}
-	status := i18n.M("ev.proto.http.status", "Status", probe.Escape([]byte(h.StatusLine), 100), "Dur", Dur(h.FirstByte))
+	status := i18n.M("ev.proto.http.status", "Status", evidence.Escape([]byte(h.StatusLine), 100), "Dur", Dur(h.FirstByte))
 	if out, fs, ok := r.tlsComplaint(h, status); ok {
 		return out, fs
 	}
 	lines := append([]i18n.Msg{status}, r.serverLine(h)...)
-	f := r.ok(i18n.M("proto.ok.http", "Addr", r.a.Addr.String(), "Status", probe.Escape([]byte(h.StatusLine), 100)), append(lines, r.timingLine(h))...)
+	f := r.ok(i18n.M("proto.ok.http", "Addr", r.a.Addr.String(), "Status", evidence.Escape([]byte(h.StatusLine), 100)), append(lines, r.timingLine(h))...)
 	return OutcomeOK, []Finding{f}
 }
 
 // tlsComplaint: a TLS server that got plain HTTP says so in a 400 answer,
 // or a ClientHello on a fresh connection proved the port speaks TLS.
-func (r protoRules) tlsComplaint(h *probe.HTTP, status i18n.Msg) (Outcome, []Finding, bool) {
-	if r.p.TLS != nil || h.Status != http.StatusBadRequest {
+func (r protoRules) tlsComplaint(h *evidence.HTTP, status i18n.Msg) (Outcome, []Finding, bool) {
+	if r.p.TLS != nil || h.Status != 400 {
 		return "", nil, false
 	}
 	f := r.finding(CauseTLSExpected, High).with(status)
@@ -342,8 +339,8 @@ func (r protoRules) tlsComplaint(h *probe.HTTP, status i18n.Msg) (Outcome, []Fin
 	if said {
 		f = f.with(i18n.M("ev.proto.http.tls_complaint", "Bytes", show(h.Body, len(h.Body))))
 	}
-	tr, tried := r.tryAnswered(probe.TryTLS)
-	if tried && tr.Service.Name == probe.SvcTLS {
+	tr, tried := r.tryAnswered(evidence.TryTLS)
+	if tried && tr.Service.Name == evidence.SvcTLS {
 		f = f.with(r.tryLine(tr))
 	} else if !said {
 		return "", nil, false
@@ -367,21 +364,21 @@ func tlsComplaintText(body []byte) bool {
 }
 
 // serverLine names the server software, which often settles what answered.
-func (r protoRules) serverLine(h *probe.HTTP) []i18n.Msg {
+func (r protoRules) serverLine(h *evidence.HTTP) []i18n.Msg {
 	if s := h.Server(); s != "" {
-		return []i18n.Msg{i18n.M("ev.proto.http.server", "Server", probe.Escape([]byte(s), 80))}
+		return []i18n.Msg{i18n.M("ev.proto.http.server", "Server", evidence.Escape([]byte(s), 80))}
 	}
 	return nil
 }
 
 // headerLines are the parts of a refusal a person needs to see.
-func (r protoRules) headerLines(h *probe.HTTP) []i18n.Msg {
+func (r protoRules) headerLines(h *evidence.HTTP) []i18n.Msg {
 	out := r.serverLine(h)
 	if loc := h.Header.Get("Location"); loc != "" {
-		out = append(out, i18n.M("ev.proto.http.location", "Location", probe.Escape([]byte(loc), 120)))
+		out = append(out, i18n.M("ev.proto.http.location", "Location", evidence.Escape([]byte(loc), 120)))
 	}
 	if ct := h.Header.Get("Content-Type"); ct != "" {
-		out = append(out, i18n.M("ev.proto.http.content_type", "Type", probe.Escape([]byte(ct), 80)))
+		out = append(out, i18n.M("ev.proto.http.content_type", "Type", evidence.Escape([]byte(ct), 80)))
 	}
 	if len(h.Body) > 0 {
 		out = append(out, i18n.M("ev.proto.http.body", "Bytes", show(h.Body, len(h.Body))))
@@ -389,7 +386,7 @@ func (r protoRules) headerLines(h *probe.HTTP) []i18n.Msg {
 	return append(out, r.whoamiLines()...)
 }
 
-func (r protoRules) timingLine(h *probe.HTTP) i18n.Msg {
+func (r protoRules) timingLine(h *evidence.HTTP) i18n.Msg {
 	dns, tlsDur := "", ""
 	if !r.ev.DNS.Literal && r.ev.DNS.Duration > 0 {
 		dns = Dur(r.ev.DNS.Duration)
@@ -400,12 +397,12 @@ func (r protoRules) timingLine(h *probe.HTTP) i18n.Msg {
 	return i18n.M("ev.proto.http.timing", "DNS", dns, "Connect", Dur(r.a.Connect.Duration), "TLS", tlsDur, "FirstByte", Dur(h.FirstByte))
 }
 
-func (r protoRules) upgradeFix(h *probe.HTTP) []i18n.Msg {
+func (r protoRules) upgradeFix(h *evidence.HTTP) []i18n.Msg {
 	var out []i18n.Msg
 	switch s := h.Status; {
 	case s >= 300 && s < 400:
-		out = append(out, i18n.M("fix.proto.ws_redirect", "Location", probe.Escape([]byte(h.Header.Get("Location")), 120)))
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		out = append(out, i18n.M("fix.proto.ws_redirect", "Location", evidence.Escape([]byte(h.Header.Get("Location")), 120)))
+	case s == 401 || s == 403:
 		out = append(out, i18n.M("fix.proto.ws_forbidden"))
 	case s >= 500:
 		out = append(out, i18n.M("fix.proto.ws_backend"))
@@ -428,47 +425,47 @@ func (r protoRules) tlsExpectedFix() []i18n.Msg {
 }
 
 // notHTTP judges a handshake or request that got no HTTP answer.
-func (r protoRules) notHTTP(e probe.Exchange, what i18n.Msg, err error) (Outcome, []Finding) {
+func (r protoRules) notHTTP(e evidence.Exchange, what i18n.Msg, err error) (Outcome, []Finding) {
 	switch e.Reply {
-	case probe.Answered:
-		svc := probe.Classify(e.Received, e.Sent)
+	case evidence.ReplyAnswered:
+		svc := e.Service
 		line := i18n.M("ev.proto.not_http", "Bytes", show(e.Received, e.ReceivedN))
 		switch {
-		case svc.Name == probe.SvcTLS:
+		case svc.Name == evidence.SvcTLS:
 			f := r.finding(CauseTLSExpected, High).with(line, i18n.M("ev.proto.tls_record", "Record", svc.Detail))
 			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-		case probe.SpeaksOther(svc.Name):
+		case evidence.SpeaksOther(svc.Name):
 			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, line)}
 		}
 		f := r.finding(CauseNotHTTP, High).with(line).with(r.kindLine(svc, e)...)
-		if tr, ok := r.tryAnswered(probe.TryTLS); ok && tr.Service.Name == probe.SvcTLS {
+		if tr, ok := r.tryAnswered(evidence.TryTLS); ok && tr.Service.Name == evidence.SvcTLS {
 			f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
 			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
 		}
 		return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix(svc.Name)...)}
-	case probe.Silent, probe.Closed, probe.Reset:
+	case evidence.ReplySilent, evidence.ReplyClosed, evidence.ReplyReset:
 		line := r.noAnswerLine(e.Reply, what, r.p.Timeout)
 		for _, tr := range r.p.Tries {
-			if tr.Reply != probe.Answered {
+			if tr.Reply != evidence.ReplyAnswered {
 				continue
 			}
 			switch {
-			case tr.Kind == probe.TryTLS && tr.Service.Name == probe.SvcTLS:
+			case tr.Kind == evidence.TryTLS && tr.Service.Name == evidence.SvcTLS:
 				f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
 				return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-			case probe.SpeaksOther(tr.Service.Name):
+			case evidence.SpeaksOther(tr.Service.Name):
 				return OutcomeProtocolMismatch, []Finding{r.otherService(tr.Service, line, r.tryLine(tr))}
-			case tr.Kind == probe.TryFrame && (tr.Service.Name == probe.SvcFrame || tr.Whoami != nil):
+			case tr.Kind == evidence.TryFrame && (tr.Service.Name == evidence.SvcFrame || tr.Whoami != nil):
 				f := r.finding(CauseNotHTTP, High).with(line, r.tryLine(tr), i18n.M("ev.proto.is_frame"))
-				return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix(probe.SvcFrame)...)}
+				return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix(evidence.SvcFrame)...)}
 			}
 		}
-		if e.Reply == probe.Reset {
+		if e.Reply == evidence.ReplyReset {
 			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
 			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
 		}
 		meaning := i18n.M("ev.proto.silent_meaning")
-		if e.Reply == probe.Closed {
+		if e.Reply == evidence.ReplyClosed {
 			meaning = i18n.M("ev.proto.closed_meaning")
 		}
 		f := r.finding(CauseNotHTTP, Medium).with(line, meaning).with(r.tryLines()...)
@@ -483,15 +480,15 @@ func (r protoRules) notHTTP(e probe.Exchange, what i18n.Msg, err error) (Outcome
 }
 
 // kindLine explains an answer that is not HTTP in Workerman's terms.
-func (r protoRules) kindLine(svc probe.Service, e probe.Exchange) []i18n.Msg {
+func (r protoRules) kindLine(svc evidence.Service, e evidence.Exchange) []i18n.Msg {
 	switch svc.Name {
-	case probe.SvcEcho:
+	case evidence.SvcEcho:
 		return []i18n.Msg{i18n.M("ev.proto.is_echo")}
-	case probe.SvcFrame:
+	case evidence.SvcFrame:
 		return []i18n.Msg{i18n.M("ev.proto.is_frame")}
-	case probe.SvcText:
+	case evidence.SvcText:
 		return []i18n.Msg{i18n.M("ev.proto.is_text")}
-	case probe.SvcHTTP:
+	case evidence.SvcHTTP:
 		return []i18n.Msg{i18n.M("ev.proto.bad_http")}
 	}
 	return nil
@@ -499,14 +496,14 @@ func (r protoRules) kindLine(svc probe.Service, e probe.Exchange) []i18n.Msg {
 
 func (r protoRules) notHTTPFix(svc string) []i18n.Msg {
 	want := "websocket"
-	if r.p.Protocol == target.HTTP {
+	if r.p.Protocol == evidence.ProtoHTTP {
 		want = "http"
 	}
 	var first i18n.Msg
 	switch svc {
-	case probe.SvcEcho, probe.SvcText:
+	case evidence.SvcEcho, evidence.SvcText:
 		first = i18n.M("fix.proto.not_http.text", "Want", want)
-	case probe.SvcFrame:
+	case evidence.SvcFrame:
 		first = i18n.M("fix.proto.not_http.frame", "Want", want)
 	default:
 		first = i18n.M("fix.proto.not_http.other", "Want", want)
@@ -520,7 +517,7 @@ func (r protoRules) message() (Outcome, []Finding) {
 	m := r.p.Message
 	proto := r.p.Protocol
 	what := i18n.M("what.text")
-	if proto == target.Frame {
+	if proto == evidence.ProtoFrame {
 		what = i18n.M("what.frame")
 	}
 	if m.Whoami != nil {
@@ -528,47 +525,47 @@ func (r protoRules) message() (Outcome, []Finding) {
 	}
 	answered := i18n.M("ev.proto.message.answer", "What", what, "Bytes", show(m.Received, m.ReceivedN))
 	switch m.Reply {
-	case probe.Answered:
+	case evidence.ReplyAnswered:
 		svc := m.Service
 		switch {
-		case svc.Name == probe.SvcTLS:
+		case svc.Name == evidence.SvcTLS:
 			f := r.finding(CauseTLSExpected, High).with(answered, i18n.M("ev.proto.tls_record", "Record", svc.Detail))
 			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-		case svc.Name == probe.SvcHTTP || probe.SpeaksOther(svc.Name):
+		case svc.Name == evidence.SvcHTTP || evidence.SpeaksOther(svc.Name):
 			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, answered)}
 		}
-		if proto == target.Frame {
-			if _, _, st := probe.ParseFrame(m.Received); st != probe.FrameComplete {
-				if svc.Name == probe.SvcEcho || svc.Name == probe.SvcText {
-					return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(probe.SvcText, answered)}
+		if proto == evidence.ProtoFrame {
+			if _, _, st := evidence.ParseFrame(m.Received); st != evidence.FrameComplete {
+				if svc.Name == evidence.SvcEcho || svc.Name == evidence.SvcText {
+					return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcText, answered)}
 				}
 				f := r.finding(CauseUnknown, Low).with(answered, i18n.M("ev.proto.not_frame"))
 				return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
 			}
 		}
 		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.message", "Addr", r.a.Addr.String(), "Proto", string(proto)), answered)}
-	case probe.Silent:
+	case evidence.ReplySilent:
 		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.message", "Addr", r.a.Addr.String(), "Proto", string(proto)),
 			i18n.M("ev.proto.message.silent", "What", what, "Dur", Dur(r.p.Wait)))}
-	case probe.Closed, probe.Reset:
+	case evidence.ReplyClosed, evidence.ReplyReset:
 		line := r.noAnswerLine(m.Reply, what, r.p.Wait)
 		for _, tr := range r.p.Tries {
-			if tr.Reply != probe.Answered {
+			if tr.Reply != evidence.ReplyAnswered {
 				continue
 			}
 			switch {
-			case tr.Kind == probe.TryTLS && tr.Service.Name == probe.SvcTLS:
+			case tr.Kind == evidence.TryTLS && tr.Service.Name == evidence.SvcTLS:
 				f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
 				return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-			case tr.Service.Name == probe.SvcHTTP || probe.SpeaksOther(tr.Service.Name):
+			case tr.Service.Name == evidence.SvcHTTP || evidence.SpeaksOther(tr.Service.Name):
 				return OutcomeProtocolMismatch, []Finding{r.otherService(tr.Service, line, r.tryLine(tr))}
-			case tr.Kind == probe.TryFrame && proto == target.Text && (tr.Service.Name == probe.SvcFrame || tr.Whoami != nil):
-				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(probe.SvcFrame, line, r.tryLine(tr))}
-			case tr.Kind == probe.TryText && proto == target.Frame:
-				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(probe.SvcText, line, r.tryLine(tr))}
+			case tr.Kind == evidence.TryFrame && proto == evidence.ProtoText && (tr.Service.Name == evidence.SvcFrame || tr.Whoami != nil):
+				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcFrame, line, r.tryLine(tr))}
+			case tr.Kind == evidence.TryText && proto == evidence.ProtoFrame:
+				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcText, line, r.tryLine(tr))}
 			}
 		}
-		if m.Reply == probe.Reset {
+		if m.Reply == evidence.ReplyReset {
 			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
 			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
 		}
@@ -587,7 +584,7 @@ func (r protoRules) message() (Outcome, []Finding) {
 func (r protoRules) workermanMismatch(have string, ev ...i18n.Msg) Finding {
 	f := r.finding(CauseOtherService, High).with(ev...)
 	switch {
-	case have == probe.SvcFrame:
+	case have == evidence.SvcFrame:
 		f = f.with(i18n.M("ev.proto.is_frame"))
 	case r.p.Message != nil && bytes.Equal(r.p.Message.Received, []byte("\x00\x00\x00\n")):
 		f = f.with(i18n.M("ev.proto.frame_as_line"))
@@ -600,15 +597,15 @@ func (r protoRules) workermanMismatch(have string, ev ...i18n.Msg) Finding {
 }
 
 // otherService: the port is held by a service that is not the one expected.
-func (r protoRules) otherService(svc probe.Service, ev ...i18n.Msg) Finding {
+func (r protoRules) otherService(svc evidence.Service, ev ...i18n.Msg) Finding {
 	name := serviceName(svc.Name)
 	f := r.finding(CauseOtherService, High).with(ev...)
 	if svc.Detail != "" {
-		f = f.with(i18n.M("ev.proto.service", "Service", name, "Line", probe.Escape([]byte(svc.Detail), 120)))
+		f = f.with(i18n.M("ev.proto.service", "Service", name, "Line", evidence.Escape([]byte(svc.Detail), 120)))
 	}
 	f.Summary = i18n.M("proto.other_service.summary", "Port", r.port, "Service", name)
 	fix := []i18n.Msg{i18n.M("fix.proto.other_service", "Port", r.port, "Service", name), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}
-	if svc.Name == probe.SvcHTTP {
+	if svc.Name == evidence.SvcHTTP {
 		fix = append(fix, i18n.M("fix.proto.speaks_http", "Want", string(r.p.Protocol)), i18n.Snippet("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
 	}
 	return f.fix(fix...)
@@ -617,45 +614,45 @@ func (r protoRules) otherService(svc probe.Service, ev ...i18n.Msg) Finding {
 // serviceName is how a service is called in sentences ("an SSH server").
 func serviceName(name string) i18n.Msg {
 	if name == "" {
-		name = probe.SvcBinary
+		name = evidence.SvcBinary
 	}
 	return i18n.M("service." + name)
 }
 
-func (r protoRules) noAnswerLine(reply probe.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
+func (r protoRules) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
 	switch reply {
-	case probe.Closed:
+	case evidence.ReplyClosed:
 		return i18n.M("ev.proto.closed", "What", what)
-	case probe.Reset:
+	case evidence.ReplyReset:
 		return i18n.M("ev.proto.reset", "What", what)
 	}
 	return i18n.M("ev.proto.silent", "What", what, "Dur", Dur(wait))
 }
 
 // tryAnswered finds the fingerprint of kind that got an answer.
-func (r protoRules) tryAnswered(kind probe.TryKind) (probe.Try, bool) {
+func (r protoRules) tryAnswered(kind evidence.TryKind) (evidence.Try, bool) {
 	for _, t := range r.p.Tries {
-		if t.Kind == kind && t.Reply == probe.Answered {
+		if t.Kind == kind && t.Reply == evidence.ReplyAnswered {
 			return t, true
 		}
 	}
-	return probe.Try{}, false
+	return evidence.Try{}, false
 }
 
-func tryWhat(k probe.TryKind) i18n.Msg {
+func tryWhat(k evidence.TryKind) i18n.Msg {
 	switch k {
-	case probe.TryTLS:
+	case evidence.TryTLS:
 		return i18n.M("what.tls")
-	case probe.TryHTTP:
+	case evidence.TryHTTP:
 		return i18n.M("what.plain_http")
-	case probe.TryFrame:
+	case evidence.TryFrame:
 		return i18n.M("what.frame")
 	}
 	return i18n.M("what.text")
 }
 
-func (r protoRules) tryLine(t probe.Try) i18n.Msg {
-	if t.Reply != probe.Answered {
+func (r protoRules) tryLine(t evidence.Try) i18n.Msg {
+	if t.Reply != evidence.ReplyAnswered {
 		return i18n.M("ev.proto.try.none", "What", tryWhat(t.Kind), "Reply", i18n.M("reply."+string(t.Reply)))
 	}
 	if t.TLS != nil && len(t.TLS.Chain) > 0 {

@@ -19,7 +19,8 @@ import (
 const wsRequest = "GET /chat HTTP/1.1\r\nHost: app.test:8282\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 func answered(sent, got string) probe.Exchange {
-	return probe.Exchange{Sent: []byte(sent), SentN: len(sent), Received: []byte(got), ReceivedN: len(got), Reply: probe.Answered}
+	return probe.Exchange{Sent: []byte(sent), SentN: len(sent), Received: []byte(got), ReceivedN: len(got), Reply: probe.Answered,
+		Service: probe.Classify([]byte(got), []byte(sent))}
 }
 
 func noAnswer(sent string, r probe.Reply) probe.Exchange {

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/conndiag/conndiag/internal/evidence"
-	"github.com/conndiag/conndiag/internal/firewall"
-	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
@@ -247,7 +245,7 @@ func srvFirewallStops(p PortEvidence) []FirewallEvidence {
 	var out []FirewallEvidence
 	for _, e := range p.Firewall {
 		r := e.Result
-		if r.Action != firewall.Drop && r.Action != firewall.Reject {
+		if r.Action != evidence.Drop && r.Action != evidence.Reject {
 			continue
 		}
 		// A loopback-only server is to be moved to 0.0.0.0: the rule bites then.
@@ -259,21 +257,21 @@ func srvFirewallStops(p PortEvidence) []FirewallEvidence {
 	return out
 }
 
-func srvServesFamily(ls []Listener, f firewall.Family) bool {
+func srvServesFamily(ls []Listener, f evidence.Family) bool {
 	for _, l := range ls {
 		a := l.Addr.Addr()
 		if a.Unmap().IsLoopback() {
 			continue
 		}
-		if f == firewall.IPv4 && (a.Is4() || a.Is4In6() || a == netip.IPv6Unspecified() && l.V6Only != 1) ||
-			f == firewall.IPv6 && a.Is6() && !a.Is4In6() {
+		if f == evidence.IPv4 && (a.Is4() || a.Is4In6() || a == netip.IPv6Unspecified() && l.V6Only != 1) ||
+			f == evidence.IPv6 && a.Is6() && !a.Is4In6() {
 			return true
 		}
 	}
 	return false
 }
 
-func srvRedirected(p PortEvidence) *firewall.Redirect {
+func srvRedirected(p PortEvidence) *evidence.Redirect {
 	for _, e := range p.Firewall {
 		if e.Result.Redirect != nil {
 			return e.Result.Redirect
@@ -282,7 +280,7 @@ func srvRedirected(p PortEvidence) *firewall.Redirect {
 	return nil
 }
 
-func srvRedirectLine(port uint16, rd *firewall.Redirect) i18n.Msg {
+func srvRedirectLine(port uint16, rd *evidence.Redirect) i18n.Msg {
 	to := "this host"
 	if rd.Addr.IsValid() {
 		to = rd.Addr.String()
@@ -293,8 +291,8 @@ func srvRedirectLine(port uint16, rd *firewall.Redirect) i18n.Msg {
 	return i18n.M("server.ev.fw.redirect", "Port", port, "To", to, "Rule", rd.Rule)
 }
 
-func srvFamilyName(f firewall.Family) string {
-	if f == firewall.IPv6 {
+func srvFamilyName(f evidence.Family) string {
+	if f == evidence.IPv6 {
 		return "IPv6"
 	}
 	return "IPv4"
@@ -324,7 +322,7 @@ func srvFirewallDetail(f Finding, p PortEvidence, fw []FirewallEvidence) Finding
 			}
 			if n.Unknown {
 				f = f.with(i18n.M("server.ev.fw.unknown", "Rule", n.Rule, "Chain", n.Chain, "Why", n.Why))
-			} else if n.Action == firewall.Accept || n.Jump != "" {
+			} else if n.Action == evidence.Accept || n.Jump != "" {
 				f = f.with(i18n.M("server.ev.fw.only_some", "Rule", n.Rule, "Chain", n.Chain, "Why", n.Why))
 			}
 		}
@@ -339,9 +337,9 @@ func srvFirewallDetail(f Finding, p PortEvidence, fw []FirewallEvidence) Finding
 				f = f.fix(i18n.Cmd("%s", c))
 			}
 			switch e.Open.Manager {
-			case firewall.ManagerIptables:
+			case evidence.ManagerIptables:
 				f = f.fix(i18n.M("server.fix.persist.iptables"), i18n.Cmd("netfilter-persistent save"), i18n.Cmd("service iptables save"))
-			case firewall.ManagerNftables:
+			case evidence.ManagerNftables:
 				f = f.fix(i18n.M("server.fix.persist.nft"))
 			}
 		}
@@ -351,14 +349,14 @@ func srvFirewallDetail(f Finding, p PortEvidence, fw []FirewallEvidence) Finding
 
 func srvManagerLines(e FirewallEvidence, port uint16) []i18n.Msg {
 	var out []i18n.Msg
-	if e.UFWOn && e.Result.Family == firewall.IPv4 {
+	if e.UFWOn && e.Result.Family == evidence.IPv4 {
 		if e.UFWRule != nil {
 			out = append(out, i18n.M("server.ev.ufw.rule", "Port", port, "Tuple", e.UFWRule.Tuple))
 		} else if e.UFWAction != "" {
 			out = append(out, i18n.M("server.ev.ufw.default", "Port", port, "Policy", e.UFWAction))
 		}
 	}
-	if e.FirewalldOn && e.FirewalldZone != "" && e.Result.Family == firewall.IPv4 {
+	if e.FirewalldOn && e.FirewalldZone != "" && e.Result.Family == evidence.IPv4 {
 		if e.FirewalldHow != "" {
 			out = append(out, i18n.M("server.ev.firewalld.allowed", "Zone", e.FirewalldZone, "How", e.FirewalldHow))
 		} else {
@@ -488,7 +486,7 @@ func srvQueueFix(l Limits) []i18n.Msg {
 func srvFdFinding(p PortEvidence) (Finding, bool) {
 	for _, l := range p.Listeners {
 		for _, o := range l.Owners {
-			if o.NoFile == nil || o.NoFile.Soft == 0 || o.NoFile.Soft == host.Unlimited {
+			if o.NoFile == nil || o.NoFile.Soft == 0 || o.NoFile.Soft == evidence.Unlimited {
 				continue
 			}
 			open, soft := uint64(o.FDs), o.NoFile.Soft
@@ -514,7 +512,7 @@ func srvFdFinding(p PortEvidence) (Finding, bool) {
 }
 
 func srvLimitString(v uint64) string {
-	if v == host.Unlimited {
+	if v == evidence.Unlimited {
 		return "unlimited"
 	}
 	return strconv.FormatUint(v, 10)

@@ -8,9 +8,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/conndiag/conndiag/internal/host"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
-	"github.com/conndiag/conndiag/internal/neterr"
 )
 
 // Decide turns the evidence for one target into an outcome and ranked findings.
@@ -91,22 +90,22 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 		return OutcomeAddrUnavailable, addrNotAvailable(ev, a)
 	}
 	switch c.Kind {
-	case neterr.OK:
+	case evidence.OK:
 		if a.Proto != nil {
 			return decideProto(ev, a)
 		}
 		f := newFinding(CauseOK, High, "Addr", a.Addr.String()).
 			with(i18n.M("ev.connect.ok", "Addr", a.Addr.String(), "Dur", Dur(c.Duration)))
 		return OutcomeOK, []Finding{f}
-	case neterr.AddrNotAvailable:
+	case evidence.AddrNotAvailable:
 		return OutcomeAddrUnavailable, addrNotAvailable(ev, a)
-	case neterr.TooManyFiles:
+	case evidence.TooManyFiles:
 		f := newFinding(CauseFDExhausted, High).with(connectLine(a))
 		if a.NoFile != nil {
 			f = f.with(i18n.M("ev.nofile", "Soft", a.NoFile.Soft, "Hard", a.NoFile.Hard, "Open", a.NoFile.Open))
 		}
 		return OutcomeLocalError, []Finding{f.fix(i18n.M("cause.fd_exhausted.fix"), i18n.Cmd("ulimit -n 65535"))}
-	case neterr.Reset:
+	case evidence.Reset:
 		f := newFinding(CauseResetByPeer, High, "Addr", a.Addr.String()).with(connectLine(a))
 		return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
 	}
@@ -114,7 +113,7 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	// From here on the connection failed on the way: refused, unreachable or silent.
 	if f, ok := icmpFinding(a); ok {
 		out := OutcomeUnreachable
-		if c.Kind == neterr.Refused {
+		if c.Kind == evidence.Refused {
 			out = OutcomeRefused
 		}
 		fs := []Finding{f}
@@ -131,15 +130,15 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	}
 
 	switch c.Kind {
-	case neterr.Refused:
+	case evidence.Refused:
 		return OutcomeRefused, refused(a, port)
-	case neterr.Timeout:
+	case evidence.Timeout:
 		return OutcomeTimeout, silent(a, port)
-	case neterr.HostUnreachable, neterr.NetUnreachable, neterr.PermissionDenied, neterr.InvalidArgument:
+	case evidence.HostUnreachable, evidence.NetUnreachable, evidence.PermissionDenied, evidence.InvalidArgument:
 		if pf, ok := privateFinding(a, Medium); ok {
 			return OutcomeUnreachable, []Finding{pf}
 		}
-		if c.Kind == neterr.PermissionDenied {
+		if c.Kind == evidence.PermissionDenied {
 			f := newFinding(CauseFirewallReject, Medium, "Addr", a.Addr.String()).with(connectLine(a)).
 				with(i18n.M("ev.eacces"))
 			return OutcomeUnreachable, []Finding{f.fix(i18n.M("fix.local_firewall"), i18n.Cmd("iptables -S OUTPUT"), i18n.Cmd("nft list ruleset"))}
@@ -386,7 +385,7 @@ func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "
 // other cannot connect at all; the address itself was never tried.
 func sourceFamily(ev Evidence, a AddrEvidence) (Finding, bool) {
 	src := ev.Source.Unmap()
-	if !src.IsValid() || a.Connect.Kind != neterr.InvalidArgument || src.Is4() == a.Addr.Addr().Unmap().Is4() {
+	if !src.IsValid() || a.Connect.Kind != evidence.InvalidArgument || src.Is4() == a.Addr.Addr().Unmap().Is4() {
 		return Finding{}, false
 	}
 	fam := func(x netip.Addr) string {
@@ -472,7 +471,7 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // above the ports servers usually listen on, so a restarted server does not
 // find its port taken by an outgoing connection.
 var (
-	recommendedPortRange      = host.PortRange{Lo: 10000, Hi: 65000}
+	recommendedPortRange      = evidence.PortRange{Lo: 10000, Hi: 65000}
 	recommendedPortRangeValue = fmt.Sprintf("%d %d", recommendedPortRange.Lo, recommendedPortRange.Hi) // sysctl syntax
 )
 
@@ -480,9 +479,9 @@ func connectLine(a AddrEvidence) i18n.Msg {
 	c := a.Connect
 	addr := a.Addr.String()
 	switch c.Kind {
-	case neterr.Refused:
+	case evidence.Refused:
 		return i18n.M("ev.connect.refused", "Addr", addr, "Dur", Dur(c.Duration))
-	case neterr.Timeout:
+	case evidence.Timeout:
 		if a.Wait > 0 {
 			return i18n.M("ev.connect.timeout_adaptive", "Addr", addr, "SYNs", a.SYNs, "Wait", Dur(a.Wait), "RTT", Dur(a.RTT))
 		}
@@ -502,11 +501,11 @@ func otherLines(a AddrEvidence) []i18n.Msg {
 	var out []i18n.Msg
 	for _, p := range a.Others {
 		switch p.Kind {
-		case neterr.OK:
+		case evidence.OK:
 			out = append(out, i18n.M("ev.port.open", "Port", p.Port, "Dur", Dur(p.Duration)))
-		case neterr.Refused:
+		case evidence.Refused:
 			out = append(out, i18n.M("ev.port.refused", "Port", p.Port, "Dur", Dur(p.Duration)))
-		case neterr.Timeout:
+		case evidence.Timeout:
 			out = append(out, i18n.M("ev.port.silent", "Port", p.Port))
 		default:
 			out = append(out, i18n.M("ev.port.other", "Port", p.Port, "Kind", string(p.Kind)))
