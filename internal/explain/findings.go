@@ -110,6 +110,9 @@ func fixCmds(c v.Cause, t Target) []i18n.Msg {
 		port = strconv.Itoa(int(t.Port))
 	}
 	host := t.Host
+	if host == "::1" && (c == v.CauseFamilyMismatch || c == v.CauseDNSFailure) {
+		host = "localhost"
+	}
 	switch c {
 	case v.CauseNotListening:
 		return []i18n.Msg{i18n.Cmd("ss -ltnp 'sport = :%s'", port)}
@@ -223,6 +226,27 @@ func isTLSCause(c v.Cause) bool {
 	switch c {
 	case v.CauseTLSCertificate, v.CauseTLSObsolete, v.CauseTLSClientCertificate, v.CauseTLSUnexpected:
 		return true
+	}
+	return false
+}
+
+// Describe is a cause explained on its own, for `conndiag explain CAUSE`:
+// its summary and fix with placeholders, the commands, and how conndiag proves it.
+func Describe(c v.Cause) v.Finding {
+	a := args(Target{}, "")
+	return v.Finding{
+		Cause: c, Summary: i18n.M("cause."+string(c)+".summary", a...),
+		Evidence: []i18n.Msg{i18n.M("explain.cause."+string(c)+".how", a...)},
+		Fix:      append([]i18n.Msg{i18n.M("cause."+string(c)+".fix", a...)}, fixCmds(c, Target{})...),
+	}
+}
+
+// IsCause reports whether s is a cause code of SPEC.md.
+func IsCause(s string) bool {
+	for _, c := range v.Causes {
+		if string(c) == s {
+			return true
+		}
 	}
 	return false
 }
