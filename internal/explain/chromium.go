@@ -36,7 +36,7 @@ var chromiumErrors = map[string]netError{
 	"CONNECTION_FAILED":                         {-104, "connect_failed", "A connection attempt failed."},
 	"NAME_NOT_RESOLVED":                         {-105, "dns_nx", "The host name could not be resolved."},
 	"INTERNET_DISCONNECTED":                     {-106, "net_unreach", "The Internet connection has been lost."},
-	"SSL_PROTOCOL_ERROR":                        {-107, "tls_generic", "An SSL protocol error occurred."},
+	"SSL_PROTOCOL_ERROR":                        {-107, "tls_eof", "An SSL protocol error occurred."},
 	"ADDRESS_INVALID":                           {-108, "invalid_arg", "The IP address or port number is invalid."},
 	"ADDRESS_UNREACHABLE":                       {-109, "host_unreach", "The IP address is unreachable: usually no route to the host or network."},
 	"SSL_CLIENT_AUTH_CERT_NEEDED":               {-110, "tls_client_cert", "The server requested a client certificate for SSL client authentication."},

@@ -126,7 +126,7 @@ func causes(h hit, t Target, fam families) []rank {
 	case "refused":
 		// localhost resolving to ::1 first while the server listens on 127.0.0.1 only
 		// (Node 17+ stopped reordering addresses): ECONNREFUSED ::1 alone.
-		if isIP && addr == netip.IPv6Loopback() && !fam.refused4 {
+		if isIP && addr == netip.IPv6Loopback() && fam.nodeV6 && !fam.refused4 {
 			out = lead(out, r(v.CauseFamilyMismatch, med))
 		}
 	case "host_unreach":
@@ -147,19 +147,26 @@ func causes(h hit, t Target, fam families) []rank {
 	return out
 }
 
-// lead puts c first (keeping the stronger confidence if it was listed).
+// lead puts c in front of every cause it is at least as sure of (keeping the
+// stronger confidence if c was listed already).
 func lead(rs []rank, c rank) []rank {
-	out := []rank{c}
+	rest := make([]rank, 0, len(rs))
 	for _, x := range rs {
 		if x.cause == c.cause {
 			if confRank(x.conf) < confRank(c.conf) {
-				out[0].conf = x.conf
+				c.conf = x.conf
 			}
 			continue
 		}
-		out = append(out, x)
+		rest = append(rest, x)
 	}
-	return out
+	i := 0
+	for i < len(rest) && confRank(rest[i].conf) < confRank(c.conf) {
+		i++
+	}
+	out := append([]rank{}, rest[:i]...)
+	out = append(out, c)
+	return append(out, rest[i:]...)
 }
 
 func insertAfterFirst(rs []rank, c rank) []rank {
@@ -177,6 +184,7 @@ func insertAfterFirst(rs []rank, c rank) []rank {
 // families records text-wide facts the ranking uses.
 type families struct {
 	refused4, refused6 bool
+	nodeV6             bool // Node's "ECONNREFUSED ::1:PORT"
 }
 
 // Result is what a text says.
@@ -239,6 +247,9 @@ func (e *Explainer) line(l []byte, n int) {
 		}
 		if t.Host != "" && strings.Contains(t.Host, ":") {
 			e.fam.refused6 = true
+		}
+		if bytes.Contains(l, []byte("ECONNREFUSED ::1:")) {
+			e.fam.nodeV6 = true
 		}
 	}
 	indented := len(l) > 0 && (l[0] == ' ' || l[0] == '\t')

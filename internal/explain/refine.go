@@ -266,6 +266,9 @@ func cloudflareAfter(l []byte, at, end int) (string, string) {
 // a dropped SYN takes the whole connect timeout.
 func curlConnect(l []byte, at, end int) (string, string) {
 	rest := l[end:]
+	if bytes.Contains(l, []byte("(28)")) || containsFold(rest, "timeout was reached") || containsFold(rest, "timed out") {
+		return "timeout", ""
+	}
 	i := bytes.Index(rest, []byte(" after "))
 	if i < 0 {
 		return "connect_failed", ""
@@ -337,4 +340,22 @@ func localGiven(l []byte, at, end int) (string, string) {
 		return "", ""
 	}
 	return "bind", ""
+}
+
+// wholeEOF: a bare "EOF" is all some clients print when the server closed first.
+func wholeEOF(l []byte, at, end int) (string, string) {
+	if len(bytes.TrimSpace(l)) == 3 {
+		return "closed_early", ""
+	}
+	return "", ""
+}
+
+// urlOnLine accepts a generic text only on a line that names a URL.
+func urlOnLine(sig string) refiner {
+	return func(l []byte, at, end int) (string, string) {
+		if bytes.Contains(l, []byte("://")) {
+			return sig, ""
+		}
+		return "", ""
+	}
 }

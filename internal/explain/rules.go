@@ -31,7 +31,6 @@ const (
 	fWindows   = "Windows (Winsock)"
 	fGlibcZh   = "glibc zh_CN"
 	fWindowsZh = "Windows zh-CN"
-	fWindowsAr = "Windows ar"
 	fChromium  = "Chromium"
 	fFirefox   = "Firefox"
 	fSafari    = "Safari / Apple"
@@ -148,7 +147,9 @@ var rules = []rule{
 	{lit: "no data of the requested type was found", sig: "dns_nodata", spec: errText, from: fWindows},
 	{lit: "getaddrinfo failed", sig: "dns_failure", spec: weak, from: fPython},
 
-	// Localised texts: glibc zh_CN strerror, Windows zh-CN and zh-TW, Windows Arabic.
+	// Localised texts: glibc zh_CN strerror (libc-l10n), Windows zh-CN (FormatMessage, as PHP
+	// socket_strerror and Python print them). glibc has no Arabic catalog, and no Arabic
+	// Windows text could be checked: Winsock and errno numbers classify those.
 	{lit: "拒绝连接", sig: "refused", spec: errText, from: fGlibcZh},
 	{lit: "连接超时", sig: "timeout", spec: errText, from: fGlibcZh},
 	{lit: "没有到主机的路由", sig: "host_unreach", spec: errText, from: fGlibcZh},
@@ -169,14 +170,14 @@ var rules = []rule{
 	{lit: "只允许使用一次", sig: "bind_inuse", spec: errText, from: fWindowsZh},
 	{lit: "不知道这样的主机", sig: "dns_nx", spec: errText, from: fWindowsZh},
 	{lit: "向一个无法连接的网络尝试了一个套接字操作", sig: "net_unreach", spec: errText, from: fWindowsZh},
-	{lit: "无法连接的主机执行套接字操作", sig: "host_unreach", spec: errText, from: fWindowsZh},
+	{lit: "套接字操作尝试一个无法连接的主机", sig: "host_unreach", spec: errText, from: fWindowsZh},
+	{lit: "由于目标主机坏了，套接字操作失败", sig: "host_unreach", spec: errText, from: fWindowsZh},
+	{lit: "套接字操作遇到了一个已死的网络", sig: "net_unreach", spec: errText, from: fWindowsZh},
+	{lit: "由于系统缓冲区空间不足或队列已满", sig: "no_buffers", spec: errText, from: fWindowsZh},
+	{lit: "打开的套接字太多", sig: "fd_exhausted", spec: errText, from: fWindowsZh},
+	{lit: "这是在主机名解析时通常出现的暂时错误", sig: "dns_again", spec: errText, from: fWindowsZh},
+	{lit: "请求的名称有效，但是找不到请求的类型的数据", sig: "dns_nodata", spec: errText, from: fWindowsZh},
 	{lit: "以一种访问权限不允许的方式做了一个访问套接字的尝试", sig: "not_permitted", spec: errText, from: fWindowsZh},
-	{lit: "目標電腦拒絕連線", sig: "refused", spec: errText, from: fWindowsZh},
-	{lit: "連線嘗試失敗", sig: "timeout", spec: errText, from: fWindowsZh},
-	{lit: "遠端主機已強制關閉一個現存的連線", sig: "reset", spec: errText, from: fWindowsZh},
-	{lit: "رفض الكمبيوتر الهدف", sig: "refused", spec: errText, from: fWindowsAr},
-	{lit: "فشلت محاولة الاتصال", sig: "timeout", spec: errText, from: fWindowsAr},
-	{lit: "أُغلق اتصال موجود", sig: "reset", spec: errText, from: fWindowsAr},
 
 	// Chromium: console lines, handshake messages, net::ERR_* (chromium.go).
 	{lit: "websocket connection to '", ctx: "ws_phase", spec: wrapper, from: fChromium},
@@ -343,6 +344,8 @@ var rules = []rule{
 	{lit: "malformed http version", spec: specific, from: fGo, refine: malformedResponse},
 	{lit: ": eof", sig: "closed_early", spec: weak, from: fGo, refine: atEnd("closed_early")},
 	{lit: "unexpected eof", sig: "closed_early", spec: weak, from: fGo},
+	{lit: "eof", sig: "closed_early", spec: weak, from: fGo, refine: wholeEOF},
+	{lit: "bad http protocol version", sig: "invalid_response", spec: specific, from: fGobwas},
 	{lit: "websocket: bad handshake", sig: "ws_not_ws", spec: errCode, from: fGorilla},
 	{lit: "websocket: the client is not using the websocket protocol", sig: "ws_bad_upgrade", spec: specific, from: fGorilla},
 	{lit: "websocket: request origin not allowed", sig: "ws_403", spec: specific, from: fGorilla},
@@ -391,6 +394,7 @@ var rules = []rule{
 	{lit: "badstatusline", sig: "invalid_response", spec: errCode, from: fPython},
 	{lit: "proxyerror", ctx: "proxy", spec: specific, from: fURLLib3},
 	{lit: "cannot connect to proxy", ctx: "proxy", spec: specific, from: fURLLib3},
+	{lit: "unable to connect to proxy", ctx: "proxy", spec: specific, from: fURLLib3},
 	{lit: "tunnel connection failed", sig: "proxy_failed", spec: specific, from: fPython},
 	{lit: "server rejected websocket connection: http ", spec: specific, from: fPyWS, refine: statusAfter},
 	{lit: "did not receive a valid http response", sig: "invalid_response", spec: errCode, from: fPyWS},
@@ -413,6 +417,10 @@ var rules = []rule{
 	{lit: "unknownhostexception", sig: "dns_nx", spec: errCode, from: fJava},
 	{lit: "noroutetohostexception", sig: "host_unreach", spec: errCode, from: fJava},
 	{lit: "bindexception", ctx: "bind", spec: specific, from: fJava},
+	{lit: "bindexception: permission denied", sig: "access_denied", spec: errCode, from: fJava}, // EACCES from connect, as NIO reports it
+	{lit: "unresolvedaddressexception", sig: "dns_nx", spec: errCode, from: fJava},
+	{lit: "unexpected end of file from server", sig: "closed_early", spec: specific, from: fJava},
+	{lit: "invalid status line", sig: "invalid_response", spec: errCode, from: fJava},
 	{lit: "pkix path building failed", sig: "tls_cert_trust", spec: specific, from: fJava},
 	{lit: "unable to find valid certification path", sig: "tls_cert_trust", spec: specific, from: fJava},
 	{lit: "certificateexpiredexception", sig: "tls_cert_expired", spec: specific, from: fJava},
@@ -451,6 +459,7 @@ var rules = []rule{
 	{lit: "stream_socket_server(", ctx: "listen", spec: specific, from: fPHP},
 	{lit: "accept failed: connection timed out", sig: "accept_timeout", spec: specific, from: fPHP},
 	{lit: "failed to enable crypto", sig: "tls_generic", spec: weak, from: fPHP},
+	{lit: "failed to open stream: permission denied", sig: "access_denied", spec: errText, from: fPHP, refine: urlOnLine("access_denied")},
 	{lit: "getaddrinfo for ", sig: "dns_failure", spec: weak, from: fPHP},
 	{lit: "php_network_getaddresses: getaddrinfo failed", sig: "dns_failure", spec: weak, from: fPHP},
 	{lit: " fail after ", spec: weak, from: fWorkerman, refine: workermanFailAfter},
@@ -484,6 +493,7 @@ var rules = []rule{
 	{lit: "error 52", spec: specific, from: fCloudfl, refine: cloudflareAfter},
 	{lit: "error code 52", spec: specific, from: fCloudfl, refine: cloudflareAfter},
 	{lit: "error code: 52", spec: specific, from: fCloudfl, refine: cloudflareAfter},
+	{lit: "| 52", spec: specific, from: fCloudfl, refine: cloudflareAfter},
 	{lit: "web server is down", sig: "cf_521", spec: specific, from: fCloudfl},
 	{lit: "origin is unreachable", sig: "cf_523", spec: specific, from: fCloudfl},
 	{lit: "web server is returning an unknown error", sig: "cf_520", spec: specific, from: fCloudfl},

@@ -180,8 +180,8 @@ var contexts = map[string]context{
 	"bind":          {phase: map[string]string{"addr_notavail": "bind_notavail", "bind_inuse": "bind_inuse"}},
 	"listen":        {phase: map[string]string{"bind_inuse": "listen_inuse", "addr_notavail": "listen_inuse"}},
 	"read":          {lead: rank{}, phase: map[string]string{"timeout": "read_timeout"}},
-	"tls_phase":     {lead: rank{}, phase: map[string]string{"timeout": "tls_timeout", "reset": "tls_eof", "closed_early": "tls_eof"}},
-	"ws_phase":      {lead: rank{}, phase: map[string]string{"reset": "closed_early"}},
+	"tls_phase":     {lead: rank{}, phase: map[string]string{"timeout": "tls_timeout", "reset": "tls_eof", "closed_early": "tls_eof", "tls_unexpected": "tls_expected", "tls_version_num": "tls_expected"}},
+	"ws_phase":      {},
 }
 
 func itoa(n int) string {

@@ -198,7 +198,7 @@ func targetIn(l []byte) (Target, int) {
 			k--
 		}
 		h := strings.Trim(string(l[k:i]), "[]")
-		if p, n := parsePort(l[i+len(" port "):]); n > 0 && validHost(h, true) {
+		if p, n := parsePort(l[i+len(" port "):]); n > 0 && validHost(h, false) {
 			consider(cand{Target{Host: h, Port: p}, 8})
 		}
 	}
