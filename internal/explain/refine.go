@@ -143,7 +143,7 @@ func errnoAfter(table map[int]string) refiner {
 			return "", ""
 		}
 		if s, ok := winErrno[n]; ok {
-			return s, "errno " + itoa(n)
+			return s, "Winsock " + itoa(n)
 		}
 		if s, ok := table[n]; ok {
 			return s, "errno " + itoa(n)
