@@ -25,6 +25,7 @@ type Group struct {
 	LastLine   int
 	Example    string // the first line, escaped and bounded
 	Next       string
+	last       []byte
 }
 
 // Summary is what a log says.
@@ -74,8 +75,8 @@ func Log(r io.Reader) (Summary, error) {
 			k = groupKey{cause: rs[0].cause, other: true}
 			g = groups[k]
 		}
-		ts := timeOf(l)
 		if g == nil {
+			ts := timeOf(l)
 			g = &Group{Cause: rs[0].cause, Confidence: rs[0].conf, Outcome: signals[h.sig].outcome, Target: k.target, Other: k.other,
 				First: ts, FirstLine: n, Example: Show(l, showWidth)}
 			if !k.other {
@@ -84,13 +85,15 @@ func Log(r io.Reader) (Summary, error) {
 			groups[k] = g
 		}
 		g.Count++
-		g.Last, g.LastLine = ts, n
+		g.LastLine = n
+		g.last = append(g.last[:0], timeBytes(l)...)
 		return true
 	})
 	if err != nil {
 		return Summary{}, err
 	}
 	for _, g := range groups {
+		g.Last, g.last = string(g.last), nil
 		s.Groups = append(s.Groups, *g)
 	}
 	sort.Slice(s.Groups, func(i, j int) bool {
@@ -105,7 +108,9 @@ func Log(r io.Reader) (Summary, error) {
 
 // timeOf finds the time a log line starts with: nginx "2006/01/02 15:04:05",
 // ISO 8601, syslog "Jan _2 15:04:05", or a bracketed access-log time.
-func timeOf(l []byte) string {
+func timeOf(l []byte) string { return string(timeBytes(l)) }
+
+func timeBytes(l []byte) []byte {
 	if len(l) > 0 && l[0] == '[' {
 		l = l[1:]
 	}
@@ -118,11 +123,11 @@ func timeOf(l []byte) string {
 		for e < len(l) && (isD(e) || l[e] == '.' || l[e] == ',' || l[e] == 'Z' || l[e] == '+' || l[e] == ':' || l[e] == '-' && e > 19) {
 			e++
 		}
-		return string(l[:e])
+		return l[:e]
 	}
 	// syslog: "Jan  2 15:04:05"
 	if len(l) >= 15 && l[3] == ' ' && l[0] >= 'A' && l[0] <= 'Z' && l[9] == ':' && l[12] == ':' {
-		return string(l[:15])
+		return l[:15]
 	}
 	// access log: "02/Jan/2006:15:04:05 -0700"
 	if len(l) >= 20 && isD(0) && l[2] == '/' && l[6] == '/' && l[11] == ':' {
@@ -130,7 +135,7 @@ func timeOf(l []byte) string {
 		if len(l) >= 26 && l[20] == ' ' {
 			e = 26
 		}
-		return string(l[:e])
+		return l[:e]
 	}
-	return ""
+	return nil
 }

@@ -8,8 +8,8 @@ type matcher struct {
 	class  [256]uint8
 	nclass int
 	// next[state*nclass+class] is the next state; a negative entry ^s means
-	// state s ends at least one literal.
-	next []int32
+	// state s ends at least one literal. 16 bits keep the table in cache.
+	next []int16
 	outs [][]int32 // literals ending at a state, suffixes included
 	lens []int     // length of each literal
 }
@@ -64,13 +64,16 @@ func newMatcher(lits []string) *matcher {
 		nodes[s].out = append(nodes[s].out, int32(i))
 	}
 	// Breadth-first: failure links and the full transition table.
-	m.next = make([]int32, len(nodes)*n)
+	if len(nodes) > 1<<15 {
+		panic("explain: too many matcher states")
+	}
+	m.next = make([]int16, len(nodes)*n)
 	m.outs = make([][]int32, len(nodes))
 	queue := []int32{}
 	for c := 0; c < n; c++ {
 		if nx, ok := nodes[0].child[uint8(c)]; ok {
 			nodes[nx].fail = 0
-			m.next[c] = nx
+			m.next[c] = int16(nx)
 			queue = append(queue, nx)
 		} else {
 			m.next[c] = 0
@@ -83,8 +86,8 @@ func newMatcher(lits []string) *matcher {
 		nodes[s].out = append(nodes[s].out, nodes[f].out...)
 		for c := 0; c < n; c++ {
 			if nx, ok := nodes[s].child[uint8(c)]; ok {
-				nodes[nx].fail = m.state(m.next[int(f)*n+c])
-				m.next[int(s)*n+c] = nx
+				nodes[nx].fail = int32(m.next[int(f)*n+c])
+				m.next[int(s)*n+c] = int16(nx)
 				queue = append(queue, nx)
 			} else {
 				m.next[int(s)*n+c] = m.next[int(f)*n+c]
@@ -102,20 +105,13 @@ func newMatcher(lits []string) *matcher {
 	return m
 }
 
-func (m *matcher) state(v int32) int32 {
-	if v < 0 {
-		return ^v
-	}
-	return v
-}
-
 // scan calls hit with each literal found and the offset where it starts.
 func (m *matcher) scan(line []byte, hit func(lit, at int)) {
-	s := int32(0)
-	n := int32(m.nclass)
+	s := 0
+	n := m.nclass
 	next, class := m.next, &m.class
 	for i := 0; i < len(line); i++ {
-		v := next[s*n+int32(class[line[i]])]
+		v := int(next[s*n+int(class[line[i]])])
 		if v >= 0 {
 			s = v
 			continue

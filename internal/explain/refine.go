@@ -158,16 +158,32 @@ func wsaNumber(l []byte, at, end int) (string, string) {
 	if at > 0 && (l[at-1] >= '0' && l[at-1] <= '9' || l[at-1] == ':' || l[at-1] == '.' || l[at-1] == '/') {
 		return "", ""
 	}
-	n, next, ok := number(l, at)
+	_, next, ok := number(l, at)
 	if !ok || next-at != 5 {
 		return "", ""
 	}
 	if next < len(l) && (l[next] == '.' || l[next] == ':') && next+1 < len(l) && l[next+1] >= '0' && l[next+1] <= '9' {
 		return "", ""
 	}
-	if at >= 5 && bytes.EqualFold(l[at-5:at], []byte("port ")) {
+	// Only where a number is a code: "(10061)", "[WinError 10061]", "error 10061", "code=10061".
+	if at == 0 {
+		return winSig(l, at)
+	}
+	switch l[at-1] {
+	case '(', '[', '=':
+	case ' ':
+		w := l[max(0, at-8) : at-1]
+		if !containsFold(w, "error") && !containsFold(w, "errno") && !containsFold(w, "code") && !containsFold(w, "wsa") {
+			return "", ""
+		}
+	default:
 		return "", ""
 	}
+	return winSig(l, at)
+}
+
+func winSig(l []byte, at int) (string, string) {
+	n, _, _ := number(l, at)
 	if s, ok := winErrno[n]; ok {
 		return s, "Winsock " + itoa(n)
 	}
