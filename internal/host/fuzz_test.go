@@ -196,9 +196,9 @@ func FuzzParseDiagMsg(f *testing.F) {
 	v6only := []byte{5, 0, diagAttrV6Only, 0, 1, 0, 0, 0}
 	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:8282"), ap("0.0.0.0:0"), 3, 511))
 	f.Add(diagMsg(10, StateListen, ap("[::]:80"), ap("[::]:0"), 0, 4096, v6only))
-	f.Add(diagMsg(10, StateEstablished, ap("[::1]:80"), ap("[::1]:4000"), 0, 0, []byte{4, 0, diagAttrV6Only, 0}))         // attribute without its byte
-	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0, []byte{200, 0, 1, 0}))                        // overrunning attribute
-	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0, []byte{0, 0, 1, 0, 0, 0, 0, 0}))              // zero-length attribute
+	f.Add(diagMsg(10, StateEstablished, ap("[::1]:80"), ap("[::1]:4000"), 0, 0, []byte{4, 0, diagAttrV6Only, 0}))   // attribute without its byte
+	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0, []byte{200, 0, 1, 0}))                  // overrunning attribute
+	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0, []byte{0, 0, 1, 0, 0, 0, 0, 0}))        // zero-length attribute
 	f.Add(diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0, []byte{5, 0, diagAttrV6Only, 0x80, 1})) // nested flag
 	f.Add(diagMsg(2, TCPState(255), ap("127.0.0.1:1"), ap("0.0.0.0:0"), math.MaxUint32, math.MaxUint32, []byte{3, 0}))
 	junk := diagMsg(2, StateListen, ap("127.0.0.1:1"), ap("0.0.0.0:0"), 0, 0)
