@@ -131,3 +131,41 @@ func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// Whatever the values, a command Cmd offers has no shell syntax outside
+// quotes and is safe to show; otherwise it is withheld.
+func FuzzCmd(f *testing.F) {
+	for _, v := range []string{"IN_$(touch${IFS}/tmp/pw)", "it's", "a\x1bb", "\"$x\"", "`id`", "!!", "a b", "", "\\", "'\\''"} {
+		f.Add(v)
+	}
+	formats := []string{
+		"firewall-cmd --permanent --zone=%s --add-port=8282/tcp && firewall-cmd --reload",
+		"ss -ltnp 'sport = :%s'",
+		`export NO_PROXY="${NO_PROXY:+$NO_PROXY,}%s" no_proxy="${no_proxy:+$no_proxy,}%s"`,
+		"dig +short %s @%s",
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, format := range formats {
+			args := []any{v}
+			if strings.Count(format, "%s") == 2 {
+				args = append(args, v)
+			}
+			m := i18n.Cmd(format, args...)
+			if !m.IsCmd() {
+				if m.ID != "escape.cmd.withheld" || escape.IsSafe(v) {
+					t.Fatalf("%q withheld for %q: %+v", format, v, m)
+				}
+				continue
+			}
+			if !escape.IsSafe(m.Cmd) {
+				t.Fatalf("unsafe to show: %q", m.Cmd)
+			}
+			if strings.Contains(format, "$") {
+				continue // the format's own expansions (NO_PROXY) are not the check's to pass
+			}
+			if err := escape.CheckLine(m.Cmd); err != nil {
+				t.Fatalf("%q: %v", m.Cmd, err)
+			}
+		}
+	})
+}
