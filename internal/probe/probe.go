@@ -22,7 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
+
+	"github.com/conndiag/conndiag/internal/escape"
 )
 
 // MaxKeep is how many bytes of each direction an Exchange keeps as evidence.
@@ -178,43 +179,10 @@ func readUntil(c net.Conn, enough func([]byte) bool) []byte {
 
 // Escape renders bytes from the network for people: printable text as it
 // is, \r \n \t \\ escaped, and \xNN for everything else (control bytes,
-// invalid UTF-8), so no byte can drive the terminal. At most max runes of
-// output are produced; a cut is marked with "…".
-func Escape(b []byte, max int) string {
-	var sb strings.Builder
-	n := 0
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		var s string
-		switch {
-		case r == '\r':
-			s = `\r`
-		case r == '\n':
-			s = `\n`
-		case r == '\t':
-			s = `\t`
-		case r == '\\':
-			s = `\\`
-		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
-			r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
-			// Invalid bytes, C0/C1 controls, line separators and bidi overrides.
-			for _, c := range b[:size] {
-				s += fmt.Sprintf(`\x%02x`, c)
-			}
-		default:
-			s = string(b[:size])
-		}
-		w := utf8.RuneCountInString(s)
-		if max > 0 && n+w > max {
-			sb.WriteString("…")
-			break
-		}
-		sb.WriteString(s)
-		n += w
-		b = b[size:]
-	}
-	return sb.String()
-}
+// invalid UTF-8, C1, bidi controls), so no byte can drive the terminal. At
+// most max runes of output are produced; a cut is marked with "…". It is
+// escape.Bytes, the one escaper of everything conndiag shows.
+func Escape(b []byte, max int) string { return escape.Bytes(b, max) }
 
 // Show describes bytes for people: TLS records by what they are (a binary
 // ClientHello means nothing escaped), everything else escaped, with the
