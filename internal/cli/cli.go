@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
@@ -89,8 +90,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ee.code
 }
 
+// oneLine is an error message as one line, escaped: it may quote the bad
+// input (a line of a -f file, an argument), which came from outside.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return escape.String(strings.Join(strings.Fields(s), " "))
 }
 
 func newRoot(g *globals) *cobra.Command {

@@ -8,12 +8,21 @@ import (
 	"strings"
 
 	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
 // jsonFinding and jsonReport are the JSON shapes of SPEC.md.
+//
+// JSON carries the same escaped text as the human output: every string that
+// came from outside (a certificate name, a server's line, a process or
+// chain name, a target) is escaped with escape.String, in the rendered
+// summary, evidence and fix texts as in the raw fields, so that a person
+// who pipes JSON through jq -r to a terminal is as safe as one who reads
+// the human output. encoding/json alone would let DEL, C1 controls and bidi
+// overrides through, and jq -r turns \u001b back into ESC.
 type jsonFinding struct {
 	Cause      verdict.Cause      `json:"cause"`
 	Confidence verdict.Confidence `json:"confidence"`
@@ -78,7 +87,7 @@ func addrStrings(as []netip.Addr) []string {
 
 func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 	j := jsonReport{
-		Target: r.Target.String(), Scheme: r.Target.Scheme, Host: r.Target.Host, Port: r.Target.Port,
+		Target: escape.String(r.Target.String()), Scheme: r.Target.Scheme, Host: escape.String(r.Target.Host), Port: r.Target.Port,
 		Addresses: addrStrings(r.Addresses()), Outcome: r.Outcome,
 		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
 		DurationMS: r.Duration.Milliseconds(),
@@ -87,7 +96,8 @@ func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
 	}
 	for _, pr := range r.Probes {
-		j.Probes = append(j.Probes, jsonProbe{pr.Name, pr.Address, pr.Result, pr.Duration.Milliseconds(), pr.Sent, pr.Received})
+		j.Probes = append(j.Probes, jsonProbe{escape.String(pr.Name), escape.String(pr.Address), escape.String(pr.Result),
+			pr.Duration.Milliseconds(), escape.String(pr.Sent), escape.String(pr.Received)})
 	}
 	return j
 }
@@ -128,7 +138,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	if v.Cause == verdict.CauseOK {
 		mark, paint = "✓", s.good
 	}
-	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), r.Target.String(), p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), p.T("ui.confidence."+string(v.Confidence)))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if as := r.Addresses(); len(as) > 0 && !r.Evidence.DNS.Literal {
 		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), strings.Join(addrStrings(as), ", "))
@@ -159,14 +169,17 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
 }
 
+// writeFix prints fix lines: commands after a prompt, texts as they are.
+// Both come from p.Text, which escapes what came from outside and withholds
+// a command that is not safe to show.
 func writeFix(w io.Writer, fix []i18n.Msg, p *i18n.Printer, s style, indent string) {
 	for _, m := range fix {
-		if m.IsCmd() {
+		if m.IsCmd() && escape.IsSafe(m.Cmd) {
 			prompt := "$ "
 			if m.Code {
 				prompt = "  "
 			}
-			fmt.Fprintf(w, "%s  %s\n", indent, s.cmd(prompt+m.Cmd))
+			fmt.Fprintf(w, "%s  %s\n", indent, s.cmd(prompt+p.Text(m)))
 		} else {
 			fmt.Fprintf(w, "%s%s\n", indent, p.Text(m))
 		}
@@ -188,7 +201,7 @@ func writeExchanges(w io.Writer, r diagnose.Report, p *i18n.Printer, s style) {
 		for _, st := range steps {
 			fmt.Fprintf(w, "    %s\n", p.T("ui.step."+st.Name))
 			if st.SentN > 0 {
-				fmt.Fprintf(w, "      → %s\n", probe.Show(st.Sent, st.SentN, exchangeWidth))
+				fmt.Fprintf(w, "      → %s\n", verdict.Show(st.Sent, st.SentN, exchangeWidth))
 			}
 			fmt.Fprintf(w, "      ← %s\n", s.dim(received(st, p)))
 		}
@@ -200,7 +213,7 @@ const exchangeWidth = 100
 func received(st verdict.Step, p *i18n.Printer) string {
 	switch {
 	case st.ReceivedN > 0:
-		return probe.Show(st.Received, st.ReceivedN, exchangeWidth)
+		return verdict.Show(st.Received, st.ReceivedN, exchangeWidth)
 	case st.Reply == probe.Closed:
 		return p.T("ui.closed")
 	case st.Reply == probe.Reset:

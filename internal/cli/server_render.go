@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/firewall"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -78,7 +79,7 @@ type jsonLimits struct {
 func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 	l := r.HostEv.Limits
 	j := jsonServer{
-		Host: r.Host, Ports: []jsonServerPort{}, Findings: findingsJSON(r.Findings, p),
+		Host: escape.String(r.Host), Ports: []jsonServerPort{}, Findings: findingsJSON(r.Findings, p),
 		Limits: jsonLimits{Somaxconn: l.Somaxconn, SynBacklog: l.SynBacklog, PortRange: l.PortRange.String(), TwReuse: l.TwReuse,
 			MaxTwBuckets: l.MaxTwBuckets, TimeWait: l.TimeWait, Established: l.Established, ListenOverflows: r.HostEv.OverflowTotal,
 			OverflowGrowth: r.HostEv.OverflowGrowth, ConntrackCount: l.ConntrackCount, ConntrackMax: l.ConntrackMax},
@@ -94,7 +95,7 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 		for _, l := range sp.ev.Listeners {
 			jl := jsonListener{Address: l.Addr.Addr().String(), Port: l.Addr.Port(), Backlog: l.Backlog, Queue: l.Queue, UID: l.UID}
 			if len(l.Owners) > 0 {
-				jl.PID, jl.Process = l.Owners[0].PID, l.Owners[0].Process
+				jl.PID, jl.Process = l.Owners[0].PID, escape.String(l.Owners[0].Process)
 			}
 			if l.V6Only >= 0 && l.Addr.Addr().Is6() {
 				v := l.V6Only == 1
@@ -103,9 +104,9 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 			jp.Listeners = append(jp.Listeners, jl)
 		}
 		for _, e := range sp.ev.Firewall {
-			jf := jsonFirewall{Family: e.Result.Family, Action: e.Result.Action, Open: e.Open.Commands}
+			jf := jsonFirewall{Family: e.Result.Family, Action: e.Result.Action, Open: pasteable(e.Open.Commands)}
 			if d := e.Result.Decider; d != nil {
-				jf.Backend, jf.Table, jf.Chain, jf.Rule, jf.Policy = d.Backend, d.Table, d.Chain, d.Rule, d.Policy
+				jf.Backend, jf.Table, jf.Chain, jf.Rule, jf.Policy = escape.String(d.Backend), escape.String(d.Table), escape.String(d.Chain), escape.String(d.Rule), d.Policy
 				if d.Counted {
 					n := d.Packets
 					jf.Packets = &n
@@ -125,6 +126,18 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 		j.Ports = append(j.Ports, jp)
 	}
 	return j
+}
+
+// pasteable keeps the commands a person or a script may run as they are:
+// the human output withholds the others (i18n.CmdLine), and so does JSON.
+func pasteable(cmds []string) []string {
+	var out []string
+	for _, c := range cmds {
+		if escape.CheckLine(c) == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // serverAdvice is the recommended sysctl lines, for the problems found.
@@ -261,7 +274,8 @@ func writeListeners(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
 	for _, l := range sp.ev.Listeners {
 		part := l.Addr.String()
 		if len(l.Owners) > 0 {
-			part += fmt.Sprintf(" %s[%d]", l.Owners[0].Process, l.Owners[0].PID)
+			// Any local user can name a process anything (prctl, argv[0]).
+			part += fmt.Sprintf(" %s[%d]", escape.String(l.Owners[0].Process), l.Owners[0].PID)
 		}
 		parts = append(parts, part)
 	}

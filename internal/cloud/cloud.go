@@ -6,8 +6,10 @@
 package cloud
 
 import (
+	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -34,15 +36,28 @@ type DMI struct {
 // Empty reports whether no DMI data was found (containers, some VMs, non-x86 boards).
 func (d DMI) Empty() bool { return d == DMI{} }
 
+// maxField bounds what is read of one DMI or panel file: sysfs shows at
+// most a page, and no vendor string comes near this.
+const maxField = 1024
+
+// readField reads at most maxField bytes of one small file, trimmed. The
+// bytes are the firmware's or a file's: they are escaped where they are shown.
+func readField(fsys fs.FS, name string) string {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxField))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // ReadDMI reads the DMI fields under fsys ("sys/class/dmi/id/...").
 func ReadDMI(fsys fs.FS) DMI {
-	read := func(name string) string {
-		b, err := fs.ReadFile(fsys, "sys/class/dmi/id/"+name)
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(string(b))
-	}
+	read := func(name string) string { return readField(fsys, "sys/class/dmi/id/"+name) }
 	return DMI{
 		SysVendor: read("sys_vendor"), ProductName: read("product_name"), ProductVersion: read("product_version"),
 		BIOSVendor: read("bios_vendor"), BoardVendor: read("board_vendor"), ChassisAssetTag: read("chassis_asset_tag"),
@@ -85,7 +100,7 @@ func Identify(d DMI) string {
 // Panel is a hosting control panel installed on the host.
 type Panel struct {
 	ID   string // "baota"
-	Port string // the panel's own web port, when known
+	Port string // the panel's own web port (1-65535), when known
 }
 
 // DetectPanel looks for BaoTa (宝塔) / aaPanel under fsys, the root file system.
@@ -96,8 +111,9 @@ func DetectPanel(fsys fs.FS) *Panel {
 		return nil
 	}
 	p := &Panel{ID: "baota"}
-	if b, err := fs.ReadFile(fsys, "www/server/panel/data/port.pl"); err == nil {
-		p.Port = strings.TrimSpace(string(b))
+	port := readField(fsys, "www/server/panel/data/port.pl")
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil && n > 0 {
+		p.Port = strconv.FormatUint(n, 10)
 	}
 	return p
 }

@@ -2,67 +2,8 @@ package evidence
 
 import (
 	"encoding/binary"
-	"fmt"
 	"strings"
-	"unicode/utf8"
 )
-
-// Escape renders bytes from the network for people: printable text as it
-// is, \r \n \t \\ escaped, and \xNN for everything else (control bytes,
-// invalid UTF-8), so no byte can drive the terminal. At most max runes of
-// output are produced; a cut is marked with "…".
-func Escape(b []byte, max int) string {
-	var sb strings.Builder
-	n := 0
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		var s string
-		switch {
-		case r == '\r':
-			s = `\r`
-		case r == '\n':
-			s = `\n`
-		case r == '\t':
-			s = `\t`
-		case r == '\\':
-			s = `\\`
-		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
-			r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
-			// Invalid bytes, C0/C1 controls, line separators and bidi overrides.
-			for _, c := range b[:size] {
-				s += fmt.Sprintf(`\x%02x`, c)
-			}
-		default:
-			s = string(b[:size])
-		}
-		w := utf8.RuneCountInString(s)
-		if max > 0 && n+w > max {
-			sb.WriteString("…")
-			break
-		}
-		sb.WriteString(s)
-		n += w
-		b = b[size:]
-	}
-	return sb.String()
-}
-
-// Show describes bytes for people: TLS records by what they are (a binary
-// ClientHello means nothing escaped), everything else escaped, with the
-// total size when not all of it is shown.
-func Show(b []byte, total, max int) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if d, ok := DescribeTLS(b); ok {
-		return fmt.Sprintf("[%s, %d bytes]", d, total)
-	}
-	s := Escape(b, max)
-	if strings.HasSuffix(s, "…") || total > len(b) {
-		s += fmt.Sprintf(" (%d bytes)", total)
-	}
-	return s
-}
 
 var tlsAlerts = map[byte]string{
 	0: "close notify", 10: "unexpected message", 20: "bad record MAC", 22: "record overflow",
@@ -105,12 +46,12 @@ func DescribeTLS(b []byte) (string, bool) {
 	return "TLS application data", true
 }
 
-// Clip keeps fields from a stranger short and printable.
-func Clip(s string) string {
+// clip keeps a field from a stranger short; it is escaped where it is shown.
+func clip(s string) string {
 	if len(s) > 64 {
 		s = s[:64]
 	}
-	return Escape([]byte(s), 64)
+	return s
 }
 
 // ListenVersion recognises the Server header of a conndiag listen endpoint
@@ -124,5 +65,5 @@ func ListenVersion(server string) (string, bool) {
 	if i := strings.IndexByte(v, ' '); i >= 0 {
 		v = v[:i]
 	}
-	return Clip(v), true
+	return clip(v), true
 }

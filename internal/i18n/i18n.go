@@ -5,8 +5,8 @@ package i18n
 import (
 	"embed"
 	"fmt"
-	"maps"
 	"path"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +14,8 @@ import (
 	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
+
+	"github.com/conndiag/conndiag/internal/escape"
 )
 
 //go:embed locales/*.toml
@@ -41,12 +43,6 @@ func M(id string, kv ...any) Msg {
 	}
 	return m
 }
-
-// Cmd is a command the user can paste.
-func Cmd(format string, a ...any) Msg { return Msg{Cmd: fmt.Sprintf(format, a...)} }
-
-// Snippet is a line of code or configuration to put in a file, never translated.
-func Snippet(format string, a ...any) Msg { return Msg{Cmd: fmt.Sprintf(format, a...), Code: true} }
 
 // IsCmd reports whether the message is a command or a snippet.
 func (m Msg) IsCmd() bool { return m.Cmd != "" }
@@ -115,17 +111,26 @@ func New(lang string) *Printer {
 
 // Text renders m. An ID missing from the catalog renders as the ID itself,
 // which the catalog test forbids for every ID the code uses.
+//
+// This is the rendering edge for everything that came from outside: every
+// string argument (and every argument that is not a number, a bool or a
+// nested Msg, printed as fmt would) is escaped with escape.String, so no
+// certificate name, process name, chain name or server line can drive the
+// terminal or reorder the text, in any language. Nested Msg arguments are
+// our own catalog text and are rendered, not escaped; the catalog itself is
+// never touched. A command whose text is not safe to show is withheld.
 func (p *Printer) Text(m Msg) string {
 	if m.IsCmd() {
+		if !escape.IsSafe(m.Cmd) {
+			return p.Text(withheld(m.Cmd))
+		}
 		return m.Cmd
 	}
-	args, copied := m.Args, false
-	for k, v := range m.Args {
-		if sub, ok := v.(Msg); ok {
-			if !copied {
-				args, copied = maps.Clone(m.Args), true
-			}
-			args[k] = p.Text(sub)
+	var args map[string]any
+	if len(m.Args) > 0 {
+		args = make(map[string]any, len(m.Args))
+		for k, v := range m.Args {
+			args[k] = p.arg(v)
 		}
 	}
 	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args})
@@ -133,6 +138,25 @@ func (p *Printer) Text(m Msg) string {
 		return m.ID
 	}
 	return s
+}
+
+// arg is a message argument as the template gets it.
+func (p *Printer) arg(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case Msg:
+		return p.Text(x)
+	case string:
+		return escape.String(x)
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return v // numbers (time.Duration too) stay numbers, for the templates' {{if}}
+	}
+	return escape.String(fmt.Sprint(v))
 }
 
 // T renders the message id with key/value arguments.

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/evidence"
 )
 
@@ -167,8 +168,9 @@ func readUntil(c net.Conn, enough func([]byte) bool) []byte {
 	return got
 }
 
-// Escape renders bytes from the network for people (see evidence.Escape).
-func Escape(b []byte, max int) string { return evidence.Escape(b, max) }
-
-// Show renders the first bytes of an exchange (see evidence.Show).
-func Show(b []byte, total, max int) string { return evidence.Show(b, total, max) }
+// Escape renders bytes from the network for people: printable text as it
+// is, \r \n \t \\ escaped, and \xNN for everything else (control bytes,
+// invalid UTF-8, C1, bidi controls), so no byte can drive the terminal. At
+// most max runes of output are produced; a cut is marked with "…". It is
+// escape.Bytes, the one escaper of everything conndiag shows.
+func Escape(b []byte, max int) string { return escape.Bytes(b, max) }

@@ -35,7 +35,7 @@ func ParseWhoami(b []byte) (Whoami, bool) {
 	if err := json.Unmarshal(b, &v); err != nil || v.Conndiag != "listen" {
 		return Whoami{}, false
 	}
-	w := Whoami{Proto: evidence.Clip(v.Proto), Version: evidence.Clip(v.Version)}
+	w := Whoami{Proto: clip(v.Proto), Version: clip(v.Version)}
 	w.Client, _ = parseAddrPort(v.Client)
 	w.Server, _ = parseAddrPort(v.Server)
 	return w, true
@@ -51,3 +51,11 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 
 // ListenVersion recognises the Server header of a conndiag listen endpoint (see evidence.ListenVersion).
 func ListenVersion(server string) (string, bool) { return evidence.ListenVersion(server) }
+
+// clip keeps fields from a stranger short and printable.
+func clip(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return Escape([]byte(s), 64)
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
@@ -360,14 +361,16 @@ func uniqueMsgs(ms []i18n.Msg) []i18n.Msg {
 	return out
 }
 
-func dnsServerArg(hostport string) string {
+// dnsServerArg is dig's server argument: the address, and -p PORT when the
+// port is not 53 (so several words, each quoted when not a plain word).
+func dnsServerArg(hostport string) i18n.Verbatim {
 	if ap, err := netip.ParseAddrPort(hostport); err == nil {
 		if ap.Port() != 53 {
-			return fmt.Sprintf("%s -p %d", ap.Addr(), ap.Port())
+			return i18n.Verbatim(fmt.Sprintf("%s -p %d", escape.Quote(ap.Addr().String()), ap.Port()))
 		}
-		return ap.Addr().String()
+		return i18n.Verbatim(escape.Quote(ap.Addr().String()))
 	}
-	return hostport
+	return i18n.Verbatim(escape.Quote(hostport))
 }
 
 func dnsMaxTTL(a *evidence.DNSAnswer) uint32 {

@@ -2,9 +2,11 @@ package verdict
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
@@ -101,7 +103,24 @@ func addrOrUnknown(s string, ok bool) any {
 }
 
 // show escapes server bytes for one evidence line.
-func show(b []byte, total int) string { return evidence.Show(b, total, 160) }
+func show(b []byte, total int) string { return Show(b, total, 160) }
+
+// Show describes bytes from a server for people: TLS records by what they are
+// (a binary ClientHello means nothing escaped), everything else escaped, at
+// most max runes, with the total size when not all of it is shown.
+func Show(b []byte, total, max int) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if d, ok := evidence.DescribeTLS(b); ok {
+		return fmt.Sprintf("[%s, %d bytes]", d, total)
+	}
+	s := escape.Bytes(b, max)
+	if strings.HasSuffix(s, "…") || total > len(b) {
+		s += fmt.Sprintf(" (%d bytes)", total)
+	}
+	return s
+}
 
 // ---- TLS ----
 
@@ -135,7 +154,7 @@ func (r protoRules) tls() (Outcome, []Finding, *Finding) {
 		if svc.Name != evidence.SvcTLS {
 			f := r.finding(CauseTLSUnexpected, High).with(i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))
 			if svc.Name == evidence.SvcHTTP {
-				f = f.with(i18n.M("ev.proto.plain_http", "Line", evidence.Escape([]byte(svc.Detail), 120)))
+				f = f.with(i18n.M("ev.proto.plain_http", "Line", escape.Bytes([]byte(svc.Detail), 120)))
 			}
 			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
 		}
@@ -279,12 +298,12 @@ func (r protoRules) tlsUnexpectedFix() []i18n.Msg {
 func (r protoRules) websocket() (Outcome, []Finding) {
 	w := r.p.WS
 	what := i18n.M("what.ws")
-	status := i18n.M("ev.proto.http.status", "Status", evidence.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))
+	status := i18n.M("ev.proto.http.status", "Status", escape.Bytes([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))
 	switch {
 	case w.Upgraded:
-		lines := []i18n.Msg{i18n.M("ev.proto.ws.ok", "Status", evidence.Escape([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))}
+		lines := []i18n.Msg{i18n.M("ev.proto.ws.ok", "Status", escape.Bytes([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))}
 		if w.Subprotocol != "" {
-			lines = append(lines, i18n.M("ev.proto.ws.subprotocol", "Proto", evidence.Escape([]byte(w.Subprotocol), 60)))
+			lines = append(lines, i18n.M("ev.proto.ws.subprotocol", "Proto", escape.Bytes([]byte(w.Subprotocol), 60)))
 		}
 		lines = append(lines, r.serverLine(&w.HTTP)...)
 		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.websocket", "Addr", r.a.Addr.String(), "Path", w.Path), lines...)}
@@ -293,7 +312,7 @@ func (r protoRules) websocket() (Outcome, []Finding) {
 		f.Summary = i18n.M("proto.ws_bad_101.summary")
 		got := w.Header.Get("Sec-WebSocket-Accept")
 		if !w.AcceptOK() {
-			f = f.with(i18n.M("ev.proto.ws.bad_accept", "Got", evidence.Escape([]byte(got), 60), "Want", w.AcceptWant))
+			f = f.with(i18n.M("ev.proto.ws.bad_accept", "Got", escape.Bytes([]byte(got), 60), "Want", w.AcceptWant))
 		}
 		f = f.with(r.headerLines(&w.HTTP)...)
 		return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_bad_101"))}
@@ -303,7 +322,7 @@ func (r protoRules) websocket() (Outcome, []Finding) {
 		}
 		if w.Status == 404 {
 			f := r.finding(CauseWSPathNotFound, High).with(status).with(r.headerLines(&w.HTTP)...)
-			return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_404", "Path", evidence.Escape([]byte(w.Path), 100)))}
+			return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_404", "Path", escape.Bytes([]byte(w.Path), 100)))}
 		}
 		f := r.finding(CauseWSUpgradeRejected, High, "Status", w.Status).with(status).with(r.headerLines(&w.HTTP)...)
 		if w.Header.Get("Upgrade") == "" {
@@ -319,12 +338,12 @@ func (r protoRules) http() (Outcome, []Finding) {
 	if h.Status == 0 {
 		return r.notHTTP(h.Exchange, i18n.M("what.http"), h.Err)
 	}
-	status := i18n.M("ev.proto.http.status", "Status", evidence.Escape([]byte(h.StatusLine), 100), "Dur", Dur(h.FirstByte))
+	status := i18n.M("ev.proto.http.status", "Status", escape.Bytes([]byte(h.StatusLine), 100), "Dur", Dur(h.FirstByte))
 	if out, fs, ok := r.tlsComplaint(h, status); ok {
 		return out, fs
 	}
 	lines := append([]i18n.Msg{status}, r.serverLine(h)...)
-	f := r.ok(i18n.M("proto.ok.http", "Addr", r.a.Addr.String(), "Status", evidence.Escape([]byte(h.StatusLine), 100)), append(lines, r.timingLine(h))...)
+	f := r.ok(i18n.M("proto.ok.http", "Addr", r.a.Addr.String(), "Status", escape.Bytes([]byte(h.StatusLine), 100)), append(lines, r.timingLine(h))...)
 	return OutcomeOK, []Finding{f}
 }
 
@@ -366,7 +385,7 @@ func tlsComplaintText(body []byte) bool {
 // serverLine names the server software, which often settles what answered.
 func (r protoRules) serverLine(h *evidence.HTTP) []i18n.Msg {
 	if s := h.Server(); s != "" {
-		return []i18n.Msg{i18n.M("ev.proto.http.server", "Server", evidence.Escape([]byte(s), 80))}
+		return []i18n.Msg{i18n.M("ev.proto.http.server", "Server", escape.Bytes([]byte(s), 80))}
 	}
 	return nil
 }
@@ -375,10 +394,10 @@ func (r protoRules) serverLine(h *evidence.HTTP) []i18n.Msg {
 func (r protoRules) headerLines(h *evidence.HTTP) []i18n.Msg {
 	out := r.serverLine(h)
 	if loc := h.Header.Get("Location"); loc != "" {
-		out = append(out, i18n.M("ev.proto.http.location", "Location", evidence.Escape([]byte(loc), 120)))
+		out = append(out, i18n.M("ev.proto.http.location", "Location", escape.Bytes([]byte(loc), 120)))
 	}
 	if ct := h.Header.Get("Content-Type"); ct != "" {
-		out = append(out, i18n.M("ev.proto.http.content_type", "Type", evidence.Escape([]byte(ct), 80)))
+		out = append(out, i18n.M("ev.proto.http.content_type", "Type", escape.Bytes([]byte(ct), 80)))
 	}
 	if len(h.Body) > 0 {
 		out = append(out, i18n.M("ev.proto.http.body", "Bytes", show(h.Body, len(h.Body))))
@@ -401,7 +420,7 @@ func (r protoRules) upgradeFix(h *evidence.HTTP) []i18n.Msg {
 	var out []i18n.Msg
 	switch s := h.Status; {
 	case s >= 300 && s < 400:
-		out = append(out, i18n.M("fix.proto.ws_redirect", "Location", evidence.Escape([]byte(h.Header.Get("Location")), 120)))
+		out = append(out, i18n.M("fix.proto.ws_redirect", "Location", escape.Bytes([]byte(h.Header.Get("Location")), 120)))
 	case s == 401 || s == 403:
 		out = append(out, i18n.M("fix.proto.ws_forbidden"))
 	case s >= 500:
@@ -601,7 +620,7 @@ func (r protoRules) otherService(svc evidence.Service, ev ...i18n.Msg) Finding {
 	name := serviceName(svc.Name)
 	f := r.finding(CauseOtherService, High).with(ev...)
 	if svc.Detail != "" {
-		f = f.with(i18n.M("ev.proto.service", "Service", name, "Line", evidence.Escape([]byte(svc.Detail), 120)))
+		f = f.with(i18n.M("ev.proto.service", "Service", name, "Line", escape.Bytes([]byte(svc.Detail), 120)))
 	}
 	f.Summary = i18n.M("proto.other_service.summary", "Port", r.port, "Service", name)
 	fix := []i18n.Msg{i18n.M("fix.proto.other_service", "Port", r.port, "Service", name), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}

@@ -334,7 +334,7 @@ func srvFirewallDetail(f Finding, p PortEvidence, fw []FirewallEvidence) Finding
 			seen[e.Open.Commands[0]] = true
 			f = f.fix(i18n.M("server.fix.open", "Manager", e.Open.Manager, "Family", fam))
 			for _, c := range e.Open.Commands {
-				f = f.fix(i18n.Cmd("%s", c))
+				f = f.fix(i18n.CmdLine(c)) // built in internal/firewall; withheld when it carries shell syntax
 			}
 			switch e.Open.Manager {
 			case evidence.ManagerIptables:
@@ -477,7 +477,7 @@ func srvOverflowLine(h HostEvidence) i18n.Msg {
 func srvQueueFix(l Limits) []i18n.Msg {
 	fx := []i18n.Msg{i18n.M("cause.accept_queue_overflow.fix"), i18n.M("server.fix.backlog")}
 	if snip := SysctlSnippet(SysctlAdvice(l, true, false)); snip != "" {
-		fx = append(fx, i18n.M("server.fix.sysctl"), i18n.Cmd("%s", snip))
+		fx = append(fx, i18n.M("server.fix.sysctl"), i18n.CmdLine(snip))
 	}
 	return fx
 }
@@ -585,7 +585,7 @@ func DecideHost(h HostEvidence) []Finding {
 		}
 		f = f.fix(i18n.M("fix.ports.spread"))
 		if snip := SysctlSnippet(SysctlAdvice(l, false, true)); snip != "" {
-			f = f.fix(i18n.M("server.fix.sysctl"), i18n.Cmd("%s", snip))
+			f = f.fix(i18n.M("server.fix.sysctl"), i18n.CmdLine(snip))
 		}
 		out = append(out, f)
 	}

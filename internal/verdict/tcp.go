@@ -422,7 +422,7 @@ func addrNotAvailable(ev Evidence, a AddrEvidence) []Finding {
 		i18n.M("fix.ports.twreuse"),
 		i18n.Cmd("sysctl -w net.ipv4.tcp_tw_reuse=1"),
 		i18n.M("fix.ports.persist"),
-		i18n.Cmd("%s", sysctlCommand("60-conndiag-ports.conf", []SysctlLine{
+		i18n.CmdLine(sysctlCommand("60-conndiag-ports.conf", []SysctlLine{
 			{Key: "net.ipv4.ip_local_port_range", Value: recommendedPortRangeValue},
 			{Key: "net.ipv4.tcp_tw_reuse", Value: "1"},
 		})),
