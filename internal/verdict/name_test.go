@@ -297,6 +297,10 @@ func TestNameRanking(t *testing.T) {
 			}(),
 			outcome: OutcomeOK, causes: []Cause{CauseOK}, conf: High, not: []string{"proxy_in_path"},
 			want: []string{"NO_PROXY=.test exempts this target"}},
+		{name: "the system finds no address, --resolver does",
+			ev:      nEv(ws, DNS{NotFound: true, Err: "lookup app.test: no such host", Resolver: nAnswer("1.1.1.1:53", "NOERROR", "203.0.113.2")}),
+			outcome: OutcomeDNSFailure, causes: []Cause{CauseDNSFailure, CauseDNSMismatch}, conf: High,
+			want: []string{"1.1.1.1:53"}},
 		{name: "proxy value not testable",
 			ev: func() Evidence {
 				e := nEv(ws, DNS{}, nAddr(sys, neterr.OK))

@@ -17,67 +17,12 @@ type ProtoEvidence = evidence.ProtoEvidence
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step = evidence.Step
 
-// protoRules judges one address whose TCP connect succeeded.
-type protoRules struct {
-	ev   Evidence
-	a    AddrEvidence
-	p    *ProtoEvidence
-	port uint16
-}
-
-func decideProto(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
-	r := protoRules{ev: ev, a: a, p: a.Proto, port: a.Addr.Port()}
-	var cert *Finding
-	if r.p.TLS != nil {
-		out, fs, cf := r.tls()
-		if fs != nil {
-			return out, fs
-		}
-		cert = cf
-	}
-	var out Outcome
-	var fs []Finding
-	switch {
-	case r.p.WS != nil:
-		out, fs = r.websocket()
-	case r.p.HTTP != nil:
-		out, fs = r.http()
-	case r.p.Message != nil:
-		out, fs = r.message()
-	default:
-		out, fs = OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.tls", "Addr", r.a.Addr.String()))}
-	}
-	if cert == nil {
-		return out, fs
-	}
-	// The certificate is what a client trips over first; what happens on top
-	// of TLS is still worth knowing.
-	if out == OutcomeOK {
-		c := cert.with(i18n.M("ev.proto.cert.rest_ok"))
-		return OutcomeTLSFailure, []Finding{c}
-	}
-	return OutcomeTLSFailure, append([]Finding{*cert}, fs...)
-}
-
-func (r protoRules) connectLine() i18n.Msg {
+func (r proto) connectLine() i18n.Msg {
 	return i18n.M("ev.connect.ok", "Addr", r.a.Addr.String(), "Dur", Dur(r.a.Connect.Duration))
 }
 
-// finding starts a finding whose first evidence is the TCP connect.
-func (r protoRules) finding(c Cause, conf Confidence, args ...any) Finding {
-	return newFinding(c, conf, args...).with(r.connectLine())
-}
-
-// ok is the finding for a working target: the TCP connect, the TLS
-// handshake, the lines given, then what a conndiag endpoint said.
-func (r protoRules) ok(summary i18n.Msg, lines ...i18n.Msg) Finding {
-	f := r.finding(CauseOK, High, "Addr", r.a.Addr.String())
-	f.Summary = summary
-	return f.with(r.tlsLines()...).with(lines...).with(r.whoamiLines()...)
-}
-
 // whoamiLines say that the endpoint is a conndiag test endpoint.
-func (r protoRules) whoamiLines() []i18n.Msg {
+func (r proto) whoamiLines() []i18n.Msg {
 	if w := r.a.Whoami; w != nil {
 		return []i18n.Msg{i18n.M("ev.proto.whoami", "Proto", w.Proto, "Version", w.Version,
 			"Client", addrOrUnknown(w.Client.String(), w.Client.IsValid()), "Server", addrOrUnknown(w.Server.String(), w.Server.IsValid()))}
@@ -124,75 +69,8 @@ func Show(b []byte, total, max int) string {
 
 // ---- TLS ----
 
-// tls judges the handshake. A non-nil fs is the whole verdict; otherwise
-// cert is the certificate finding (nil when the certificate is fine) and the
-// step on top of TLS is judged next.
-func (r protoRules) tls() (Outcome, []Finding, *Finding) {
-	t := r.p.TLS
-	if t.Done {
-		if len(t.Problems) == 0 {
-			return "", nil, nil
-		}
-		f := r.certFinding()
-		return "", nil, &f
-	}
-	what := i18n.M("what.tls")
-	svc := t.Service
-	if t.Alert != "" {
-		f := r.finding(CauseUnknown, Medium).with(i18n.M("ev.proto.tls.alert", "Alert", t.Alert))
-		if t.ServerName == "" {
-			f = f.with(i18n.M("ev.proto.tls.no_sni"))
-		}
-		f.Summary = i18n.M("proto.tls_alert.summary", "Alert", t.Alert)
-		return OutcomeTLSFailure, []Finding{f.fix(i18n.M("fix.proto.tls_alert"), r.sClient())}, nil
-	}
-	switch t.Reply {
-	case evidence.ReplyAnswered:
-		if evidence.SpeaksOther(svc.Name) {
-			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))}, nil
-		}
-		if svc.Name != evidence.SvcTLS {
-			f := r.finding(CauseTLSUnexpected, High).with(i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))
-			if svc.Name == evidence.SvcHTTP {
-				f = f.with(i18n.M("ev.proto.plain_http", "Line", escape.Bytes([]byte(svc.Detail), 120)))
-			}
-			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
-		}
-	case evidence.ReplySilent, evidence.ReplyClosed, evidence.ReplyReset:
-		line := r.noAnswerLine(t.Reply, what, r.p.Timeout)
-		if tr, ok := r.tryAnswered(evidence.TryHTTP); ok {
-			svc := tr.Service
-			if evidence.SpeaksOther(svc.Name) {
-				return OutcomeProtocolMismatch, []Finding{r.otherService(svc, line, r.tryLine(tr))}, nil
-			}
-			f := r.finding(CauseTLSUnexpected, High).with(line, r.tryLine(tr))
-			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
-		}
-		switch t.Reply {
-		case evidence.ReplySilent:
-			f := r.finding(CauseTLSUnexpected, Medium).with(line, i18n.M("ev.proto.tls.silent_meaning")).with(r.tryLines()...)
-			return OutcomeTLSFailure, []Finding{f.fix(r.tlsUnexpectedFix()...)}, nil
-		case evidence.ReplyReset:
-			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
-			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}, nil
-		}
-		f := r.finding(CauseUnknown, Low).with(line).with(r.tryLines()...)
-		alt := newFinding(CauseTLSUnexpected, Low).fix(r.tlsUnexpectedFix()...)
-		return OutcomeTLSFailure, []Finding{f.fix(i18n.M("fix.proto.tls_alert"), r.sClient()), alt}, nil
-	}
-	errText := ""
-	if t.Err != nil {
-		errText = t.Err.Error()
-	}
-	f := r.finding(CauseUnknown, Low).with(i18n.M("ev.proto.tls.error", "Err", errText))
-	if len(t.Received) > 0 {
-		f = f.with(i18n.M("ev.proto.received", "Bytes", show(t.Received, t.ReceivedN)))
-	}
-	return OutcomeTLSFailure, []Finding{f.fix(i18n.M("fix.proto.tls_alert"), r.sClient())}, nil
-}
-
 // tlsLines describe a completed handshake and the certificate.
-func (r protoRules) tlsLines() []i18n.Msg {
+func (r proto) tlsLines() []i18n.Msg {
 	t := r.p.TLS
 	if t == nil || !t.Done {
 		return nil
@@ -222,55 +100,7 @@ func names(c evidence.Cert) string {
 	return strings.Join(n, ", ")
 }
 
-func (r protoRules) certFinding() Finding {
-	t := r.p.TLS
-	f := r.finding(CauseTLSCertificate, High).with(r.tlsLines()...)
-	leaf := t.Chain[0]
-	var fixes []i18n.Msg
-	for i, pr := range t.Problems {
-		c := leaf
-		if pr.Cert < len(t.Chain) {
-			c = t.Chain[pr.Cert]
-		}
-		var ev, sum i18n.Msg
-		switch pr.Kind {
-		case evidence.Expired:
-			ev = i18n.M("ev.proto.cert.expired", "Subject", c.Subject, "Until", day(c.NotAfter))
-			sum = i18n.M("proto.cert.expired.summary", "Until", day(c.NotAfter))
-			fixes = append(fixes, i18n.M("fix.proto.cert.expired"), i18n.Cmd("certbot renew"))
-		case evidence.NotYetValid:
-			ev = i18n.M("ev.proto.cert.not_yet_valid", "Subject", c.Subject, "From", day(c.NotBefore))
-			sum = i18n.M("proto.cert.not_yet_valid.summary", "From", day(c.NotBefore))
-			fixes = append(fixes, i18n.M("fix.proto.cert.clock"), i18n.Cmd("timedatectl"))
-		case evidence.WrongName:
-			ev = i18n.M("ev.proto.cert.wrong_name", "Name", pr.Name, "Names", names(leaf))
-			sum = i18n.M("proto.cert.wrong_name.summary", "Name", pr.Name, "Names", names(leaf))
-			fixes = append(fixes, i18n.M("fix.proto.cert.wrong_name", "Name", pr.Name, "Names", names(leaf)))
-		case evidence.Untrusted:
-			if leaf.SelfSigned {
-				ev = i18n.M("ev.proto.cert.self_signed", "Subject", leaf.Subject)
-				sum = i18n.M("proto.cert.self_signed.summary")
-			} else {
-				ev = i18n.M("ev.proto.cert.untrusted", "Issuer", c.Issuer)
-				sum = i18n.M("proto.cert.untrusted.summary", "Issuer", c.Issuer)
-			}
-			fixes = append(fixes, i18n.M("fix.proto.cert.untrusted"))
-		default:
-			ev = i18n.M("ev.proto.cert.other", "Detail", pr.Detail)
-			sum = i18n.M("cause.tls_certificate.summary")
-		}
-		f = f.with(ev)
-		if i == 0 {
-			f.Summary = sum
-		}
-	}
-	if len(t.Chain) > 1 {
-		f = f.with(i18n.M("ev.proto.tls.chain", "N", len(t.Chain)))
-	}
-	return f.fix(fixes...).fix(i18n.M("fix.proto.cert.look"), r.sClient())
-}
-
-func (r protoRules) sClient() i18n.Msg {
+func (r proto) sClient() i18n.Msg {
 	name := r.ev.Target.Host
 	if strings.Contains(name, ":") {
 		name = "[" + name + "]"
@@ -281,7 +111,7 @@ func (r protoRules) sClient() i18n.Msg {
 	return i18n.Cmd("openssl s_client -connect %s -servername %s -showcerts </dev/null", r.a.Addr, name)
 }
 
-func (r protoRules) tlsUnexpectedFix() []i18n.Msg {
+func (r proto) tlsUnexpectedFix() []i18n.Msg {
 	plain := map[string]string{"wss": "ws", "https": "http"}[r.ev.Target.Scheme]
 	out := []i18n.Msg{}
 	if plain != "" {
@@ -294,78 +124,6 @@ func (r protoRules) tlsUnexpectedFix() []i18n.Msg {
 }
 
 // ---- WebSocket and HTTP ----
-
-func (r protoRules) websocket() (Outcome, []Finding) {
-	w := r.p.WS
-	what := i18n.M("what.ws")
-	status := i18n.M("ev.proto.http.status", "Status", escape.Bytes([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))
-	switch {
-	case w.Upgraded:
-		lines := []i18n.Msg{i18n.M("ev.proto.ws.ok", "Status", escape.Bytes([]byte(w.StatusLine), 100), "Dur", Dur(w.FirstByte))}
-		if w.Subprotocol != "" {
-			lines = append(lines, i18n.M("ev.proto.ws.subprotocol", "Proto", escape.Bytes([]byte(w.Subprotocol), 60)))
-		}
-		lines = append(lines, r.serverLine(&w.HTTP)...)
-		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.websocket", "Addr", r.a.Addr.String(), "Path", w.Path), lines...)}
-	case w.Status == 101:
-		f := r.finding(CauseUnknown, Medium).with(status)
-		f.Summary = i18n.M("proto.ws_bad_101.summary")
-		got := w.Header.Get("Sec-WebSocket-Accept")
-		if !w.AcceptOK() {
-			f = f.with(i18n.M("ev.proto.ws.bad_accept", "Got", escape.Bytes([]byte(got), 60), "Want", w.AcceptWant))
-		}
-		f = f.with(r.headerLines(&w.HTTP)...)
-		return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_bad_101"))}
-	case w.Status != 0:
-		if out, fs, ok := r.tlsComplaint(&w.HTTP, status); ok {
-			return out, fs
-		}
-		if w.Status == 404 {
-			f := r.finding(CauseWSPathNotFound, High).with(status).with(r.headerLines(&w.HTTP)...)
-			return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("fix.proto.ws_404", "Path", escape.Bytes([]byte(w.Path), 100)))}
-		}
-		f := r.finding(CauseWSUpgradeRejected, High, "Status", w.Status).with(status).with(r.headerLines(&w.HTTP)...)
-		if w.Header.Get("Upgrade") == "" {
-			f = f.with(i18n.M("ev.proto.ws.no_upgrade"))
-		}
-		return OutcomeProtocolMismatch, []Finding{f.fix(r.upgradeFix(&w.HTTP)...)}
-	}
-	return r.notHTTP(w.Exchange, what, w.Err)
-}
-
-func (r protoRules) http() (Outcome, []Finding) {
-	h := r.p.HTTP
-	if h.Status == 0 {
-		return r.notHTTP(h.Exchange, i18n.M("what.http"), h.Err)
-	}
-	status := i18n.M("ev.proto.http.status", "Status", escape.Bytes([]byte(h.StatusLine), 100), "Dur", Dur(h.FirstByte))
-	if out, fs, ok := r.tlsComplaint(h, status); ok {
-		return out, fs
-	}
-	lines := append([]i18n.Msg{status}, r.serverLine(h)...)
-	f := r.ok(i18n.M("proto.ok.http", "Addr", r.a.Addr.String(), "Status", escape.Bytes([]byte(h.StatusLine), 100)), append(lines, r.timingLine(h))...)
-	return OutcomeOK, []Finding{f}
-}
-
-// tlsComplaint: a TLS server that got plain HTTP says so in a 400 answer,
-// or a ClientHello on a fresh connection proved the port speaks TLS.
-func (r protoRules) tlsComplaint(h *evidence.HTTP, status i18n.Msg) (Outcome, []Finding, bool) {
-	if r.p.TLS != nil || h.Status != 400 {
-		return "", nil, false
-	}
-	f := r.finding(CauseTLSExpected, High).with(status)
-	said := tlsComplaintText(h.Body)
-	if said {
-		f = f.with(i18n.M("ev.proto.http.tls_complaint", "Bytes", show(h.Body, len(h.Body))))
-	}
-	tr, tried := r.tryAnswered(evidence.TryTLS)
-	if tried && tr.Service.Name == evidence.SvcTLS {
-		f = f.with(r.tryLine(tr))
-	} else if !said {
-		return "", nil, false
-	}
-	return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}, true
-}
 
 var tlsComplaints = [][]byte{
 	[]byte("HTTP request to an HTTPS server"),              // Go
@@ -383,7 +141,7 @@ func tlsComplaintText(body []byte) bool {
 }
 
 // serverLine names the server software, which often settles what answered.
-func (r protoRules) serverLine(h *evidence.HTTP) []i18n.Msg {
+func (r proto) serverLine(h *evidence.HTTP) []i18n.Msg {
 	if s := h.Server(); s != "" {
 		return []i18n.Msg{i18n.M("ev.proto.http.server", "Server", escape.Bytes([]byte(s), 80))}
 	}
@@ -391,7 +149,7 @@ func (r protoRules) serverLine(h *evidence.HTTP) []i18n.Msg {
 }
 
 // headerLines are the parts of a refusal a person needs to see.
-func (r protoRules) headerLines(h *evidence.HTTP) []i18n.Msg {
+func (r proto) headerLines(h *evidence.HTTP) []i18n.Msg {
 	out := r.serverLine(h)
 	if loc := h.Header.Get("Location"); loc != "" {
 		out = append(out, i18n.M("ev.proto.http.location", "Location", escape.Bytes([]byte(loc), 120)))
@@ -405,7 +163,7 @@ func (r protoRules) headerLines(h *evidence.HTTP) []i18n.Msg {
 	return append(out, r.whoamiLines()...)
 }
 
-func (r protoRules) timingLine(h *evidence.HTTP) i18n.Msg {
+func (r proto) timingLine(h *evidence.HTTP) i18n.Msg {
 	dns, tlsDur := "", ""
 	if !r.ev.DNS.Literal && r.ev.DNS.Duration > 0 {
 		dns = Dur(r.ev.DNS.Duration)
@@ -416,7 +174,7 @@ func (r protoRules) timingLine(h *evidence.HTTP) i18n.Msg {
 	return i18n.M("ev.proto.http.timing", "DNS", dns, "Connect", Dur(r.a.Connect.Duration), "TLS", tlsDur, "FirstByte", Dur(h.FirstByte))
 }
 
-func (r protoRules) upgradeFix(h *evidence.HTTP) []i18n.Msg {
+func (r proto) upgradeFix(h *evidence.HTTP) []i18n.Msg {
 	var out []i18n.Msg
 	switch s := h.Status; {
 	case s >= 300 && s < 400:
@@ -432,7 +190,7 @@ func (r protoRules) upgradeFix(h *evidence.HTTP) []i18n.Msg {
 		i18n.M("fix.proto.nginx_ws"))
 }
 
-func (r protoRules) tlsExpectedFix() []i18n.Msg {
+func (r proto) tlsExpectedFix() []i18n.Msg {
 	secure := map[string]string{"ws": "wss", "websocket": "wss", "http": "https"}[r.ev.Target.Scheme]
 	var out []i18n.Msg
 	if secure != "" {
@@ -443,63 +201,8 @@ func (r protoRules) tlsExpectedFix() []i18n.Msg {
 	return append(out, i18n.M("fix.proto.tls_expected.workerman"))
 }
 
-// notHTTP judges a handshake or request that got no HTTP answer.
-func (r protoRules) notHTTP(e evidence.Exchange, what i18n.Msg, err error) (Outcome, []Finding) {
-	switch e.Reply {
-	case evidence.ReplyAnswered:
-		svc := e.Service
-		line := i18n.M("ev.proto.not_http", "Bytes", show(e.Received, e.ReceivedN))
-		switch {
-		case svc.Name == evidence.SvcTLS:
-			f := r.finding(CauseTLSExpected, High).with(line, i18n.M("ev.proto.tls_record", "Record", svc.Detail))
-			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-		case evidence.SpeaksOther(svc.Name):
-			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, line)}
-		}
-		f := r.finding(CauseNotHTTP, High).with(line).with(r.kindLine(svc, e)...)
-		if tr, ok := r.tryAnswered(evidence.TryTLS); ok && tr.Service.Name == evidence.SvcTLS {
-			f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
-			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-		}
-		return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix(svc.Name)...)}
-	case evidence.ReplySilent, evidence.ReplyClosed, evidence.ReplyReset:
-		line := r.noAnswerLine(e.Reply, what, r.p.Timeout)
-		for _, tr := range r.p.Tries {
-			if tr.Reply != evidence.ReplyAnswered {
-				continue
-			}
-			switch {
-			case tr.Kind == evidence.TryTLS && tr.Service.Name == evidence.SvcTLS:
-				f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
-				return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-			case evidence.SpeaksOther(tr.Service.Name):
-				return OutcomeProtocolMismatch, []Finding{r.otherService(tr.Service, line, r.tryLine(tr))}
-			case tr.Kind == evidence.TryFrame && (tr.Service.Name == evidence.SvcFrame || tr.Whoami != nil):
-				f := r.finding(CauseNotHTTP, High).with(line, r.tryLine(tr), i18n.M("ev.proto.is_frame"))
-				return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix(evidence.SvcFrame)...)}
-			}
-		}
-		if e.Reply == evidence.ReplyReset {
-			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
-			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
-		}
-		meaning := i18n.M("ev.proto.silent_meaning")
-		if e.Reply == evidence.ReplyClosed {
-			meaning = i18n.M("ev.proto.closed_meaning")
-		}
-		f := r.finding(CauseNotHTTP, Medium).with(line, meaning).with(r.tryLines()...)
-		return OutcomeProtocolMismatch, []Finding{f.fix(r.notHTTPFix("")...)}
-	}
-	errText := ""
-	if err != nil {
-		errText = err.Error()
-	}
-	f := r.finding(CauseUnknown, Low).with(i18n.M("ev.proto.error", "What", what, "Err", errText))
-	return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
-}
-
 // kindLine explains an answer that is not HTTP in Workerman's terms.
-func (r protoRules) kindLine(svc evidence.Service, e evidence.Exchange) []i18n.Msg {
+func (r proto) kindLine(svc evidence.Service, e evidence.Exchange) []i18n.Msg {
 	switch svc.Name {
 	case evidence.SvcEcho:
 		return []i18n.Msg{i18n.M("ev.proto.is_echo")}
@@ -513,7 +216,7 @@ func (r protoRules) kindLine(svc evidence.Service, e evidence.Exchange) []i18n.M
 	return nil
 }
 
-func (r protoRules) notHTTPFix(svc string) []i18n.Msg {
+func (r proto) notHTTPFix(svc string) []i18n.Msg {
 	want := "websocket"
 	if r.p.Protocol == evidence.ProtoHTTP {
 		want = "http"
@@ -532,104 +235,6 @@ func (r protoRules) notHTTPFix(svc string) []i18n.Msg {
 
 // ---- text, frame ----
 
-func (r protoRules) message() (Outcome, []Finding) {
-	m := r.p.Message
-	proto := r.p.Protocol
-	what := i18n.M("what.text")
-	if proto == evidence.ProtoFrame {
-		what = i18n.M("what.frame")
-	}
-	if m.Whoami != nil {
-		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.message", "Addr", r.a.Addr.String(), "Proto", string(proto)))}
-	}
-	answered := i18n.M("ev.proto.message.answer", "What", what, "Bytes", show(m.Received, m.ReceivedN))
-	switch m.Reply {
-	case evidence.ReplyAnswered:
-		svc := m.Service
-		switch {
-		case svc.Name == evidence.SvcTLS:
-			f := r.finding(CauseTLSExpected, High).with(answered, i18n.M("ev.proto.tls_record", "Record", svc.Detail))
-			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-		case svc.Name == evidence.SvcHTTP || evidence.SpeaksOther(svc.Name):
-			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, answered)}
-		}
-		if proto == evidence.ProtoFrame {
-			if _, _, st := evidence.ParseFrame(m.Received); st != evidence.FrameComplete {
-				if svc.Name == evidence.SvcEcho || svc.Name == evidence.SvcText {
-					return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcText, answered)}
-				}
-				f := r.finding(CauseUnknown, Low).with(answered, i18n.M("ev.proto.not_frame"))
-				return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
-			}
-		}
-		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.message", "Addr", r.a.Addr.String(), "Proto", string(proto)), answered)}
-	case evidence.ReplySilent:
-		return OutcomeOK, []Finding{r.ok(i18n.M("proto.ok.message", "Addr", r.a.Addr.String(), "Proto", string(proto)),
-			i18n.M("ev.proto.message.silent", "What", what, "Dur", Dur(r.p.Wait)))}
-	case evidence.ReplyClosed, evidence.ReplyReset:
-		line := r.noAnswerLine(m.Reply, what, r.p.Wait)
-		for _, tr := range r.p.Tries {
-			if tr.Reply != evidence.ReplyAnswered {
-				continue
-			}
-			switch {
-			case tr.Kind == evidence.TryTLS && tr.Service.Name == evidence.SvcTLS:
-				f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
-				return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
-			case tr.Service.Name == evidence.SvcHTTP || evidence.SpeaksOther(tr.Service.Name):
-				return OutcomeProtocolMismatch, []Finding{r.otherService(tr.Service, line, r.tryLine(tr))}
-			case tr.Kind == evidence.TryFrame && proto == evidence.ProtoText && (tr.Service.Name == evidence.SvcFrame || tr.Whoami != nil):
-				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcFrame, line, r.tryLine(tr))}
-			case tr.Kind == evidence.TryText && proto == evidence.ProtoFrame:
-				return OutcomeProtocolMismatch, []Finding{r.workermanMismatch(evidence.SvcText, line, r.tryLine(tr))}
-			}
-		}
-		if m.Reply == evidence.ReplyReset {
-			f := r.finding(CauseResetByPeer, High, "Addr", r.a.Addr.String()).with(line).with(r.tryLines()...)
-			return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
-		}
-		f := r.finding(CauseUnknown, Low).with(line).with(r.tryLines()...)
-		return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
-	}
-	errText := ""
-	if m.Err != nil {
-		errText = m.Err.Error()
-	}
-	f := r.finding(CauseUnknown, Low).with(i18n.M("ev.proto.error", "What", what, "Err", errText))
-	return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
-}
-
-// workermanMismatch: the server speaks the other Workerman protocol.
-func (r protoRules) workermanMismatch(have string, ev ...i18n.Msg) Finding {
-	f := r.finding(CauseOtherService, High).with(ev...)
-	switch {
-	case have == evidence.SvcFrame:
-		f = f.with(i18n.M("ev.proto.is_frame"))
-	case r.p.Message != nil && bytes.Equal(r.p.Message.Received, []byte("\x00\x00\x00\n")):
-		f = f.with(i18n.M("ev.proto.frame_as_line"))
-	default:
-		f = f.with(i18n.M("ev.proto.is_text"))
-	}
-	f.Summary = i18n.M("proto.workerman_mismatch.summary", "Have", have, "Want", string(r.p.Protocol))
-	return f.fix(i18n.M("fix.proto.workerman_mismatch", "Have", have, "Want", string(r.p.Protocol)),
-		i18n.Snippet("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
-}
-
-// otherService: the port is held by a service that is not the one expected.
-func (r protoRules) otherService(svc evidence.Service, ev ...i18n.Msg) Finding {
-	name := serviceName(svc.Name)
-	f := r.finding(CauseOtherService, High).with(ev...)
-	if svc.Detail != "" {
-		f = f.with(i18n.M("ev.proto.service", "Service", name, "Line", escape.Bytes([]byte(svc.Detail), 120)))
-	}
-	f.Summary = i18n.M("proto.other_service.summary", "Port", r.port, "Service", name)
-	fix := []i18n.Msg{i18n.M("fix.proto.other_service", "Port", r.port, "Service", name), i18n.Cmd("ss -ltnp 'sport = :%d'", r.port)}
-	if svc.Name == evidence.SvcHTTP {
-		fix = append(fix, i18n.M("fix.proto.speaks_http", "Want", string(r.p.Protocol)), i18n.Snippet("new Worker('%s://0.0.0.0:%d');", r.p.Protocol, r.port))
-	}
-	return f.fix(fix...)
-}
-
 // serviceName is how a service is called in sentences ("an SSH server").
 func serviceName(name string) i18n.Msg {
 	if name == "" {
@@ -638,7 +243,7 @@ func serviceName(name string) i18n.Msg {
 	return i18n.M("service." + name)
 }
 
-func (r protoRules) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
+func (r proto) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
 	switch reply {
 	case evidence.ReplyClosed:
 		return i18n.M("ev.proto.closed", "What", what)
@@ -649,7 +254,7 @@ func (r protoRules) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.
 }
 
 // tryAnswered finds the fingerprint of kind that got an answer.
-func (r protoRules) tryAnswered(kind evidence.TryKind) (evidence.Try, bool) {
+func (r proto) tryAnswered(kind evidence.TryKind) (evidence.Try, bool) {
 	for _, t := range r.p.Tries {
 		if t.Kind == kind && t.Reply == evidence.ReplyAnswered {
 			return t, true
@@ -670,7 +275,7 @@ func tryWhat(k evidence.TryKind) i18n.Msg {
 	return i18n.M("what.text")
 }
 
-func (r protoRules) tryLine(t evidence.Try) i18n.Msg {
+func (r proto) tryLine(t evidence.Try) i18n.Msg {
 	if t.Reply != evidence.ReplyAnswered {
 		return i18n.M("ev.proto.try.none", "What", tryWhat(t.Kind), "Reply", i18n.M("reply."+string(t.Reply)))
 	}
@@ -681,7 +286,7 @@ func (r protoRules) tryLine(t evidence.Try) i18n.Msg {
 	return i18n.M("ev.proto.try", "What", tryWhat(t.Kind), "Bytes", show(t.Received, t.ReceivedN), "Service", serviceName(t.Service.Name))
 }
 
-func (r protoRules) tryLines() []i18n.Msg {
+func (r proto) tryLines() []i18n.Msg {
 	var out []i18n.Msg
 	for _, t := range r.p.Tries {
 		if t.DialErr == nil {

@@ -108,20 +108,12 @@ type Finding struct {
 	Summary    i18n.Msg
 	Evidence   []i18n.Msg
 	Fix        []i18n.Msg
-}
-
-// Summary of a cause comes from the catalog entry "cause.CAUSE.summary"; the
-// fix from "cause.CAUSE.fix". Rules add specific lines on top.
-func newFinding(c Cause, conf Confidence, args ...any) Finding {
-	return Finding{Cause: c, Confidence: conf, Summary: i18n.M("cause."+string(c)+".summary", args...)}
+	Rule       string // the rule that made it (docs/rules.md)
+	place      Place
+	parts      []string // the other rules whose observations it carries (Rule.Part)
 }
 
 func (f Finding) with(ev ...i18n.Msg) Finding {
 	f.Evidence = append(f.Evidence, ev...)
-	return f
-}
-
-func (f Finding) fix(fx ...i18n.Msg) Finding {
-	f.Fix = append(f.Fix, fx...)
 	return f
 }
