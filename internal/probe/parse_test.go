@@ -33,7 +33,6 @@ func TestEscape(t *testing.T) {
 	}
 }
 
-
 func frame(payload string) []byte { return EncodeFrame([]byte(payload)) }
 
 func TestClassify(t *testing.T) {

@@ -120,7 +120,6 @@ func Catalog(c Cause) CauseInfo {
 	return causeCatalog[catalogIndex[CauseUnknown]]
 }
 
-
 // ---- fix builders: every command of a fix is built here, once ----
 
 func notListeningFix(a FixArgs) []i18n.Msg {
