@@ -431,10 +431,36 @@ func FuzzWebSocket(f *testing.F) {
 	})
 }
 
+// handshakeSplits are requests whose answer once depended on how they were
+// split into reads, and other hostile openings.
+var handshakeSplits = []struct {
+	data, split string
+}{
+	{"0\n\n", "\x01"},                 // not a method, and the head ends before the first space
+	{"0\n\n", ""},                     // the same in one read
+	{"GET\n\n", "\x02"},               // a method without a space
+	{"\n\n", "\x00"},                  // an empty head
+	{"\r\n\r\n", "\x01"},              // an empty head with CRLF
+	{"G\x00T / HTTP/1.1\n\n", "\x00"}, // NUL in the method
+	{"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\n", "\x05\x10"},
+	{"AAAAAAAAAAAAAAAAAAAA / HTTP/1.1\n\n", "\x0f"}, // a method longer than any real one
+	{"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", maxHandshake) + "\r\n\r\n", "\xff\xff"},
+}
+
+// The answer to a handshake does not depend on how its bytes are split.
+func TestHandshakeSplitIndependent(t *testing.T) {
+	for _, tt := range handshakeSplits {
+		fuzzSplit(t, WebSocket, []byte(tt.data), []byte(tt.split))
+	}
+}
+
 func FuzzWebSocketHandshake(f *testing.F) {
 	f.Add([]byte(handshake), []byte{10, 30})
 	f.Add([]byte("GET / HTTP/1.1\n\n"), []byte{})
 	f.Add([]byte("GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"), []byte{3})
+	for _, tt := range handshakeSplits {
+		f.Add([]byte(tt.data), []byte(tt.split))
+	}
 	f.Fuzz(func(t *testing.T, data, split []byte) { fuzzSplit(t, WebSocket, data, split) })
 }
 

@@ -40,13 +40,17 @@ func (s *wsSession) goodbye(out *[]byte) {
 func (s *wsSession) feed(in []byte, out *[]byte) result {
 	n := 0
 	if !s.up {
-		end := headerEnd(in)
-		if end < 0 && !requestStart(in) {
+		if !requestStart(in) {
 			// Not HTTP at all (a TLS ClientHello, a raw protocol): answer at
-			// once, as an HTTP server does, rather than at the handshake deadline.
+			// once, as an HTTP server does, rather than at the handshake
+			// deadline. This is decided on the first bytes alone, before
+			// looking for the end of the head: a head that ends within them
+			// ("0\n\n") must get the same answer whether it came in one read
+			// or in several.
 			*out = append(*out, "HTTP/1.1 400 Bad Request\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
 			return closeWith(len(in), reasonHandshake(errNotHTTP))
 		}
+		end := headerEnd(in)
 		if end < 0 && len(in) <= maxHandshake {
 			return result{} // headers not complete yet
 		}
