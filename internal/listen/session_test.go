@@ -374,11 +374,9 @@ func FuzzParseHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkParseHeader(t, b) })
 }
 
-// fuzzSplit checks that a session survives any bytes and answers the same
-// whether they come at once or in the pieces split describes.
-func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
-	lim := testLimits(256, 64, 64)
-	whole, closed1, why1 := drive(t, testSession(p, lim), append([]byte(nil), data...))
+// splitBy cuts a copy of data into pieces: piece i is split[i]+1 bytes long,
+// and what split does not cover is the last piece.
+func splitBy(data, split []byte) [][]byte {
 	var chunks [][]byte
 	rest := append([]byte(nil), data...)
 	for i := 0; len(rest) > 0; i++ {
@@ -389,7 +387,30 @@ func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
 		chunks = append(chunks, rest[:n])
 		rest = rest[n:]
 	}
-	pieces, closed2, why2 := drive(t, testSession(p, lim), chunks...)
+	return chunks
+}
+
+// fuzzSplit checks that a session survives any bytes and answers the same
+// whether they come at once or in the pieces split describes.
+func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
+	// Each run has a budget of its own, smaller than a WebSocket message may
+	// be, so that fragments are also refused for it.
+	run := func(chunks ...[]byte) ([]byte, bool, Reason) {
+		lim := testLimits(256, 64, 64)
+		lim.mem = newBudget(200)
+		s := testSession(p, lim)
+		out, closed, why := drive(t, s, chunks...)
+		var held, msg int64
+		if ws, ok := s.(*wsSession); ok {
+			held, msg = ws.c.held, int64(cap(ws.msg))
+		}
+		if used := lim.mem.used.Load(); used != held || !closed && held != msg || used > 200 {
+			t.Fatalf("budget used %d, the connection holds %d, its message buffer %d", used, held, msg)
+		}
+		return out, closed, why
+	}
+	whole, closed1, why1 := run(append([]byte(nil), data...))
+	pieces, closed2, why2 := run(splitBy(data, split)...)
 	if !bytes.Equal(whole, pieces) || closed1 != closed2 || why1.Code != why2.Code {
 		t.Fatalf("whole: %q closed=%v %s\npieces: %q closed=%v %s", whole, closed1, why1.Code, pieces, closed2, why2.Code)
 	}
