@@ -3,6 +3,7 @@ package listen
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync/atomic"
 	"time"
 )
@@ -19,17 +20,22 @@ type budget struct {
 	max  int64
 	used atomic.Int64
 	// freed counts the bytes of buffers dropped since the last collection;
-	// past reclaimAfter, reclaim is woken.
-	freed   atomic.Int64
-	wake    chan struct{}
-	refused atomic.Int64 // connections closed for the budget
+	// past reclaimAt, reclaim is woken.
+	freed     atomic.Int64
+	reclaimAt atomic.Int64
+	wake      chan struct{}
+	refused   atomic.Int64 // connections closed for the budget
 }
 
 const (
 	// reclaimAfter is how many bytes of dropped buffers make reclaim run a
-	// collection. The runtime's own pacing lets garbage grow as large as
-	// what is live, which would let the process take twice the budget; this
-	// keeps it at the budget plus a fixed amount.
+	// collection, at least. The runtime's own pacing lets garbage grow as
+	// large as what is live, which would let the process take twice the
+	// budget; this keeps it at the budget plus a fixed amount. A
+	// collection's cost grows with the memory that is not buffers (the
+	// connections themselves): reclaim waits for half of that when it is
+	// more, so that a million idle connections do not make every
+	// collection expensive and frequent at once.
 	reclaimAfter = 16 << 20
 	// reclaimEvery is the shortest time between two returns of memory to
 	// the OS, which cost page faults when the memory is wanted again.
@@ -37,7 +43,9 @@ const (
 )
 
 func newBudget(limit int64) *budget {
-	return &budget{max: limit, wake: make(chan struct{}, 1)}
+	b := &budget{max: limit, wake: make(chan struct{}, 1)}
+	b.reclaimAt.Store(reclaimAfter)
+	return b
 }
 
 // take charges n bytes, unless they would take the total over max.
@@ -68,7 +76,7 @@ func (b *budget) give(n int64) {
 // garbage counts n bytes of buffers dropped, which the runtime is to
 // collect and return to the OS.
 func (b *budget) garbage(n int64) {
-	if b.freed.Add(n) >= reclaimAfter {
+	if b.freed.Add(n) >= b.reclaimAt.Load() {
 		select {
 		case b.wake <- struct{}{}:
 		default:
@@ -173,9 +181,15 @@ func (b *budget) reclaim(stop <-chan struct{}) {
 				pending = true
 				due.Reset(wait)
 			}
-			continue
+		} else {
+			debug.FreeOSMemory()
+			last = time.Now()
 		}
-		debug.FreeOSMemory()
-		last = time.Now()
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			other := int64(live[0].Value.Uint64()) - b.used.Load()
+			b.reclaimAt.Store(max(reclaimAfter, other/2))
+		}
 	}
 }
