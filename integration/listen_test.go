@@ -121,6 +121,8 @@ func TestListenBadInput(t *testing.T) {
 		{"ws://127.0.0.1:18299", "text://127.0.0.1:18299"},
 		{"text://127.0.0.1:0", "--cert", "c.pem", "--key", "k.pem"}, // no TLS endpoint to use them
 		{"text://127.0.0.1:65536"},
+		{"ws://127.0.0.1:0", "--max-buffered", "lots"},
+		{"ws://127.0.0.1:0", "--max-buffered", "1MiB"}, // no room for one 1 MiB message and its echo
 	} {
 		stdout, stderr, code := runListen(t, args...)
 		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "conndiag: error: ") {
