@@ -84,7 +84,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	rec := record(conn)
+	rec := record(conn, maxTLSAnswer)
 	res := &TLS{ServerName: cfg.ServerName}
 	tc := tls.Client(rec, &tls.Config{
 		ServerName:         cfg.ServerName,
@@ -103,12 +103,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 		if errors.As(err, &oe) && oe.Op == "remote error" {
 			res.Alert = strings.TrimPrefix(oe.Err.Error(), "tls: ")
 		}
-		if res.Exchange.Err == nil {
-			res.Exchange.Err = err
-			if res.Reply != Answered {
-				res.Reply = ReplyOf(err)
-			}
-		}
+		settle(&res.Exchange, err)
 		return res, nil
 	}
 	st := tc.ConnectionState()

@@ -33,7 +33,7 @@ func (w *WebSocket) AcceptOK() bool {
 // conn is closed when it returns.
 func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *WebSocket {
 	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}}
-	rec := record(conn)
+	rec := record(conn, MaxAnswer)
 	defer rec.Close()
 	// gorilla reads the handshake answer without watching ctx: close on cancel (Ctrl-C).
 	defer closeOnDone(ctx, rec)()
@@ -58,10 +58,7 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	}
 	if err != nil {
 		res.Err = err
-		if res.Exchange.Err == nil && res.Reply != Answered {
-			res.Exchange.Err = err
-			res.Reply = ReplyOf(err)
-		}
+		settle(&res.Exchange, err)
 		return res
 	}
 	defer c.Close()
