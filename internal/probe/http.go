@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -68,6 +69,9 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 		res.FirstByte = first.Sub(wrote)
 	}
 	mu.Unlock()
+	if err == nil && resp.StatusCode < 100 {
+		err = badStatus(resp.StatusCode)
+	}
 	if err != nil {
 		res.Err = err
 	} else {
@@ -141,6 +145,10 @@ func get(ctx context.Context, tr *http.Transport, host, path string, json bool) 
 	}
 	return resp, body, bodyErr, nil
 }
+
+// badStatus is a status code below 100, which Go's reader takes but no HTTP
+// server sends (RFC 9110: 100 to 599): the answer is not HTTP.
+func badStatus(code int) error { return fmt.Errorf("probe: invalid HTTP status code %03d", code) }
 
 // StatusLine is a parsed HTTP/1.x status line.
 type StatusLine struct {

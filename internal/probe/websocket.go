@@ -50,6 +50,9 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	res.Exchange = rec.exchange()
 	res.FirstByte = res.Exchange.FirstByte
 	res.AcceptWant = acceptFor(res.Sent)
+	if resp != nil && resp.StatusCode < 100 {
+		resp, c, err = nil, nil, badStatus(resp.StatusCode)
+	}
 	if resp != nil {
 		res.Status, res.StatusLine, res.Header = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header
 		if resp.Body != nil {
