@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hostile is the other side of bench/hostile.sh: it starts hostile
 // servers on free loopback ports (an endless header after 101 and after
 // 200, a stall after a valid status line, a server that trickles one byte
@@ -5,7 +7,7 @@
 // a child process, and prints the verdict, the wall time and the child's
 // peak resident memory (wait4's ru_maxrss). A child whose resident memory
 // passes -kill is killed (SIGKILL) so that measuring an unbounded build
-// cannot take the machine down; the table then says so.
+// cannot take the machine down; the table then says so. Linux only (/proc).
 package main
 
 import (
