@@ -165,6 +165,11 @@ func (r protoRules) tls() (Outcome, []Finding, *Finding) {
 	}
 	switch t.Reply {
 	case probe.Answered:
+		if t.Cut != probe.CutNone && (svc.Name == probe.SvcTLS || len(t.Received) < 5) {
+			// Fewer bytes than a record header prove nothing either way.
+			out, fs := r.cutAnswer(t.Exchange, what)
+			return out, fs, nil
+		}
 		if probe.SpeaksOther(svc.Name) {
 			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, i18n.M("ev.proto.tls.plain", "Bytes", show(t.Received, t.ReceivedN)))}, nil
 		}
@@ -470,6 +475,8 @@ func (r protoRules) notHTTP(e probe.Exchange, what i18n.Msg, err error) (Outcome
 		case svc.Name == probe.SvcTLS:
 			f := r.finding(CauseTLSExpected, High).with(line, i18n.M("ev.proto.tls_record", "Record", svc.Detail))
 			return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
+		case e.Cut != probe.CutNone:
+			return r.cutAnswer(e, what)
 		case probe.SpeaksOther(svc.Name):
 			return OutcomeProtocolMismatch, []Finding{r.otherService(svc, line)}
 		}
@@ -513,6 +520,58 @@ func (r protoRules) notHTTP(e probe.Exchange, what i18n.Msg, err error) (Outcome
 	}
 	f := r.finding(CauseUnknown, Low).with(i18n.M("ev.proto.error", "What", what, "Err", errText))
 	return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("cause.unknown.fix"))}
+}
+
+// cutAnswer judges an answer that began but was not read to its end: cut
+// at the probe's byte cap (probe.CutCap), or unfinished when the deadline
+// passed (probe.CutDeadline: a server that stalls or trickles). A start
+// proves no protocol, so the cause stays unknown: medium when the start is
+// a whole, valid HTTP status line (an HTTP server answered and did not
+// finish), low otherwise. Only a TLS answer on a fresh connection proves more.
+func (r protoRules) cutAnswer(e probe.Exchange, what i18n.Msg) (Outcome, []Finding) {
+	got := show(e.Received, e.ReceivedN)
+	line := i18n.M("probebounds.ev.incomplete", "What", what, "Dur", Dur(e.Duration), "N", e.ReceivedN, "Bytes", got)
+	if e.Cut == probe.CutCap {
+		line = i18n.M("probebounds.ev.too_long", "N", e.ReceivedN, "Bytes", got)
+	}
+	if tr, ok := r.tryAnswered(probe.TryTLS); ok && tr.Service.Name == probe.SvcTLS {
+		f := r.finding(CauseTLSExpected, High).with(line, r.tryLine(tr))
+		return OutcomeProtocolMismatch, []Finding{f.fix(r.tlsExpectedFix()...)}
+	}
+	status, isHTTP := httpStart(e.Received)
+	conf := Low
+	if isHTTP {
+		conf = Medium
+	}
+	f := r.finding(CauseUnknown, conf).with(line).with(r.tryLines()...)
+	switch {
+	case e.Cut == probe.CutCap && isHTTP:
+		f.Summary = i18n.M("probebounds.too_long_http.summary", "Status", status, "N", e.ReceivedN)
+	case e.Cut == probe.CutCap:
+		f.Summary = i18n.M("probebounds.too_long.summary", "What", what, "N", e.ReceivedN)
+	case isHTTP:
+		f.Summary = i18n.M("probebounds.incomplete_http.summary", "Status", status, "Dur", Dur(e.Duration))
+	default:
+		f.Summary = i18n.M("probebounds.incomplete.summary", "What", what, "Dur", Dur(e.Duration))
+	}
+	if e.Cut == probe.CutCap {
+		return OutcomeProtocolMismatch, []Finding{f.fix(i18n.M("probebounds.fix.too_long"), i18n.M("cause.unknown.fix"))}
+	}
+	return OutcomeTimeout, []Finding{f.fix(i18n.M("probebounds.fix.incomplete"), i18n.M("cause.unknown.fix"))}
+}
+
+// httpStart returns the first line of b, escaped, when it is whole and a
+// valid HTTP status line.
+func httpStart(b []byte) (string, bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return "", false
+	}
+	line := bytes.TrimSuffix(b[:i], []byte("\r"))
+	if _, ok := probe.ParseStatusLine(string(line)); !ok {
+		return "", false
+	}
+	return probe.Escape(line, 100), true
 }
 
 // kindLine explains an answer that is not HTTP in Workerman's terms.
