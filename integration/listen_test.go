@@ -5,13 +5,16 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -118,6 +121,8 @@ func TestListenBadInput(t *testing.T) {
 		{"ws://127.0.0.1:18299", "text://127.0.0.1:18299"},
 		{"text://127.0.0.1:0", "--cert", "c.pem", "--key", "k.pem"}, // no TLS endpoint to use them
 		{"text://127.0.0.1:65536"},
+		{"ws://127.0.0.1:0", "--max-buffered", "lots"},
+		{"ws://127.0.0.1:0", "--max-buffered", "1MiB"}, // no room for one 1 MiB message and its echo
 	} {
 		stdout, stderr, code := runListen(t, args...)
 		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "conndiag: error: ") {
@@ -318,5 +323,211 @@ func TestListenDescriptorLimit(t *testing.T) {
 	}
 	if n := strings.Count(stderr.String(), "too many open files"); n != 1 {
 		t.Errorf("want one warning about the descriptor limit, got %d:\n%s", n, stderr.String())
+	}
+}
+
+// procStatus reads a kB field of /proc/PID/status (VmRSS, VmHWM), in bytes.
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(v, &kb); err != nil {
+				t.Fatalf("%s: %q", field, line)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+const floodHandshake = "GET / HTTP/1.1\r\nHost: flood\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// partialMessage opens a connection that announces one message of size
+// bytes (a masked binary WebSocket message after the handshake, or a
+// frame-protocol frame) and sends part of it. The server may close it
+// meanwhile: the writes then fail, which is fine.
+func partialMessage(t *testing.T, addr string, websocket bool, size, part int, payload []byte) net.Conn {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	var head []byte
+	if websocket {
+		io.WriteString(c, floodHandshake)
+		br := bufio.NewReader(c)
+		status, err := br.ReadString('\n')
+		for err == nil {
+			var l string
+			if l, err = br.ReadString('\n'); l == "\r\n" {
+				break
+			}
+		}
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 101 ") {
+			t.Errorf("flood handshake: %q, %v", status, err)
+			return c
+		}
+		head = binary.BigEndian.AppendUint64([]byte{0x82, 0x80 | 127}, uint64(size))
+		head = append(head, 0, 0, 0, 0) // mask key 0
+	} else {
+		head = binary.BigEndian.AppendUint32(nil, uint32(size))
+	}
+	if _, err := c.Write(head); err != nil {
+		return c
+	}
+	for sent := 0; sent < part; {
+		n, err := c.Write(payload[:min(len(payload), part-sent)])
+		sent += n
+		if err != nil {
+			break
+		}
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// A well-behaved client of each endpoint gets its echo.
+func wellBehaved(t *testing.T, wsAddr, frameAddr string) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+wsAddr+"/", nil)
+	if err != nil {
+		t.Fatalf("well-behaved WebSocket client: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("still served")); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.ReadMessage(); err != nil || string(b) != "still served" {
+		t.Fatalf("well-behaved WebSocket echo %q, %v", b, err)
+	}
+	fc, err := net.DialTimeout("tcp", frameAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	fc.SetDeadline(time.Now().Add(10 * time.Second))
+	f := append(binary.BigEndian.AppendUint32(nil, 4+12), "still served"...)
+	fc.Write(f)
+	got := make([]byte, len(f))
+	if _, err := io.ReadFull(fc, got); err != nil || !bytes.Equal(got, f) {
+		t.Fatalf("well-behaved frame echo %q, %v", got, err)
+	}
+}
+
+// 300 WebSocket and 300 frame connections each announce a 1 MiB message,
+// send 90% of it and stall. The listener's memory stays within its
+// --max-buffered budget plus a fixed allowance, it closes only connections
+// whose bytes do not fit, serves others meanwhile, and gives the memory
+// back to the system once the flood is gone.
+func TestListenPartialMessageFlood(t *testing.T) {
+	const (
+		budget = 32 << 20
+		slack  = 96 << 20 // the process itself, garbage not yet collected, kernel-visible slack
+		n      = 300
+		size   = 1 << 20
+		part   = size * 9 / 10
+	)
+	p, lines := startListen(t, 2, "--json", "ws://127.0.0.1:0", "frame://127.0.0.1:0", "--max-buffered", "32MiB")
+	var addrs []string
+	for _, l := range lines {
+		var j struct{ Address string }
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("startup line %q: %v", l, err)
+		}
+		addrs = append(addrs, j.Address)
+	}
+	wsAddr, frameAddr := addrs[0], addrs[1]
+	pid := p.cmd.Process.Pid
+	wellBehaved(t, wsAddr, frameAddr)
+	base := procStatus(t, pid, "VmRSS")
+
+	payload := make([]byte, 64<<10)
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range 2 * n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if c := partialMessage(t, map[bool]string{true: wsAddr, false: frameAddr}[i%2 == 0], i%2 == 0, size, part, payload); c != nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		if i == n {
+			wellBehaved(t, wsAddr, frameAddr) // in the middle of the flood
+		}
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	time.Sleep(time.Second) // the listener reads what the kernel holds
+	wellBehaved(t, wsAddr, frameAddr)
+	rss, peak := procStatus(t, pid, "VmRSS"), procStatus(t, pid, "VmHWM")
+	t.Logf("RSS %d MiB before, %d MiB with the flood stalled, peak %d MiB (budget %d MiB)", base>>20, rss>>20, peak>>20, budget>>20)
+	if peak > budget+slack {
+		t.Errorf("peak RSS %d MiB under the flood, over the budget of %d MiB plus %d MiB", peak>>20, budget>>20, slack>>20)
+	}
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		if _, err := io.Copy(io.Discard, c); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed++
+		}
+	}
+	// 600 × 0.9 MiB cannot fit in 32 MiB: most must have been closed, and
+	// those that fit kept. (A kept one holds all it sent once the listener
+	// has read it; the bound allows for some not read yet.)
+	if closed < 2*n-4*budget/part || closed == len(conns) {
+		t.Errorf("%d of %d flood connections closed by the listener; with a budget of %d MiB at most %d fit", closed, len(conns), budget>>20, budget/part)
+	}
+
+	for _, c := range conns {
+		c.Close()
+	}
+	var after int64
+	closedAt := time.Now()
+	deadline := closedAt.Add(30 * time.Second)
+	for {
+		after = procStatus(t, pid, "VmRSS")
+		if after <= base+24<<20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("RSS %d MiB %.1f s after the flood left", after>>20, time.Since(closedAt).Seconds())
+	if after > base+24<<20 {
+		t.Errorf("RSS still %d MiB 30 s after the flood left (%d MiB before it)", after>>20, base>>20)
+	}
+	wellBehaved(t, wsAddr, frameAddr)
+
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	overBudget := 0
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		var rec struct{ Reason string }
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Reason == "max_buffered" {
+			overBudget++
+		}
+	}
+	if overBudget < closed-5 || !strings.Contains(p.stderr.String(), "--max-buffered") {
+		t.Errorf("%d connections logged as closed for max_buffered, %d seen closed; a warning must name --max-buffered", overBudget, closed)
 	}
 }

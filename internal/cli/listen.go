@@ -20,6 +20,7 @@ import (
 type listenFlags struct {
 	cert, key                     string
 	maxMessage, maxLine, maxFrame string
+	maxBuffered                   string
 	handshake, read, idle         time.Duration
 	quiet                         bool
 }
@@ -47,6 +48,13 @@ Every endpoint echoes and answers "whoami" with the client address it sees
 TLS uses --cert/--key, or a self-signed certificate whose fingerprint is printed.
 One log line per connection goes to stderr (JSON with --json).
 
+A client that breaks a limit is the only one closed. Memory is bounded in all:
+the connections together hold at most --max-buffered of unfinished lines,
+frames, messages and handshakes and of replies they have not read; buffers
+grow as bytes arrive, never from a length the client announces, and a
+connection whose next bytes do not fit is closed and logged ("max_buffered").
+Memory of closed connections goes back to the system within a few seconds.
+
 Exit status: 0 after Ctrl-C or SIGTERM, 2 for a bad URI or flag, 3 when an
 address cannot be bound (the message says why, and which process holds it).`,
 		Example: `  conndiag listen websocket://0.0.0.0:8282
@@ -64,6 +72,7 @@ address cannot be bound (the message says why, and which process holds it).`,
 	fl.StringVar(&f.maxMessage, "max-message", "1MiB", "largest WebSocket message")
 	fl.StringVar(&f.maxLine, "max-line", "64KiB", "longest text line")
 	fl.StringVar(&f.maxFrame, "max-frame", "1MiB", "largest frame-protocol frame, its 4-byte header included")
+	fl.StringVar(&f.maxBuffered, "max-buffered", "64MiB", "memory all connections together may hold in unfinished messages and unread replies; a connection needing more is closed")
 	fl.DurationVar(&f.handshake, "handshake-timeout", 10*time.Second, "time allowed for the TLS and WebSocket handshakes")
 	fl.DurationVar(&f.read, "read-timeout", 30*time.Second, "time allowed for a started line, frame or message to arrive, and for the client to read replies")
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "close connections silent this long (0: never)")
@@ -96,6 +105,15 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 	}
 	if cfg.MaxFrame < 4 {
 		return usageErr("--max-frame must be at least 4 (the header counts itself), got %d", cfg.MaxFrame)
+	}
+	if cfg.MaxBuffered, err = parseSize("--max-buffered", f.maxBuffered); err != nil {
+		return err
+	}
+	// One client must be able to send its largest message while the echo
+	// of the one before is still unread.
+	if unit := max(cfg.MaxMessage, cfg.MaxFrame, cfg.MaxLine+1); cfg.MaxBuffered < 2*unit+64<<10 {
+		return usageErr("--max-buffered %s is too small for --max-message, --max-frame and --max-line: it must be at least twice the largest of them plus 64KiB (%d bytes)",
+			f.maxBuffered, 2*unit+64<<10)
 	}
 	for _, d := range []struct {
 		name string

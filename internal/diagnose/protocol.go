@@ -228,6 +228,8 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 			res = "ok"
 		case t.Alert != "":
 			res = "alert"
+		case t.Cut != probe.CutNone:
+			res = cutResult(t.Cut)
 		}
 		add("tls_handshake", res, t.Exchange)
 	}
@@ -239,8 +241,11 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 	case p.Message != nil:
 		name := string(p.Protocol) + "_message"
 		res := string(p.Message.Reply)
-		if p.Message.Whoami != nil {
+		switch {
+		case p.Message.Whoami != nil:
 			res = "whoami"
+		case p.Message.Cut != probe.CutNone:
+			res = cutResult(p.Message.Cut)
 		}
 		add(name, res, p.Message.Exchange)
 	}
@@ -264,8 +269,19 @@ func httpResult(h *probe.HTTP, upgraded bool) string {
 		return "upgraded"
 	case h.Status != 0:
 		return "status_" + strconv.Itoa(h.Status)
+	case h.Cut != probe.CutNone:
+		return cutResult(h.Cut)
 	case h.Reply == probe.Answered:
 		return "not_http"
 	}
 	return string(h.Reply)
+}
+
+// cutResult names an answer that began but was not read to its end: longer
+// than the probe reads, or unfinished at the deadline (a stall, a trickle).
+func cutResult(c probe.Cut) string {
+	if c == probe.CutCap {
+		return "too_long"
+	}
+	return "incomplete"
 }

@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// Cut says why an answer that had begun was not read to its end.
+type Cut string
+
+const (
+	CutNone Cut = ""
+	// CutDeadline: bytes came, then the deadline passed while the probe
+	// still waited for the rest (a server that stalls or trickles).
+	CutDeadline Cut = "deadline"
+	// CutCap: the answer passed the probe's byte cap and reading stopped
+	// there; ReceivedN bytes were read.
+	CutCap Cut = "cap"
+)
+
 // Reply is how the server reacted to what was sent.
 type Reply string
 
@@ -32,6 +45,12 @@ type Exchange struct {
 	// Service is what the received bytes look like (probe.Classify), so the
 	// rules read a classification rather than bytes.
 	Service Service
+	// Cut is set when an answer began (Reply Answered) but was not read to
+	// its end: what arrived is a start, not proof of a protocol.
+	Cut Cut
+	// Start is the answer's first line when it is a whole, valid HTTP status
+	// line (raw: escape it to show it), "" otherwise.
+	Start string
 }
 
 // TLS is what the TLS handshake showed.

@@ -23,7 +23,7 @@ func (s *frameSession) feed(in []byte, out *[]byte) result {
 			return closeWith(n, reasonFrameTooBig(size, s.max))
 		}
 		if len(in)-n < int(size) {
-			break
+			return result{n: n, need: int(size)}
 		}
 		payload := in[n+4 : n+int(size)]
 		n += int(size)
@@ -40,6 +40,7 @@ func (s *frameSession) feed(in []byte, out *[]byte) result {
 	return result{n: n}
 }
 
-func (s *frameSession) ready() bool         { return true }
-func (s *frameSession) busy() bool          { return false }
-func (s *frameSession) goodbye(out *[]byte) {}
+func (s *frameSession) ready() bool            { return true }
+func (s *frameSession) busy() bool             { return false }
+func (s *frameSession) goodbye(out *[]byte)    {}
+func (s *frameSession) overloaded(out *[]byte) {}

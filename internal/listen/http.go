@@ -77,6 +77,20 @@ func (s *Server) serveHTTP(ep *endpoint) {
 	if ep.TLS {
 		ln = tls.NewListener(ln, s.tls)
 	}
+	hs := s.httpServer()
+	s.mu.Lock()
+	s.https = append(s.https, hs)
+	s.mu.Unlock()
+	s.httpRun.Add(1)
+	go func() {
+		defer s.httpRun.Done()
+		_ = hs.Serve(ln)
+	}()
+}
+
+// httpServer is the net/http server of http and https endpoints, for
+// connections from a countListener.
+func (s *Server) httpServer() *http.Server {
 	idle := s.cfg.IdleTimeout
 	if idle < 0 {
 		idle = 0 // net/http then uses ReadTimeout
@@ -109,14 +123,7 @@ func (s *Server) serveHTTP(ep *endpoint) {
 			s.httpWG.Done()
 		},
 	}
-	s.mu.Lock()
-	s.https = append(s.https, hs)
-	s.mu.Unlock()
-	s.httpRun.Add(1)
-	go func() {
-		defer s.httpRun.Done()
-		_ = hs.Serve(ln)
-	}()
+	return hs
 }
 
 var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>

@@ -129,6 +129,12 @@ type Config struct {
 	MaxMessage int // WebSocket message, default 1 MiB
 	MaxLine    int // text line without its "\n", default 64 KiB
 	MaxFrame   int // frame protocol, the 4-byte header included, default 1 MiB
+	// MaxBuffered bounds what all connections together hold in memory:
+	// unfinished lines, frames, messages and handshakes, and replies not
+	// yet taken by the client. A connection whose next bytes do not fit is
+	// closed (Reason "max_buffered"). Default 64 MiB. http and https
+	// endpoints are bounded by net/http instead (16 KiB of headers each).
+	MaxBuffered int
 
 	HandshakeTimeout time.Duration // TLS and WebSocket handshakes, default 10 s
 	// ReadTimeout bounds how long a started line, frame or message may take
@@ -156,6 +162,7 @@ const (
 	defaultMaxMessage = 1 << 20
 	defaultMaxLine    = 64 << 10
 	defaultMaxFrame   = 1 << 20
+	defaultMaxBuffer  = 64 << 20
 	maxHandshake      = 16 << 10 // WebSocket request headers
 	outLimit          = 256 << 10
 )
@@ -169,6 +176,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxMessage, defaultMaxMessage)
 	def(&c.MaxLine, defaultMaxLine)
 	def(&c.MaxFrame, defaultMaxFrame)
+	def(&c.MaxBuffered, defaultMaxBuffer)
 	if c.MaxFrame < 4 {
 		c.MaxFrame = 4
 	}

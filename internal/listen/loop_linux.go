@@ -53,8 +53,9 @@ type lconn struct {
 	last      int64 // last read or write progress
 	partial   int64 // when the unfinished unit in `in` began, 0 if none
 	rx, tx    uint64
-	writing   bool // waiting for EPOLLOUT rather than EPOLLIN
-	closing   bool // close once out is written
+	writing   bool  // waiting for EPOLLOUT rather than EPOLLIN
+	closing   bool  // close once out is written
+	need      int32 // size of the unit `in` begins with, when known (result.need)
 	why       Reason
 }
 
@@ -295,7 +296,12 @@ func (l *loop) read(c *lconn) {
 	c.rx += uint64(n)
 	c.last = l.now
 	if len(c.in) > 0 {
-		c.in = append(c.in, l.rbuf[:n]...)
+		in, ok := l.s.mem.append(&c.held, c.in, l.rbuf[:n], int(c.need))
+		if !ok {
+			l.overBudget(c, true)
+			return
+		}
+		c.in = in
 		l.process(c, c.in, true)
 	} else {
 		l.process(c, l.rbuf[:n], false)
@@ -307,15 +313,18 @@ func (l *loop) read(c *lconn) {
 // socket cannot take more, or the session closes.
 func (l *loop) process(c *lconn, data []byte, inOwned bool) {
 	consumed := false
+	need := 0
 	for {
 		l.obuf = l.obuf[:0]
 		r := c.sess.feed(data, &l.obuf)
 		data = data[r.n:]
+		need = r.need
 		consumed = consumed || r.n > 0
 		if len(l.obuf) > 0 && !l.write(c, l.obuf) {
 			return
 		}
 		if r.close {
+			l.s.mem.drop(&c.held, c.in)
 			c.in = nil
 			if len(c.out) == 0 {
 				l.close(c, r.why)
@@ -328,7 +337,9 @@ func (l *loop) process(c *lconn, data []byte, inOwned bool) {
 			break
 		}
 	}
-	l.keep(c, data, inOwned)
+	if !l.keep(c, data, inOwned, need) {
+		return
+	}
 	switch {
 	case len(c.in) == 0 && !c.sess.busy():
 		c.partial = 0
@@ -340,28 +351,57 @@ func (l *loop) process(c *lconn, data []byte, inOwned bool) {
 	}
 }
 
-// keep stores the unconsumed bytes in c.in.
-func (l *loop) keep(c *lconn, rest []byte, inOwned bool) {
-	switch {
-	case len(rest) == 0:
-		c.in = nil
-	case !inOwned:
-		c.in = append([]byte(nil), rest...)
-	case len(rest) != len(c.in):
-		if cap(c.in) > 2*readBuf && len(rest) < cap(c.in)/4 {
-			c.in = append([]byte(nil), rest...)
-		} else {
-			c.in = c.in[:copy(c.in, rest)]
+// keep stores the unconsumed bytes in c.in, which the budget pays for. It
+// reports false when they do not fit, and c is closed.
+func (l *loop) keep(c *lconn, rest []byte, inOwned bool, need int) bool {
+	in, ok := l.s.mem.keep(&c.held, c.in, rest, inOwned, need)
+	if !ok {
+		l.overBudget(c, true)
+		return false
+	}
+	c.in, c.need = in, int32(need)
+	return true
+}
+
+// overBudget closes c, whose next bytes do not fit in Config.MaxBuffered,
+// telling the client why when nothing else is waiting to be written.
+func (l *loop) overBudget(c *lconn, say bool) {
+	if say && len(c.out) == 0 {
+		l.obuf = l.obuf[:0]
+		c.sess.overloaded(&l.obuf)
+		if len(l.obuf) > 0 {
+			_, _ = unix.Write(c.fd, l.obuf)
 		}
 	}
+	l.close(c, reasonOverBudget(l.s.cfg.MaxBuffered))
 }
 
 // write sends b without blocking; what the socket does not take waits in
-// c.out for EPOLLOUT, and reading stops meanwhile. It reports false when
-// the connection was closed.
+// c.out (paid by the budget) for EPOLLOUT, and reading stops meanwhile. It
+// reports false when the connection was closed.
 func (l *loop) write(c *lconn, b []byte) bool {
-	for len(b) > 0 {
-		n, err := unix.Write(c.fd, b)
+	n, ok := l.send(c, b)
+	if !ok {
+		return false
+	}
+	if n < len(b) {
+		out, ok := l.s.mem.append(&c.held, c.out[:0], b[n:], len(b)-n)
+		if !ok {
+			l.overBudget(c, false) // the socket is full: no room to say so
+			return false
+		}
+		c.out = out
+		l.setWriting(c, true)
+	}
+	return true
+}
+
+// send writes what the socket takes of b without blocking. It reports
+// false when the connection was closed.
+func (l *loop) send(c *lconn, b []byte) (int, bool) {
+	done := 0
+	for done < len(b) {
+		n, err := unix.Write(c.fd, b[done:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -370,28 +410,27 @@ func (l *loop) write(c *lconn, b []byte) bool {
 		}
 		if err != nil {
 			l.close(c, reasonIO(err))
-			return false
+			return done, false
 		}
 		c.tx += uint64(n)
 		c.last = l.now
-		b = b[n:]
+		done += n
 	}
-	if len(b) > 0 {
-		c.out = append(c.out[:0], b...)
-		l.setWriting(c, true)
-	}
-	return true
+	return done, true
 }
 
 func (l *loop) flush(c *lconn) {
-	out := c.out
+	n, ok := l.send(c, c.out)
+	if !ok {
+		return
+	}
+	if n < len(c.out) {
+		// Keep the buffer (and its charge); move the rest to its start.
+		c.out = c.out[:copy(c.out, c.out[n:])]
+		return
+	}
+	l.s.mem.drop(&c.held, c.out)
 	c.out = nil
-	if !l.write(c, out) {
-		return
-	}
-	if len(c.out) > 0 {
-		return
-	}
 	if c.closing {
 		l.close(c, c.why)
 		return
@@ -427,8 +466,9 @@ func (l *loop) close(c *lconn, why Reason) {
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)
 	l.s.open.Add(-1)
-	l.s.record(&c.connInfo, c.start, c.rx, c.tx, why)
+	l.s.mem.release(&c.held)
 	c.in, c.out = nil, nil
+	l.s.record(&c.connInfo, c.start, c.rx, c.tx, why)
 }
 
 // sweep enforces the deadlines.

@@ -27,8 +27,11 @@ type Server struct {
 	cert *CertInfo
 	t0   time.Time
 
+	mem *budget // Config.MaxBuffered
+
 	accepted, open atomic.Int64
 	acceptWarned   atomic.Int64 // s.now() of the last accept warning
+	budgetWarned   atomic.Int64 // s.now() of the last max_buffered warning
 	stopping       atomic.Bool
 
 	wg      sync.WaitGroup
@@ -76,7 +79,11 @@ type CertInfo struct {
 }
 
 // Stats counts connections.
-type Stats struct{ Accepted, Open int64 }
+type Stats struct {
+	Accepted, Open int64
+	OverBudget     int64 // closed because their bytes did not fit in Config.MaxBuffered
+	Buffered       int64 // bytes of Config.MaxBuffered held now
+}
 
 // BindError is an endpoint that could not be bound.
 type BindError struct {
@@ -125,11 +132,7 @@ func (e *BindError) Msg() i18n.Msg {
 // Listen binds every endpoint, or none: on error what was bound is closed.
 // Two endpoints on the same port and overlapping addresses are a *URIError.
 func Listen(ctx context.Context, cfg Config, eps []Endpoint) (*Server, error) {
-	s := &Server{cfg: cfg.withDefaults(), t0: time.Now(), streams: map[*streamConn]struct{}{}}
-	s.lim = limits{
-		maxMessage: s.cfg.MaxMessage, maxLine: s.cfg.MaxLine, maxFrame: s.cfg.MaxFrame,
-		serverHeader: "Server: " + ServerHeader(s.cfg.Version) + "\r\n", cfg: &s.cfg,
-	}
+	s := newServer(cfg)
 	addrs := make([]netip.Addr, len(eps))
 	for i, e := range eps {
 		a, err := resolve(ctx, e.Host)
@@ -170,6 +173,17 @@ func Listen(ctx context.Context, cfg Config, eps []Endpoint) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newServer is a Server with no endpoint yet.
+func newServer(cfg Config) *Server {
+	s := &Server{cfg: cfg.withDefaults(), t0: time.Now(), streams: map[*streamConn]struct{}{}}
+	s.mem = newBudget(int64(s.cfg.MaxBuffered))
+	s.lim = limits{
+		maxMessage: s.cfg.MaxMessage, maxLine: s.cfg.MaxLine, maxFrame: s.cfg.MaxFrame,
+		serverHeader: "Server: " + ServerHeader(s.cfg.Version) + "\r\n", cfg: &s.cfg, mem: s.mem,
+	}
+	return s
 }
 
 func resolve(ctx context.Context, host string) (netip.Addr, error) {
@@ -267,7 +281,9 @@ func (s *Server) Bound() []Bound {
 func (s *Server) Cert() *CertInfo { return s.cert }
 
 // Stats counts the connections so far.
-func (s *Server) Stats() Stats { return Stats{Accepted: s.accepted.Load(), Open: s.open.Load()} }
+func (s *Server) Stats() Stats {
+	return Stats{Accepted: s.accepted.Load(), Open: s.open.Load(), OverBudget: s.mem.refused.Load(), Buffered: s.mem.used.Load()}
+}
 
 // now is monotonic time since the server started, in nanoseconds.
 func (s *Server) now() int64 { return int64(time.Since(s.t0)) }
@@ -289,8 +305,22 @@ func (s *Server) warnAccept(err error) {
 	s.warn(i18n.M("listen.warn.accept", "Err", err.Error(), "Cmd", i18n.Cmd("ulimit -n 1048576")))
 }
 
+// warnBudget says, at most every 30 seconds, that connections are being
+// closed for Config.MaxBuffered: with --quiet there is no connection log.
+func (s *Server) warnBudget(n int64) {
+	now := s.now()
+	last := s.budgetWarned.Load()
+	if last != 0 && now-last < int64(30*time.Second) || !s.budgetWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.warn(i18n.M("listenbounds.warn.max_buffered", "Max", sizeText(s.cfg.MaxBuffered), "N", n))
+}
+
 // record logs one finished connection.
 func (s *Server) record(c *connInfo, start int64, in, out uint64, why Reason) {
+	if why.Code == "max_buffered" {
+		s.warnBudget(s.mem.refused.Add(1))
+	}
 	if s.cfg.Log == nil {
 		return
 	}
@@ -320,6 +350,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			l.run()
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.mem.reclaim(ctx.Done())
+	}()
 	<-ctx.Done()
 	s.shutdown()
 	return nil

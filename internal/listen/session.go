@@ -23,6 +23,9 @@ type session interface {
 	busy() bool
 	// goodbye appends what to send when the server shuts down.
 	goodbye(out *[]byte)
+	// overloaded appends what to send when the connection is closed because
+	// its next bytes do not fit in Config.MaxBuffered.
+	overloaded(out *[]byte)
 }
 
 // result is what one feed did.
@@ -34,6 +37,10 @@ type result struct {
 	// close: write *out, then close the connection, for why.
 	close bool
 	why   Reason
+	// need is the size of the incomplete unit that starts at in[n:] when
+	// its header says it (a frame), 0 otherwise: the driver never grows its
+	// buffer past it, but fills it only as bytes arrive.
+	need int
 }
 
 func closeWith(n int, why Reason) result { return result{n: n, close: true, why: why} }
@@ -56,6 +63,7 @@ type limits struct {
 	maxMessage, maxLine, maxFrame int
 	serverHeader                  string // "Server: conndiag-listen/V\r\n"
 	cfg                           *Config
+	mem                           *budget // nil: nothing is charged
 }
 
 // Reasons a connection ends. Each carries a stable code for JSON logs.
@@ -79,6 +87,9 @@ func reasonFrameTooBig(n uint32, max int) Reason {
 }
 func reasonFrameTooShort(n uint32) Reason {
 	return Reason{"frame_too_short", i18n.M("listen.why.frame_too_short", "Len", n)}
+}
+func reasonOverBudget(max int) Reason {
+	return Reason{"max_buffered", i18n.M("listenbounds.why.max_buffered", "Max", sizeText(max))}
 }
 func reasonMessageTooBig(max int) Reason {
 	return Reason{"message_too_big", i18n.M("listen.why.message_too_big", "Max", max)}
@@ -124,3 +135,16 @@ func reasonHTTPUpgrade(requests int) Reason {
 }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// sizeText writes a byte count the way the size flags take it: 64MiB, 512KiB, 1000.
+func sizeText(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprint(n)
+}

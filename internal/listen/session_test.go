@@ -374,11 +374,9 @@ func FuzzParseHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkParseHeader(t, b) })
 }
 
-// fuzzSplit checks that a session survives any bytes and answers the same
-// whether they come at once or in the pieces split describes.
-func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
-	lim := testLimits(256, 64, 64)
-	whole, closed1, why1 := drive(t, testSession(p, lim), append([]byte(nil), data...))
+// splitBy cuts a copy of data into pieces: piece i is split[i]+1 bytes long,
+// and what split does not cover is the last piece.
+func splitBy(data, split []byte) [][]byte {
 	var chunks [][]byte
 	rest := append([]byte(nil), data...)
 	for i := 0; len(rest) > 0; i++ {
@@ -389,7 +387,30 @@ func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
 		chunks = append(chunks, rest[:n])
 		rest = rest[n:]
 	}
-	pieces, closed2, why2 := drive(t, testSession(p, lim), chunks...)
+	return chunks
+}
+
+// fuzzSplit checks that a session survives any bytes and answers the same
+// whether they come at once or in the pieces split describes.
+func fuzzSplit(t *testing.T, p Proto, data, split []byte) {
+	// Each run has a budget of its own, smaller than a WebSocket message may
+	// be, so that fragments are also refused for it.
+	run := func(chunks ...[]byte) ([]byte, bool, Reason) {
+		lim := testLimits(256, 64, 64)
+		lim.mem = newBudget(200)
+		s := testSession(p, lim)
+		out, closed, why := drive(t, s, chunks...)
+		var held, msg int64
+		if ws, ok := s.(*wsSession); ok {
+			held, msg = ws.c.held, int64(cap(ws.msg))
+		}
+		if used := lim.mem.used.Load(); used != held || !closed && held != msg || used > 200 {
+			t.Fatalf("budget used %d, the connection holds %d, its message buffer %d", used, held, msg)
+		}
+		return out, closed, why
+	}
+	whole, closed1, why1 := run(append([]byte(nil), data...))
+	pieces, closed2, why2 := run(splitBy(data, split)...)
 	if !bytes.Equal(whole, pieces) || closed1 != closed2 || why1.Code != why2.Code {
 		t.Fatalf("whole: %q closed=%v %s\npieces: %q closed=%v %s", whole, closed1, why1.Code, pieces, closed2, why2.Code)
 	}
@@ -431,10 +452,36 @@ func FuzzWebSocket(f *testing.F) {
 	})
 }
 
+// handshakeSplits are requests whose answer once depended on how they were
+// split into reads, and other hostile openings.
+var handshakeSplits = []struct {
+	data, split string
+}{
+	{"0\n\n", "\x01"},                 // not a method, and the head ends before the first space
+	{"0\n\n", ""},                     // the same in one read
+	{"GET\n\n", "\x02"},               // a method without a space
+	{"\n\n", "\x00"},                  // an empty head
+	{"\r\n\r\n", "\x01"},              // an empty head with CRLF
+	{"G\x00T / HTTP/1.1\n\n", "\x00"}, // NUL in the method
+	{"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\n", "\x05\x10"},
+	{"AAAAAAAAAAAAAAAAAAAA / HTTP/1.1\n\n", "\x0f"}, // a method longer than any real one
+	{"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", maxHandshake) + "\r\n\r\n", "\xff\xff"},
+}
+
+// The answer to a handshake does not depend on how its bytes are split.
+func TestHandshakeSplitIndependent(t *testing.T) {
+	for _, tt := range handshakeSplits {
+		fuzzSplit(t, WebSocket, []byte(tt.data), []byte(tt.split))
+	}
+}
+
 func FuzzWebSocketHandshake(f *testing.F) {
 	f.Add([]byte(handshake), []byte{10, 30})
 	f.Add([]byte("GET / HTTP/1.1\n\n"), []byte{})
 	f.Add([]byte("GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"), []byte{3})
+	for _, tt := range handshakeSplits {
+		f.Add([]byte(tt.data), []byte(tt.split))
+	}
 	f.Fuzz(func(t *testing.T, data, split []byte) { fuzzSplit(t, WebSocket, data, split) })
 }
 

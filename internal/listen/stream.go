@@ -103,9 +103,14 @@ func (sc *streamConn) serve() {
 	delete(s.streams, sc)
 	s.mu.Unlock()
 	s.open.Add(-1)
+	s.mem.release(&sc.held)
 	s.record(&sc.connInfo, s.now()-int64(time.Since(sc.start)), sc.rx, sc.tx, why)
 	s.wg.Done()
 }
+
+// streamOut is the reply buffer a stream connection keeps; a bigger reply
+// (the echo of a big message) is paid by the budget while it is written.
+const streamOut = 16 << 10
 
 func (sc *streamConn) run() (why Reason) {
 	s := sc.s
@@ -137,7 +142,8 @@ func (sc *streamConn) run() (why Reason) {
 	}
 	sess := newSession(&sc.connInfo, &s.lim)
 	buf := make([]byte, 16<<10)
-	var in, out []byte
+	var in, out []byte // unconsumed bytes (paid by the budget), replies
+	need := 0          // result.need of the unit in begins with
 	last := time.Now()
 	var partial time.Time
 	for {
@@ -158,21 +164,23 @@ func (sc *streamConn) run() (why Reason) {
 		if n > 0 {
 			sc.rx += uint64(n)
 			last = time.Now()
-			in = append(in, buf[:n]...)
+			data, inOwned := buf[:n], len(in) > 0
+			if inOwned {
+				grown, ok := s.mem.append(&sc.held, in, data, need)
+				if !ok {
+					return sc.overBudget(conn, sess)
+				}
+				in, data = grown, grown
+			}
 			consumed := 0
 			for {
 				out = out[:0]
-				r := sess.feed(in[consumed:], &out)
+				r := sess.feed(data[consumed:], &out)
 				consumed += r.n
+				need = r.need
 				if len(out) > 0 {
-					_ = conn.SetWriteDeadline(time.Now().Add(cfg.ReadTimeout))
-					w, werr := conn.Write(out)
-					sc.tx += uint64(w)
-					if werr != nil {
-						if isTimeout(werr) {
-							return reasonWriteTimeout(cfg.ReadTimeout)
-						}
-						return reasonIO(werr)
+					if why, ok := sc.write(conn, out); !ok {
+						return why
 					}
 				}
 				if r.close {
@@ -182,9 +190,12 @@ func (sc *streamConn) run() (why Reason) {
 					break
 				}
 			}
-			in = append(in[:0], in[consumed:]...)
-			if cap(in) > 4*len(buf) && len(in) < cap(in)/4 {
-				in = append([]byte(nil), in...)
+			if cap(out) > streamOut {
+				out = nil
+			}
+			var ok bool
+			if in, ok = s.mem.keep(&sc.held, in, data[consumed:], inOwned, need); !ok {
+				return sc.overBudget(conn, sess)
 			}
 			switch {
 			case len(in) == 0 && !sess.busy():
@@ -207,6 +218,41 @@ func (sc *streamConn) run() (why Reason) {
 			return reasonIO(err)
 		}
 	}
+}
+
+// write sends one batch of replies.
+func (sc *streamConn) write(conn net.Conn, out []byte) (Reason, bool) {
+	s := sc.s
+	extra := int64(cap(out) - streamOut)
+	if !s.mem.take(extra) {
+		return reasonOverBudget(s.cfg.MaxBuffered), false
+	}
+	defer s.mem.give(extra)
+	_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	w, err := conn.Write(out)
+	sc.tx += uint64(w)
+	switch {
+	case err == nil:
+		return Reason{}, true
+	case isTimeout(err):
+		return reasonWriteTimeout(s.cfg.ReadTimeout), false
+	default:
+		return reasonIO(err), false
+	}
+}
+
+// overBudget tells the client that its next bytes do not fit in
+// Config.MaxBuffered, and why the connection ends.
+func (sc *streamConn) overBudget(conn net.Conn, sess session) Reason {
+	var out []byte
+	sess.overloaded(&out)
+	if len(out) > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if n, err := conn.Write(out); err == nil {
+			sc.tx += uint64(n)
+		}
+	}
+	return reasonOverBudget(sc.s.cfg.MaxBuffered)
 }
 
 func (sc *streamConn) goodbye(conn net.Conn, sess session) Reason {

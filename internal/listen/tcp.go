@@ -36,6 +36,7 @@ func (s *tcpSession) feed(in []byte, out *[]byte) result {
 	return result{n: len(in)}
 }
 
-func (s *tcpSession) ready() bool         { return true }
-func (s *tcpSession) busy() bool          { return false }
-func (s *tcpSession) goodbye(out *[]byte) {}
+func (s *tcpSession) ready() bool            { return true }
+func (s *tcpSession) busy() bool             { return false }
+func (s *tcpSession) goodbye(out *[]byte)    {}
+func (s *tcpSession) overloaded(out *[]byte) {}

@@ -39,6 +39,7 @@ func (s *textSession) feed(in []byte, out *[]byte) result {
 	return result{n: n}
 }
 
-func (s *textSession) ready() bool         { return true }
-func (s *textSession) busy() bool          { return false }
-func (s *textSession) goodbye(out *[]byte) {}
+func (s *textSession) ready() bool            { return true }
+func (s *textSession) busy() bool             { return false }
+func (s *textSession) goodbye(out *[]byte)    {}
+func (s *textSession) overloaded(out *[]byte) {}

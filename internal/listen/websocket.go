@@ -37,16 +37,34 @@ func (s *wsSession) goodbye(out *[]byte) {
 	}
 }
 
+// overloaded is close 1013 "try again later" once the handshake is done,
+// 503 before.
+func (s *wsSession) overloaded(out *[]byte) {
+	if s.up {
+		*out = appendFrame(*out, ws.OpClose, ws.NewCloseFrameBody(statusTryAgainLater, ""))
+		return
+	}
+	*out = append(*out, "HTTP/1.1 503 Service Unavailable\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
+}
+
+// statusTryAgainLater is close code 1013 (IANA WebSocket registry): the
+// server is overloaded.
+const statusTryAgainLater ws.StatusCode = 1013
+
 func (s *wsSession) feed(in []byte, out *[]byte) result {
 	n := 0
 	if !s.up {
-		end := headerEnd(in)
-		if end < 0 && !requestStart(in) {
+		if !requestStart(in) {
 			// Not HTTP at all (a TLS ClientHello, a raw protocol): answer at
-			// once, as an HTTP server does, rather than at the handshake deadline.
+			// once, as an HTTP server does, rather than at the handshake
+			// deadline. This is decided on the first bytes alone, before
+			// looking for the end of the head: a head that ends within them
+			// ("0\n\n") must get the same answer whether it came in one read
+			// or in several.
 			*out = append(*out, "HTTP/1.1 400 Bad Request\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
 			return closeWith(len(in), reasonHandshake(errNotHTTP))
 		}
+		end := headerEnd(in)
 		if end < 0 && len(in) <= maxHandshake {
 			return result{} // headers not complete yet
 		}
@@ -84,7 +102,7 @@ func (s *wsSession) feed(in []byte, out *[]byte) result {
 		}
 		total := hsize + int(h.Length)
 		if len(in)-n < total {
-			break
+			return result{n: n, need: total}
 		}
 		payload := in[n+hsize : n+total]
 		ws.Cipher(payload, h.Mask, 0)
@@ -96,17 +114,29 @@ func (s *wsSession) feed(in []byte, out *[]byte) result {
 		case ws.OpClose:
 			return s.closeFrame(n, payload, out)
 		case ws.OpContinuation:
-			s.msg = append(s.msg, payload...)
+			msg, ok := s.lim.mem.append(&s.c.held, s.msg, payload, s.lim.maxMessage)
+			if !ok {
+				s.overloaded(out)
+				return closeWith(n, reasonOverBudget(int(s.lim.mem.max)))
+			}
+			s.msg = msg
 			if h.Fin {
-				op, msg := s.op, s.msg
+				op := s.op
 				s.op, s.msg = 0, nil
-				if r, bad := s.message(n, op, msg, out); bad {
+				r, bad := s.message(n, op, msg, out)
+				s.lim.mem.drop(&s.c.held, msg)
+				if bad {
 					return r
 				}
 			}
 		default:
 			if !h.Fin {
-				s.op, s.msg = h.OpCode, append([]byte(nil), payload...)
+				msg, ok := s.lim.mem.append(&s.c.held, nil, payload, s.lim.maxMessage)
+				if !ok {
+					s.overloaded(out)
+					return closeWith(n, reasonOverBudget(int(s.lim.mem.max)))
+				}
+				s.op, s.msg = h.OpCode, msg
 				continue
 			}
 			if r, bad := s.message(n, h.OpCode, payload, out); bad {

@@ -29,6 +29,7 @@ type connInfo struct {
 	ep    *endpoint
 	peer  netip.AddrPort
 	local netip.AddrPort
+	held  int64 // bytes of Config.MaxBuffered its buffers hold
 }
 
 func (c *connInfo) info() Info {

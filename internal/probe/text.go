@@ -18,7 +18,7 @@ type Message = evidence.Message
 // JSON; a server of another protocol shows itself (HTTP 400, a greeting).
 func TextMessage(ctx context.Context, conn net.Conn, deadline time.Time) *Message {
 	defer closeOnDone(ctx, conn)()
-	rec := record(conn)
+	rec := record(conn, MaxKeep)
 	rec.SetDeadline(deadline)
 	if _, err := rec.Write([]byte(WhoamiRequest + "\n")); err == nil {
 		readUntil(rec, func(b []byte) bool { return bytes.IndexByte(b, '\n') >= 0 || recognised(b) })

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/conndiag/conndiag/internal/evidence"
 )
@@ -54,7 +55,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	rec := record(conn)
+	rec := record(conn, maxTLSAnswer)
 	res := &TLS{ServerName: cfg.ServerName}
 	tc := tls.Client(rec, &tls.Config{
 		ServerName:         cfg.ServerName,
@@ -73,12 +74,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 		if errors.As(err, &oe) && oe.Op == "remote error" {
 			res.Alert = strings.TrimPrefix(oe.Err.Error(), "tls: ")
 		}
-		if res.Exchange.Err == nil {
-			res.Exchange.Err = err
-			if res.Reply != Answered {
-				res.Reply = ReplyOf(err)
-			}
-		}
+		settle(&res.Exchange, err)
 		return res, nil
 	}
 	st := tc.ConnectionState()
@@ -93,23 +89,50 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 	return res, tc
 }
 
+// maxNames bounds the names kept of one certificate (evidence shows 8).
+const maxNames = 64
+
+// maxCertText bounds a subject or issuer kept as evidence, in runes.
+const maxCertText = 256
+
+// certOf turns a certificate the server sent into evidence, bounded: a
+// stranger's certificate may carry thousands of names or a huge subject.
+// The strings are raw; they are escaped where they are shown.
 func certOf(c *x509.Certificate) Cert {
 	out := Cert{
-		Subject: c.Subject.String(), Issuer: c.Issuer.String(), DNSNames: c.DNSNames,
+		Subject: clipText(c.Subject.String()), Issuer: clipText(c.Issuer.String()),
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter,
 	}
+	for _, n := range c.DNSNames[:min(len(c.DNSNames), maxNames)] {
+		out.DNSNames = append(out.DNSNames, clipText(n))
+	}
 	for _, ip := range c.IPAddresses {
-		if a, ok := netip.AddrFromSlice(ip); ok {
+		if a, ok := netip.AddrFromSlice(ip); ok && len(out.IPs) < maxNames {
 			out.IPs = append(out.IPs, a.Unmap())
 		}
 	}
-	if out.Subject == "" && len(c.DNSNames) > 0 {
-		out.Subject = c.DNSNames[0]
+	if out.Subject == "" && len(out.DNSNames) > 0 {
+		out.Subject = out.DNSNames[0]
 	}
 	// CheckSignatureFrom would insist on the CA flag, which a self-signed leaf lacks.
 	out.SelfSigned = string(c.RawSubject) == string(c.RawIssuer) &&
 		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 	return out
+}
+
+// clipText keeps the first maxCertText characters of s (an invalid byte
+// counts as one and is kept, for the escaping where it is shown), with "…"
+// for a cut.
+func clipText(s string) string {
+	at := 0
+	for n := 0; at < len(s); n++ {
+		if n == maxCertText {
+			return s[:at] + "…"
+		}
+		_, size := utf8.DecodeRuneInString(s[at:])
+		at += size
+	}
+	return s
 }
 
 // Verify lists every problem of a chain (leaf first) for the name or

@@ -25,7 +25,7 @@ type WebSocket = evidence.WebSocket
 // conn is closed when it returns.
 func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *WebSocket {
 	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}}
-	rec := record(conn)
+	rec := record(conn, MaxAnswer)
 	defer rec.Close()
 	// gorilla reads the handshake answer without watching ctx: close on cancel (Ctrl-C).
 	defer closeOnDone(ctx, rec)()
@@ -42,6 +42,9 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	res.Exchange = rec.exchange()
 	res.FirstByte = res.Exchange.FirstByte
 	res.AcceptWant = acceptFor(res.Sent)
+	if resp != nil && resp.StatusCode < 100 {
+		resp, c, err = nil, nil, badStatus(resp.StatusCode)
+	}
 	if resp != nil {
 		res.Status, res.StatusLine, res.Header = resp.StatusCode, resp.Proto+" "+resp.Status, evidence.Header(resp.Header)
 		if resp.Body != nil {
@@ -50,10 +53,7 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	}
 	if err != nil {
 		res.Err = err
-		if res.Exchange.Err == nil && res.Reply != Answered {
-			res.Exchange.Err = err
-			res.Reply = ReplyOf(err)
-		}
+		settle(&res.Exchange, err)
 		return res
 	}
 	defer c.Close()

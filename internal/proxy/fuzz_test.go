@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/url"
@@ -28,11 +29,17 @@ func FuzzConnectHTTP(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"))
 	f.Add([]byte("\x05\x00"))
 	f.Add([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+	// Hostile: an endless header, NUL, CR without LF, ESC sequences, invalid UTF-8, a huge Content-Length.
+	f.Add(append([]byte("HTTP/1.1 200 OK\r\nX-Long: "), bytes.Repeat([]byte("a"), maxHead+10)...))
+	f.Add([]byte("HTTP/1.1 200 \x00OK\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 403 Forbidden\rX-A: b\r\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 403 \x1b]0;owned\x07\x1b[2J\xff\xfe\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		u, _ := url.Parse("http://u:p@proxy.test:3128")
 		answer(b, func(c net.Conn) {
 			r := Result{Asked: "app.test:8282"}
-			connectHTTP(&r, c, u)
+			connectHTTP(&r, &counted{Conn: c}, u)
 			if r.Stage == "" || (r.Stage == StageOK) != (r.Status/100 == 2) {
 				t.Fatalf("result %+v", r)
 			}
@@ -49,7 +56,7 @@ func FuzzSOCKS5(f *testing.F) {
 		u, _ := url.Parse("socks5://proxy.test:1080")
 		answer(b, func(c net.Conn) {
 			r := Result{Asked: "192.0.2.1:8282"}
-			socks5(t.Context(), &r, c, u)
+			socks5(t.Context(), &r, &counted{Conn: c}, u)
 			if r.Stage == "" {
 				t.Fatalf("result %+v", r)
 			}

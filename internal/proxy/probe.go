@@ -38,8 +38,50 @@ const (
 // Result is what testing one proxy found.
 type Result = evidence.ProxyResult
 
-// maxHead bounds a proxy's answer to CONNECT.
+// maxHead bounds a proxy's answer to CONNECT (or to the SOCKS5 handshake).
 const maxHead = 64 << 10
+
+// errTooLong is a read past maxHead.
+var errTooLong = fmt.Errorf("the answer is longer than %d KiB; conndiag stopped reading there", maxHead>>10)
+
+// counted counts what the proxy sends and refuses to read past maxHead, so
+// an endless status line or header costs 64 KiB, and an answer cut short by
+// the deadline can say how much of it came.
+type counted struct {
+	net.Conn
+	n   int
+	err error // the first read error
+}
+
+func (c *counted) Read(b []byte) (int, error) {
+	room := maxHead - c.n
+	if room <= 0 {
+		c.note(errTooLong)
+		return 0, errTooLong
+	}
+	n, err := c.Conn.Read(b[:min(len(b), room)])
+	c.n += n
+	c.note(err)
+	return n, err
+}
+
+func (c *counted) note(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// why says what went wrong when the client library failed with err. A read
+// that timed out or hit the cap explains more than the parse error a
+// reader reports for the partial line it was left with (bufio hands out
+// the bytes before a read error and keeps the error to itself).
+func (c *counted) why(err error) string {
+	var ne net.Error
+	if errors.Is(c.err, errTooLong) || errors.As(c.err, &ne) && ne.Timeout() {
+		err = c.err
+	}
+	return shortErr(err, c.n)
+}
 
 // Probe tests the proxy u for a connection to host:port. ip is the address
 // the client would resolve host to: a socks5:// client sends the address,
@@ -75,7 +117,7 @@ func Probe(ctx context.Context, u *url.URL, host string, ip netip.Addr, port uin
 
 	switch u.Scheme {
 	case "socks5", "socks5h":
-		socks5(ctx, &r, conn, u)
+		socks5(ctx, &r, &counted{Conn: conn}, u)
 	default:
 		if u.Scheme == "https" {
 			tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname()})
@@ -85,7 +127,7 @@ func Probe(ctx context.Context, u *url.URL, host string, ip netip.Addr, port uin
 			}
 			conn = tc
 		}
-		connectHTTP(&r, conn, u)
+		connectHTTP(&r, &counted{Conn: conn}, u)
 	}
 	return r
 }
@@ -112,7 +154,7 @@ func resolve(ctx context.Context, u *url.URL, timeout time.Duration) (netip.Addr
 }
 
 // connectHTTP asks an HTTP proxy for a tunnel (RFC 9110 CONNECT).
-func connectHTTP(r *Result, conn net.Conn, u *url.URL) {
+func connectHTTP(r *Result, conn *counted, u *url.URL) {
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: r.Asked}, Host: r.Asked,
 		Header: http.Header{"User-Agent": {"conndiag"}}}
 	if u.User != nil {
@@ -120,12 +162,12 @@ func connectHTTP(r *Result, conn net.Conn, u *url.URL) {
 		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw)))
 	}
 	if err := req.Write(conn); err != nil {
-		r.Stage, r.Err = StageHandshake, shortErr(err)
+		r.Stage, r.Err = StageHandshake, shortErr(err, 0)
 		return
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(conn, maxHead)), req)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
-		r.Stage, r.Err = StageHandshake, shortErr(err)
+		r.Stage, r.Err = StageHandshake, conn.why(err)
 		return
 	}
 	resp.Body.Close()
@@ -138,7 +180,7 @@ func connectHTTP(r *Result, conn net.Conn, u *url.URL) {
 }
 
 // socks5 runs the SOCKS5 greeting and CONNECT over conn with x/net/proxy.
-func socks5(ctx context.Context, r *Result, conn net.Conn, u *url.URL) {
+func socks5(ctx context.Context, r *Result, conn *counted, u *url.URL) {
 	var auth *xproxy.Auth
 	if u.User != nil {
 		pw, _ := u.User.Password()
@@ -157,7 +199,7 @@ func socks5(ctx context.Context, r *Result, conn net.Conn, u *url.URL) {
 		return
 	}
 	if _, err := wc.DialWithConn(ctx, conn, "tcp", r.Asked); err != nil {
-		msg := shortErr(err)
+		msg := conn.why(err)
 		// x/net reports a failed CONNECT reply as "unknown error <reply>".
 		if reply, ok := strings.CutPrefix(msg, "unknown error "); ok {
 			r.Stage, r.Reply = StageRequest, reply
@@ -169,16 +211,23 @@ func socks5(ctx context.Context, r *Result, conn net.Conn, u *url.URL) {
 	r.Stage = StageOK
 }
 
-func shortErr(err error) string {
+// shortErr says what went wrong; got is how many bytes the proxy had sent.
+func shortErr(err error, got int) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		err = oe.Err
+	}
+	if errors.Is(err, errTooLong) {
+		return errTooLong.Error()
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "the proxy closed the connection"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
+		if got > 0 {
+			return fmt.Sprintf("incomplete answer: %d bytes came, then nothing more until the deadline", got)
+		}
 		return "no answer (timeout)"
 	}
 	return clip(err.Error(), 200)

@@ -20,7 +20,7 @@ const wsRequest = "GET /chat HTTP/1.1\r\nHost: app.test:8282\r\nUpgrade: websock
 
 func answered(sent, got string) probe.Exchange {
 	return probe.Exchange{Sent: []byte(sent), SentN: len(sent), Received: []byte(got), ReceivedN: len(got), Reply: probe.Answered,
-		Service: probe.Classify([]byte(got), []byte(sent))}
+		Service: probe.Classify([]byte(got), []byte(sent)), Start: probe.StatusStart([]byte(got))}
 }
 
 func noAnswer(sent string, r probe.Reply) probe.Exchange {
@@ -311,5 +311,119 @@ func TestDecideProtocolWhoami(t *testing.T) {
 	_, fs = Decide(protoEv(t, "ws://app.test:8080/", &ProtoEvidence{WS: ws}))
 	if text := render(i18n.New("en"), fs); !strings.Contains(text, "conndiag test endpoint (conndiag listen 1.0)") {
 		t.Errorf("the Server header alone must name the endpoint:\n%s", text)
+	}
+}
+
+// cut is an answer that began and was not read to its end.
+func cut(sent, got string, total int, c probe.Cut, d time.Duration) probe.Exchange {
+	e := answered(sent, got[:min(len(got), probe.MaxKeep)])
+	e.ReceivedN, e.Cut, e.Duration = total, c, d
+	return e
+}
+
+// An answer cut at the byte cap or unfinished at the deadline proves no
+// protocol: unknown, medium for a whole HTTP status line, low otherwise;
+// never not_http or other_service with certainty.
+func TestDecideCutAnswer(t *testing.T) {
+	snap := newSnapshot(t)
+	endless101 := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Long: " + strings.Repeat("a", 3000)
+	endless200 := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 3000)
+	const d = 3 * time.Second
+	tests := []struct {
+		name    string
+		target  string
+		p       ProtoEvidence
+		outcome Outcome
+		cause   Cause
+		conf    Confidence
+		summary string // the English summary, exactly
+		ev      string // a line of evidence that must be there
+	}{
+		{"ws endless header after 101", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, endless101, probe.MaxAnswer, probe.CutCap, 20*time.Millisecond))},
+			OutcomeProtocolMismatch, CauseUnknown, Medium,
+			"An HTTP server answered (HTTP/1.1 101 Switching Protocols), but its header does not end: conndiag stopped reading after 65536 bytes, and clients give up too.",
+			`The answer was cut at 65536 bytes, the most conndiag reads of one answer: HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n`},
+		{"http endless header after 200", "http://app.test/",
+			ProtoEvidence{HTTP: &probe.HTTP{Exchange: cut("GET / HTTP/1.1\r\n", endless200, probe.MaxAnswer, probe.CutCap, 20*time.Millisecond)}},
+			OutcomeProtocolMismatch, CauseUnknown, Medium,
+			"An HTTP server answered (HTTP/1.1 200 OK), but its header does not end: conndiag stopped reading after 65536 bytes, and clients give up too.",
+			"(65536 bytes)"},
+		{"endless status line", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, "HTTP/1.1 200 "+strings.Repeat("x", 3000), probe.MaxAnswer, probe.CutCap, 20*time.Millisecond))},
+			OutcomeProtocolMismatch, CauseUnknown, Low,
+			"The answer to the WebSocket handshake does not end: conndiag stopped reading after 65536 bytes without a complete answer.",
+			"cut at 65536 bytes"},
+		{"ws stall after the status line", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, "HTTP/1.1 101 Switching Protocols\r\n", 34, probe.CutDeadline, d))},
+			OutcomeTimeout, CauseUnknown, Medium,
+			"An HTTP server answered (HTTP/1.1 101 Switching Protocols) but did not finish its answer within 3.0 s: it stalled, or it sends too slowly.",
+			`After 3.0 s the answer to the WebSocket handshake was still incomplete (34 bytes had come): HTTP/1.1 101 Switching Protocols\r\n`},
+		{"http trickle", "http://app.test:8080/",
+			ProtoEvidence{HTTP: &probe.HTTP{Exchange: cut("GET / HTTP/1.1\r\n", "HTTP/1.", 7, probe.CutDeadline, d)}},
+			OutcomeTimeout, CauseUnknown, Low,
+			"The server began to answer the HTTP request but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
+			"(7 bytes had come): HTTP/1."},
+		{"a start that looks like SSH is no proof", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, "SSH-2.0-Open", 12, probe.CutDeadline, d))},
+			OutcomeTimeout, CauseUnknown, Low,
+			"The server began to answer the WebSocket handshake but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
+			"SSH-2.0-Open"},
+		{"escape sequences are shown escaped", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, "\x1b]0;owned\x07\x1b[2J\r", 13, probe.CutDeadline, d))},
+			OutcomeTimeout, CauseUnknown, Low,
+			"The server began to answer the WebSocket handshake but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
+			`\x1b]0;owned\x07\x1b[2J\r`},
+		{"cut, but a fresh ClientHello got TLS", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, "\x00\x01", 2, probe.CutDeadline, d)), Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, serverHello))}},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "", "TLS ServerHello"},
+		{"cut after a TLS record header", "ws://app.test:8282/chat",
+			ProtoEvidence{WS: wsNot(cut(wsRequest, tlsAlert[:5], 5, probe.CutDeadline, d))},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "", "TLS alert"},
+		{"wss, two bytes then a stall", "wss://app.test:8443/chat",
+			ProtoEvidence{TLS: tlsFailed(cut(clientHello, "\x16\x03", 2, probe.CutDeadline, d))},
+			OutcomeTimeout, CauseUnknown, Low,
+			"The server began to answer the TLS ClientHello but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
+			`\x16\x03`},
+		{"wss, a ServerHello that stops", "wss://app.test:8443/chat",
+			ProtoEvidence{TLS: tlsFailed(cut(clientHello, serverHello, 9, probe.CutDeadline, d))},
+			OutcomeTimeout, CauseUnknown, Low,
+			"The server began to answer the TLS ClientHello but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
+			"TLS ServerHello"},
+		{"wss, a record header that stops, a fresh ClientHello answered", "wss://app.test:8443/chat",
+			ProtoEvidence{TLS: tlsFailed(cut(clientHello, "\x16\x03", 2, probe.CutDeadline, d)), Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, serverHello))}},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "", "TLS ServerHello"},
+		{"wss, plain bytes that stop still prove plain", "wss://app.test:8443/chat",
+			ProtoEvidence{TLS: tlsFailed(cut(clientHello, "HTTP/1.1 400", 12, probe.CutDeadline, d))},
+			OutcomeTLSFailure, CauseTLSUnexpected, High, "", "HTTP/1.1 400"},
+		{"the same start, whole, is not_http", "http://app.test:8080/",
+			ProtoEvidence{HTTP: &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "hello\n")}},
+			OutcomeProtocolMismatch, CauseNotHTTP, High, "", "hello"},
+	}
+	p := i18n.New("en")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pe := tt.p
+			out, fs := Decide(protoEv(t, tt.target, &pe))
+			snap.add(tt.name, out, fs)
+			text := render(p, fs)
+			if out != tt.outcome || fs[0].Cause != tt.cause || fs[0].Confidence != tt.conf {
+				t.Fatalf("got %s / %s / %s, want %s / %s / %s\n%s", out, fs[0].Cause, fs[0].Confidence, tt.outcome, tt.cause, tt.conf, text)
+			}
+			if tt.summary != "" && p.Text(fs[0].Summary) != tt.summary {
+				t.Errorf("summary %q\nwant    %q", p.Text(fs[0].Summary), tt.summary)
+			}
+			if !strings.Contains(text, tt.ev) {
+				t.Errorf("want evidence %q in:\n%s", tt.ev, text)
+			}
+			if strings.Contains(text, "<no value>") || strings.ContainsAny(text, "\x1b\x07") {
+				t.Errorf("a message lacks an argument or shows raw control bytes:\n%s", text)
+			}
+			for _, lang := range []string{"ar", "zh"} {
+				if s := render(i18n.New(lang), fs); strings.Contains(s, "<no value>") {
+					t.Errorf("%s: a message lacks an argument:\n%s", lang, s)
+				}
+			}
+		})
 	}
 }

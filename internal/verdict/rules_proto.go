@@ -76,6 +76,80 @@ func (r proto) resetDraft(lines ...i18n.Msg) Draft {
 	return Draft{Args: []any{"Addr", r.a.Addr.String()}, Lines: r.lines(append(lines, r.tryLines()...)...)}
 }
 
+// ---- an answer cut at the byte cap or unfinished at the deadline ----
+
+// cut: the answer began but was not read to its end, so what arrived proves
+// no protocol. In the TLS step, five plain bytes or more still prove the
+// port is plain; a TLS record header that stops is only a start.
+func (r proto) cut() bool {
+	if r.e.Reply != evidence.ReplyAnswered || r.e.Cut == evidence.CutNone {
+		return false
+	}
+	if t := r.p.TLS; t != nil && !t.Done {
+		return r.e.Service.Name == evidence.SvcTLS || len(r.e.Received) < 5
+	}
+	return true
+}
+
+func (r proto) cutTLS() bool {
+	tr, ok := r.tryAnswered(evidence.TryTLS)
+	return r.cut() && ok && tryIsTLS(tr)
+}
+
+func (r proto) cutLine() i18n.Msg {
+	e := r.e
+	got := show(e.Received, e.ReceivedN)
+	if e.Cut == evidence.CutCap {
+		return i18n.M("probebounds.ev.too_long", "N", e.ReceivedN, "Bytes", got)
+	}
+	return i18n.M("probebounds.ev.incomplete", "What", r.what, "Dur", Dur(e.Duration), "N", e.ReceivedN, "Bytes", got)
+}
+
+func (r proto) cutOutcome() Outcome {
+	if r.e.Cut == evidence.CutCap {
+		return OutcomeProtocolMismatch
+	}
+	return OutcomeTimeout
+}
+
+// cutRules judge a cut answer (see proto.cut) in the TLS step and where the
+// answer is no HTTP: a TLS server found on a fresh connection, else what
+// arrived, with medium confidence when it is a whole HTTP status line.
+func cutRules(stage string) []Rule[proto] {
+	return []Rule[proto]{
+		{ID: stage + ".cut.try_tls", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
+			When: proto.cutTLS,
+			Make: func(r proto) Draft {
+				tr, _ := r.tryAnswered(evidence.TryTLS)
+				return Draft{Lines: r.lines(r.cutLine(), r.tryLine(tr)), Fix: r.tlsExpectedFix()}
+			}, Note: "an answer that stopped, while a fresh ClientHello got TLS"},
+		{ID: stage + ".cut", Cause: CauseUnknown, Conf: Medium, OutcomeOf: proto.cutOutcome,
+			ConfOf: func(r proto) Confidence { return map[bool]Confidence{true: Medium, false: Low}[r.e.Start != ""] },
+			When:   proto.cut,
+			Make: func(r proto) Draft {
+				e := r.e
+				start := escape.Bytes([]byte(e.Start), 100)
+				d := Draft{Lines: r.lines(append([]i18n.Msg{r.cutLine()}, r.tryLines()...)...)}
+				switch {
+				case e.Cut == evidence.CutCap && e.Start != "":
+					d.Summary = i18n.M("probebounds.too_long_http.summary", "Status", start, "N", e.ReceivedN)
+				case e.Cut == evidence.CutCap:
+					d.Summary = i18n.M("probebounds.too_long.summary", "What", r.what, "N", e.ReceivedN)
+				case e.Start != "":
+					d.Summary = i18n.M("probebounds.incomplete_http.summary", "Status", start, "Dur", Dur(e.Duration))
+				default:
+					d.Summary = i18n.M("probebounds.incomplete.summary", "What", r.what, "Dur", Dur(e.Duration))
+				}
+				fix := i18n.M("probebounds.fix.incomplete")
+				if e.Cut == evidence.CutCap {
+					fix = i18n.M("probebounds.fix.too_long")
+				}
+				d.Fix = []i18n.Msg{fix, i18n.M("cause.unknown.fix")}
+				return d
+			}, Note: "cut at the byte cap or unfinished at the deadline: medium when a whole HTTP status line came, low otherwise; never proof of another protocol"},
+	}
+}
+
 // ---- TLS ----
 
 func (r proto) tlsPlainLine() i18n.Msg {
@@ -89,17 +163,20 @@ func (r proto) tlsNoAnswerLine() i18n.Msg {
 
 func (r proto) tlsReplied(want ...evidence.Reply) bool { return replyIs(r.tls().Reply, want...) }
 
-var tlsRules = []Rule[proto]{
-	{ID: "tls.alert", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTLSFailure,
-		When: func(r proto) bool { return r.tls().Alert != "" },
-		Make: func(r proto) Draft {
-			t := r.tls()
-			lines := r.lines(i18n.M("ev.proto.tls.alert", "Alert", t.Alert))
-			if t.ServerName == "" {
-				lines = append(lines, i18n.M("ev.proto.tls.no_sni"))
-			}
-			return Draft{Summary: i18n.M("proto.tls_alert.summary", "Alert", t.Alert), Lines: lines, Fix: r.tlsAlertFix()}
-		}, Note: "the server answered the ClientHello with a TLS alert"},
+var tlsRules = append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), tlsAnswerRules...)
+
+var tlsAlertRule = Rule[proto]{ID: "tls.alert", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTLSFailure,
+	When: func(r proto) bool { return r.tls().Alert != "" },
+	Make: func(r proto) Draft {
+		t := r.tls()
+		lines := r.lines(i18n.M("ev.proto.tls.alert", "Alert", t.Alert))
+		if t.ServerName == "" {
+			lines = append(lines, i18n.M("ev.proto.tls.no_sni"))
+		}
+		return Draft{Summary: i18n.M("proto.tls_alert.summary", "Alert", t.Alert), Lines: lines, Fix: r.tlsAlertFix()}
+	}, Note: "the server answered the ClientHello with a TLS alert"}
+
+var tlsAnswerRules = []Rule[proto]{
 	{ID: "tls.plain.other_service", Cause: CauseOtherService, Conf: High, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool {
 			return r.tlsReplied(evidence.ReplyAnswered) && evidence.SpeaksOther(r.tls().Service.Name)
@@ -344,12 +421,15 @@ func tryIsTLS(tr evidence.Try) bool {
 }
 func tryIsOther(tr evidence.Try) bool { return evidence.SpeaksOther(tr.Service.Name) }
 
-var notHTTPRules = []Rule[proto]{
-	{ID: "nothttp.tls_record", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
-		When: func(r proto) bool { return r.answered() && r.e.Service.Name == evidence.SvcTLS },
-		Make: func(r proto) Draft {
-			return Draft{Lines: r.lines(r.notHTTPLine(), i18n.M("ev.proto.tls_record", "Record", r.e.Service.Detail)), Fix: r.tlsExpectedFix()}
-		}, Note: "the answer is a TLS record"},
+var notHTTPRules = append(append([]Rule[proto]{notHTTPTLSRecord}, cutRules("nothttp")...), notHTTPAnswerRules...)
+
+var notHTTPTLSRecord = Rule[proto]{ID: "nothttp.tls_record", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
+	When: func(r proto) bool { return r.answered() && r.e.Service.Name == evidence.SvcTLS },
+	Make: func(r proto) Draft {
+		return Draft{Lines: r.lines(r.notHTTPLine(), i18n.M("ev.proto.tls_record", "Record", r.e.Service.Detail)), Fix: r.tlsExpectedFix()}
+	}, Note: "the answer is a TLS record"}
+
+var notHTTPAnswerRules = []Rule[proto]{
 	{ID: "nothttp.other_service", Cause: CauseOtherService, Conf: High, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool { return r.answered() && evidence.SpeaksOther(r.e.Service.Name) },
 		Make: func(r proto) Draft { return r.otherServiceDraft(r.e.Service, r.notHTTPLine()) }},
@@ -561,6 +641,7 @@ func decideProto(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	var cert []Finding
 	if t := r.p.TLS; t != nil {
 		if !t.Done {
+			r.e, r.what = t.Exchange, i18n.M("what.tls")
 			fs, out, _ := decideFirst(tlsRules, r)
 			return out, fs
 		}
