@@ -152,6 +152,8 @@ func and(a, b tri) tri {
 // pstate is the packet while it walks: what rules can change about it.
 type pstate struct {
 	Packet
+	out       bool // the OUTPUT path: a connection this machine opens, conn
+	conn      Conn
 	port      uint16 // after DNAT/REDIRECT
 	ct        uint32 // conntrack state bit (ctNew, ctUntracked)
 	mark      uint32

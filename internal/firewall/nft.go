@@ -377,6 +377,8 @@ const (
 	vUnknown                // not understood
 	vDst                    // the destination address
 	vIface                  // the input interface name (s when known)
+	vSrc                    // this machine's own source address (the OUTPUT path)
+	vLocalPort              // this machine's own source port, not yet chosen
 )
 
 // left evaluates a match's left side for the packet.
@@ -418,6 +420,9 @@ func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
 			switch f.Result {
 			case "type":
 				return func(st *pstate) value {
+					if st.out {
+						return outFibType(st, f.Flags)
+					}
 					if st.forwarded {
 						return value{kind: vStr, s: "unicast"}
 					}
@@ -461,7 +466,7 @@ func payloadVal(proto, field string) func(*pstate) value {
 		case "dport":
 			return func(st *pstate) value { return value{kind: vNum, n: uint64(st.port)} }
 		case "sport":
-			return constVal(value{kind: vCond, why: "client source port"})
+			return localPortVal("client source port")
 		case "flags":
 			return constVal(value{kind: vBits, n: flagSYN})
 		}
@@ -476,6 +481,9 @@ func payloadVal(proto, field string) func(*pstate) value {
 		inner := func(st *pstate) value {
 			switch field {
 			case "saddr":
+				if st.out {
+					return value{kind: vSrc, why: "source"}
+				}
 				return value{kind: vCond, why: "source"}
 			case "daddr":
 				return value{kind: vDst, addr: true}
@@ -519,7 +527,12 @@ func metaVal(key string) func(*pstate) value {
 			return value{kind: vStr, s: "ipv6", n: 10}
 		}
 	case "iif", "iifname":
-		return func(st *pstate) value { return value{kind: vIface, s: st.InIface} }
+		return func(st *pstate) value {
+			if st.out {
+				return value{kind: vStr, s: ""} // a packet this machine sends has no input interface
+			}
+			return value{kind: vIface, s: st.InIface}
+		}
 	case "iiftype":
 		return constVal(value{kind: vStr, s: "ether", n: 1})
 	case "pkttype":
@@ -528,6 +541,12 @@ func metaVal(key string) func(*pstate) value {
 		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.mark)} }
 	case "oif", "oifname":
 		return func(st *pstate) value {
+			if st.out {
+				if st.conn.OutIface == "" {
+					return value{kind: vUnknown, why: "meta " + key}
+				}
+				return value{kind: vIface, s: st.conn.OutIface}
+			}
 			if !st.forwarded {
 				return value{kind: vStr, s: ""} // no output interface on the way in
 			}
@@ -537,7 +556,15 @@ func metaVal(key string) func(*pstate) value {
 			return value{kind: vStr, s: st.outIface}
 		}
 	case "skuid", "skgid":
-		return constVal(value{kind: vUnknown, why: "meta " + key})
+		return func(st *pstate) value {
+			if !st.out || st.conn.Owner == nil {
+				return value{kind: vUnknown, why: "meta " + key}
+			}
+			if key == "skgid" {
+				return value{kind: vNum, n: uint64(st.conn.Owner.GID)}
+			}
+			return value{kind: vNum, n: uint64(st.conn.Owner.UID)}
+		}
 	}
 	return constVal(value{kind: vUnknown, why: "meta " + key})
 }
@@ -572,8 +599,15 @@ func ctVal(key string) func(*pstate) value {
 		return constVal(value{kind: vStr, s: "tcp", n: 6})
 	case "proto-dst":
 		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.Port)} }
-	case "saddr", "proto-src":
-		return constVal(value{kind: vCond, why: "client " + key})
+	case "saddr":
+		return func(st *pstate) value {
+			if st.out {
+				return value{kind: vSrc, why: "source"}
+			}
+			return value{kind: vCond, why: "client " + key}
+		}
+	case "proto-src":
+		return localPortVal("client " + key)
 	}
 	return constVal(value{kind: vUnknown, why: "ct " + key})
 }
@@ -843,6 +877,8 @@ func compare(st *pstate, v value, op string, r rhs) (tri, string) {
 			m = m || ifaceMatch(strings.ReplaceAll(e.s, "*", "+"), v.s)
 		}
 		return negate(boolTri(m), neg), ""
+	case vSrc, vLocalPort:
+		return compareOwn(st, v, op, r)
 	case vDst:
 		if r.bad {
 			return unknown, "destination set"
@@ -934,6 +970,26 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 		case vCond:
 			return action{}, cond, v.why + " verdict map"
 		case vNum, vBits, vStr:
+		case vSrc, vDst:
+			if !st.out {
+				return action{}, unknown, "verdict map on " + v.why
+			}
+			as := srcs(st)
+			if v.kind == vDst {
+				as = dests(st)
+			}
+			if len(as) == 0 {
+				return action{}, unknown, "verdict map on " + v.why
+			}
+			for _, en := range entries {
+				if en.e.bad {
+					return action{}, unknown, "verdict map"
+				}
+				if en.e.hasAddr(as[0]) {
+					return en.act, yes, ""
+				}
+			}
+			return action{}, no, ""
 		case vIface:
 			if v.s == "" {
 				return action{}, cond, "interface verdict map"
@@ -1015,4 +1071,82 @@ func describeExprs(exprs []json.RawMessage) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " ")
+}
+
+// localPortVal is a rule's view of the source port: the client's (which
+// depends on the client), or this machine's own when it connects.
+func localPortVal(why string) func(*pstate) value {
+	return func(st *pstate) value {
+		if !st.out {
+			return value{kind: vCond, why: why}
+		}
+		if p := st.conn.SrcPort; p != 0 {
+			return value{kind: vNum, n: uint64(p)}
+		}
+		return value{kind: vLocalPort, why: "local source port"}
+	}
+}
+
+// elemPorts turns a right side's elements into a port list.
+func elemPorts(elems []elem) (portSpec, bool) {
+	var ps portSpec
+	for _, e := range elems {
+		switch {
+		case e.bad || e.isAddr() || e.n > 65535 || e.hi > 65535:
+			return nil, false
+		case e.isRange:
+			ps = append(ps, [2]uint16{uint16(e.n), uint16(e.hi)})
+		case e.isStr:
+			p, ok := services[e.s]
+			if !ok {
+				return nil, false
+			}
+			ps = append(ps, [2]uint16{p, p})
+		default:
+			ps = append(ps, [2]uint16{uint16(e.n), uint16(e.n)})
+		}
+	}
+	return ps, true
+}
+
+// outFibType is `fib daddr type` (or saddr) for this machine's own
+// connection: its source is local, its destination is what it is.
+func outFibType(st *pstate, flags []string) value {
+	for _, f := range flags {
+		if f == "saddr" {
+			return value{kind: vStr, s: "local"}
+		}
+	}
+	d := dests(st)
+	if len(d) == 0 {
+		return value{kind: vUnknown, why: "fib daddr type"}
+	}
+	return value{kind: vStr, s: addrType(st, d[0])}
+}
+
+// compareOwn answers a match on this machine's own source address or port.
+func compareOwn(st *pstate, v value, op string, r rhs) (tri, string) {
+	neg := op == "!="
+	if r.bad {
+		return unknown, "set @" + r.named
+	}
+	if v.kind == vSrc {
+		in := func(a netip.Addr) bool {
+			for _, e := range r.elems {
+				if e.hasAddr(a) {
+					return true
+				}
+			}
+			return false
+		}
+		return addrMatch(srcs(st), in, neg, "source")
+	}
+	if op != "==" && op != "!=" && op != "in" {
+		return cond, "local source port"
+	}
+	ps, ok := elemPorts(r.elems)
+	if !ok {
+		return unknown, "source port"
+	}
+	return localPortMatch(st, ps, neg)
 }
