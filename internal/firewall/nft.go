@@ -369,16 +369,16 @@ type value struct {
 type valKind uint8
 
 const (
-	vNum     valKind = iota // n
-	vBits                   // n, a bit mask (ct state, tcp flags): "in" means any bit set
-	vStr                    // s
-	vCond                   // depends on the client (source address, ...)
-	vNo                     // the packet cannot have this field (udp dport of a TCP SYN)
-	vUnknown                // not understood
-	vDst                    // the destination address
-	vIface                  // the input interface name (s when known)
-	vSrc                    // this machine's own source address (the OUTPUT path)
-	vLocalPort              // this machine's own source port, not yet chosen
+	vNum       valKind = iota // n
+	vBits                     // n, a bit mask (ct state, tcp flags): "in" means any bit set
+	vStr                      // s
+	vCond                     // depends on the client (source address, ...)
+	vNo                       // the packet cannot have this field (udp dport of a TCP SYN)
+	vUnknown                  // not understood
+	vDst                      // the destination address
+	vIface                    // the input interface name (s when known)
+	vSrc                      // this machine's own source address (the OUTPUT path)
+	vLocalPort                // this machine's own source port, not yet chosen
 )
 
 // left evaluates a match's left side for the packet.
