@@ -3,6 +3,7 @@ package firewall
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -64,11 +65,59 @@ type ruleKey struct {
 	handle               int
 }
 
+// NftSchemaVersion is the libnftables JSON schema version
+// (metainfo.json_schema_version, libnftables-json(5)) this package reads.
+const NftSchemaVersion = 1
+
+// ErrNftSchema is the error for nft JSON of a schema version other than
+// NftSchemaVersion, or without one: its meaning cannot be trusted, so the
+// rules are reported as not read rather than judged.
+var ErrNftSchema = errors.New("unknown nft JSON schema, so the nftables rules were not read")
+
 // ParseNftJSON reads the output of `nft -j list ruleset`. text, when not
 // nil, is the output of `nft -a list ruleset`, which gives each rule's text
 // by handle. skip names tables to leave out (those iptables-nft manages,
 // which are evaluated from iptables-save instead); it may be nil.
+//
+// A metainfo object whose json_schema_version is not NftSchemaVersion (or
+// is missing) makes it fail with an error wrapping ErrNftSchema, as
+// knftables does. A document without metainfo is read (Reader.Read, which
+// runs nft itself, requires the metainfo).
 func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) bool) ([]*Table, error) {
+	return parseNftJSON(r, text, skip, false)
+}
+
+// checkNftSchema finds the metainfo object and checks its schema version.
+func checkNftSchema(doc *nftDoc, require bool) error {
+	for _, obj := range doc.Nftables {
+		raw, ok := obj["metainfo"]
+		if !ok {
+			continue
+		}
+		var mi struct {
+			Version json.RawMessage `json:"json_schema_version"`
+		}
+		if err := json.Unmarshal(raw, &mi); err != nil {
+			return fmt.Errorf("firewall: nft json metainfo is not an object: %w", ErrNftSchema)
+		}
+		v := strings.TrimSpace(string(mi.Version))
+		if v == "" {
+			return fmt.Errorf("firewall: nft json has no json_schema_version (this conndiag reads %d): %w", NftSchemaVersion, ErrNftSchema)
+		}
+		var f float64
+		if json.Unmarshal(mi.Version, &f) != nil || f != NftSchemaVersion {
+			v = clip(v, 24)
+			return fmt.Errorf("firewall: nft json_schema_version %s (this conndiag reads %d): %w", v, NftSchemaVersion, ErrNftSchema)
+		}
+		return nil
+	}
+	if require {
+		return fmt.Errorf("firewall: nft json without metainfo (this conndiag reads schema version %d): %w", NftSchemaVersion, ErrNftSchema)
+	}
+	return nil
+}
+
+func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) bool, requireMeta bool) ([]*Table, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxNftJSON+1))
 	if err != nil {
 		return nil, fmt.Errorf("firewall: nft json: %w", err)
@@ -79,6 +128,9 @@ func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 	var doc nftDoc
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("firewall: nft json: %w", err)
+	}
+	if err := checkNftSchema(&doc, requireMeta); err != nil {
+		return nil, err
 	}
 	p := &nftParser{tables: map[tableKey]*Table{}, sets: map[tableKey]map[string][]json.RawMessage{}, skip: skip}
 	if text != nil {

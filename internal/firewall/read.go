@@ -156,7 +156,7 @@ func (rd Reader) Read(ctx context.Context, running map[string]bool) *Snapshot {
 			if nftText.err == nil {
 				text = bytes.NewReader(nftText.stdout)
 			}
-			tables, err := ParseNftJSON(bytes.NewReader(nftJSON.stdout), text, func(f, t string) bool { return iptOwned[tableKey{f, t}] })
+			tables, err := parseNftJSON(bytes.NewReader(nftJSON.stdout), text, func(f, t string) bool { return iptOwned[tableKey{f, t}] }, true)
 			if err != nil {
 				snap.Problems = append(snap.Problems, Problem{What: "nft -j list ruleset", Err: err.Error()})
 			} else {
