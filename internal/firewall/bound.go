@@ -1,6 +1,10 @@
 package firewall
 
-import "unicode/utf8"
+import (
+	"io"
+	"io/fs"
+	"unicode/utf8"
+)
 
 // Bounds on what is kept of outside text. The strings are kept raw (they
 // are escaped where they are shown); these only bound their size.
@@ -12,6 +16,20 @@ const (
 	// iptables' 28).
 	maxName = 256
 )
+
+// maxConf bounds a configuration file read whole (ufw.conf,
+// /etc/default/ufw, firewalld.conf): real ones are a few KiB.
+const maxConf = 64 << 10
+
+// readConf reads at most maxConf bytes of a configuration file.
+func readConf(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxConf))
+}
 
 // clip cuts s to at most n bytes on a character boundary, marking the cut.
 func clip(s string, n int) string {

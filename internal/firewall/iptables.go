@@ -42,6 +42,9 @@ func ParseIptablesSave(r io.Reader, backend, family string) ([]*Table, error) {
 		switch {
 		case line == "" || line[0] == '#':
 		case line[0] == '*':
+			if len(line) > maxName+1 {
+				return tables, fmt.Errorf("firewall: iptables-save line %d: table name longer than %d bytes", n, maxName)
+			}
 			cur = newTable(backend, family, line[1:])
 			tables = append(tables, cur)
 		case line == "COMMIT":
@@ -69,6 +72,9 @@ func parseChainLine(t *Table, line string) error {
 	f := strings.Fields(line[1:])
 	if len(f) < 2 {
 		return fmt.Errorf("chain line %q", line)
+	}
+	if len(f[0]) > maxName {
+		return fmt.Errorf("chain name longer than %d bytes", maxName)
 	}
 	c := t.chain(f[0])
 	if f[1] == "-" {
@@ -119,8 +125,11 @@ func parseRuleLine(t *Table, line string) error {
 	if len(toks) < 2 || toks[0].s != "-A" && toks[0].s != "--append" {
 		return fmt.Errorf("rule %q does not start with -A CHAIN", line)
 	}
+	if len(toks[1].s) > maxName {
+		return fmt.Errorf("chain name longer than %d bytes", maxName)
+	}
 	c := t.chain(toks[1].s)
-	r.Text = line
+	r.Text = clip(line, maxText)
 	r.Pos = len(c.Rules) + 1
 	if err := parseRuleArgs(t, r, toks[2:]); err != nil {
 		return fmt.Errorf("rule %q: %w", line, err)

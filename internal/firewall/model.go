@@ -416,7 +416,7 @@ func (w *walker) note(t *Table, c, base *Chain, r *Rule, a action, m tri, why st
 	if len(w.res.Notes) >= maxNotes {
 		return
 	}
-	n := Note{Hit: *w.hit(t, c, base, r), Action: a.noteAction(), Why: why, Unknown: m == unknown}
+	n := Note{Hit: *w.hit(t, c, base, r), Action: a.noteAction(), Why: clip(why, maxText), Unknown: m == unknown}
 	if a.kind == actJump || a.kind == actGoto {
 		n.Jump = a.target
 	}

@@ -87,6 +87,32 @@ func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 	return parseNftJSON(r, text, skip, false)
 }
 
+// checkNftNames refuses names longer than nft itself allows.
+func checkNftNames(doc *nftDoc) error {
+	for _, obj := range doc.Nftables {
+		for kind, raw := range obj {
+			switch kind {
+			case "table", "chain", "set", "map", "rule":
+			default:
+				continue
+			}
+			var n struct {
+				Family string `json:"family"`
+				Table  string `json:"table"`
+				Name   string `json:"name"`
+				Chain  string `json:"chain"`
+			}
+			if json.Unmarshal(raw, &n) != nil {
+				continue // reported where the object is read
+			}
+			if len(n.Family) > maxName || len(n.Table) > maxName || len(n.Name) > maxName || len(n.Chain) > maxName {
+				return fmt.Errorf("firewall: nft %s with a name longer than %d bytes", kind, maxName)
+			}
+		}
+	}
+	return nil
+}
+
 // checkNftSchema finds the metainfo object and checks its schema version.
 func checkNftSchema(doc *nftDoc, require bool) error {
 	for _, obj := range doc.Nftables {
@@ -137,6 +163,9 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		if p.texts, err = parseNftText(text); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkNftNames(&doc); err != nil {
+		return nil, err
 	}
 	var order []*Table
 	// Sets and chains first, as rules refer to them.
@@ -206,7 +235,7 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		}
 		c := t.chain(ro.Chain)
 		r := &Rule{Pos: len(c.Rules) + 1, Handle: ro.Handle}
-		r.Text = p.texts[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}]
+		r.Text = clip(p.texts[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}], maxText)
 		if err := p.rule(t, r, ro.Expr); err != nil {
 			return nil, fmt.Errorf("firewall: nft rule %s %s %s handle %d: %w", ro.Family, ro.Table, ro.Chain, ro.Handle, err)
 		}
@@ -1116,13 +1145,9 @@ func parseNftText(r io.Reader) (map[ruleKey]string, error) {
 func describeExprs(exprs []json.RawMessage) string {
 	var parts []string
 	for _, e := range exprs {
-		s := string(e)
-		if len(s) > 120 {
-			s = s[:120] + "…"
-		}
-		parts = append(parts, s)
+		parts = append(parts, clip(string(e), 120))
 	}
-	return strings.Join(parts, " ")
+	return clip(strings.Join(parts, " "), maxText)
 }
 
 // localPortVal is a rule's view of the source port: the client's (which

@@ -33,12 +33,12 @@ type UFWRule struct {
 // ReadUFW reads ufw's files under fsys (the root file system); it returns
 // nil when ufw is not installed.
 func ReadUFW(fsys fs.FS) *UFW {
-	conf, err := fs.ReadFile(fsys, "etc/ufw/ufw.conf")
+	conf, err := readConf(fsys, "etc/ufw/ufw.conf")
 	if err != nil {
 		return nil
 	}
 	u := &UFW{Enabled: strings.EqualFold(shellVar(string(conf), "ENABLED"), "yes"), DefaultInput: "DROP"}
-	if def, err := fs.ReadFile(fsys, "etc/default/ufw"); err == nil {
+	if def, err := readConf(fsys, "etc/default/ufw"); err == nil {
 		if p := shellVar(string(def), "DEFAULT_INPUT_POLICY"); p != "" {
 			u.DefaultInput = strings.ToUpper(p)
 		}
@@ -90,7 +90,7 @@ func ParseUFWRules(r io.Reader, v6 bool) ([]UFWRule, error) {
 		if len(f) != 6 && len(f) != 7 && len(f) != 9 {
 			return out, fmt.Errorf("firewall: ufw rules line %d: %d fields in tuple", n, len(f))
 		}
-		ru := UFWRule{Action: f[0], Proto: f[1], DPort: f[2], Dst: f[3], Src: f[5], V6: v6, Tuple: strings.TrimSpace(rest)}
+		ru := UFWRule{Action: f[0], Proto: f[1], DPort: f[2], Dst: f[3], Src: f[5], V6: v6, Tuple: clip(strings.TrimSpace(rest), maxText)}
 		ru.Action, _, _ = strings.Cut(ru.Action, "_") // allow_log → allow
 		dir := "in"
 		if len(f) > 6 {
