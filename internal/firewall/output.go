@@ -1,7 +1,9 @@
 package firewall
 
 import (
+	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -201,4 +203,118 @@ func outAddrType(st *pstate, types []string, neg bool) (tri, string) {
 		m = m || strings.EqualFold(t, ty)
 	}
 	return negate(boolTri(m), neg), ""
+}
+
+// Outgoing is this machine's own firewall's answer for a connection it
+// opens (Snapshot.Outgoing).
+type Outgoing struct {
+	// Result is the walk of the output path (EvaluateOutput): Action, the
+	// Decider with its rule text and counters, Notes, Uncertain. Uncertain
+	// is also set when some rule source could not be read (Problems).
+	Result
+	// Manager is the tool that manages the rule that drops or rejects the
+	// connection (ManagerUFW, ManagerFirewalld, ManagerNftables,
+	// ManagerIptables); "" when nothing does.
+	Manager string
+	// UFWOn: ufw is enabled. UFWAction and UFWRule are then what its
+	// configuration says (the first outgoing user rule that matches, or,
+	// with UFWRule nil, the default outgoing policy), when user.rules could
+	// be read.
+	UFWOn     bool
+	UFWAction string
+	UFWRule   *UFWRule
+	// Read: some rule set was read. When false nothing is known (no tool
+	// installed, or none readable without root) and Result is only the
+	// empty rule set's accept: never a finding that the firewall lets the
+	// connection through.
+	Read bool
+	// Problems are the rule sources that exist but could not be read.
+	Problems []Problem
+}
+
+var firewalldOutChain = regexp.MustCompile(`^(?:filter_)?OUT_policy_(.+?)(?:_(?:pre|log|deny|allow|post))?$`)
+
+// Outgoing evaluates the connection c this machine opens against the rule
+// sets read, and names the tool that manages the deciding rule.
+func (s *Snapshot) Outgoing(c Conn) Outgoing {
+	o := Outgoing{Result: s.Rules.EvaluateOutput(c), Read: len(s.Read) > 0, Problems: s.Problems}
+	if len(s.Problems) > 0 {
+		o.Uncertain = true
+	}
+	if u := s.UFW; u != nil && u.Enabled {
+		o.UFWOn = true
+		if u.RulesErr == nil {
+			o.UFWAction, o.UFWRule = u.DecideOutput(c)
+		}
+	}
+	h := o.Decider
+	if h == nil || o.Action != Drop && o.Action != Reject {
+		return o
+	}
+	ufwChain := strings.HasPrefix(h.Chain, "ufw-") || strings.HasPrefix(h.Chain, "ufw6-")
+	switch {
+	case s.UFW != nil && ufwChain || o.UFWOn && h.Policy && h.Table == "filter" && h.Chain == "OUTPUT" && h.Backend != BackendNftables:
+		o.Manager = ManagerUFW
+	case h.Table == "firewalld" || firewalldOutChain.MatchString(h.Chain) || strings.HasPrefix(h.Chain, "OUTPUT_direct"):
+		o.Manager = ManagerFirewalld
+	case h.Backend == BackendNftables:
+		o.Manager = ManagerNftables
+	default:
+		o.Manager = ManagerIptables
+	}
+	return o
+}
+
+// OutgoingOpening returns the commands that let the connection c through
+// the rule o names, with the tool that manages it, or the zero Opening
+// when nothing stops it. As with Opening, every value in a command passed
+// a strict check; when one fails no command is offered.
+func (s *Snapshot) OutgoingOpening(o Outgoing, c Conn) Opening {
+	h := o.Decider
+	if h == nil || o.Action != Drop && o.Action != Reject {
+		return Opening{}
+	}
+	none := Opening{Manager: o.Manager}
+	dst := c.Dst.WithZone("")
+	if !dst.IsValid() || dst.Unmap().Is4() != (c.Family == IPv4) {
+		return none
+	}
+	dst = dst.Unmap()
+	switch o.Manager {
+	case ManagerUFW:
+		cmd := fmt.Sprintf("ufw allow out to %s port %d proto tcp", dst, c.Port)
+		if strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-") {
+			// A "ufw deny out" rule: an appended allow would come after it.
+			cmd = fmt.Sprintf("ufw insert 1 allow out to %s port %d proto tcp", dst, c.Port)
+		}
+		return Opening{Manager: ManagerUFW, Commands: []string{cmd}}
+	case ManagerFirewalld:
+		m := firewalldOutChain.FindStringSubmatch(h.Chain)
+		if m == nil || !SafeZoneName(m[1]) {
+			// A direct rule or a chain of firewalld's without a policy
+			// name: a raw rule would vanish at the next reload.
+			return none
+		}
+		return Opening{Manager: ManagerFirewalld, Commands: []string{
+			fmt.Sprintf("firewall-cmd --permanent --policy=%s --add-port=%d/tcp && firewall-cmd --reload", m[1], c.Port),
+		}}
+	case ManagerNftables:
+		if !safeNftFamily(h.Family) || !safeNftName(h.Table) || !safeNftName(h.Base) {
+			return none
+		}
+		ip := "ip"
+		if c.Family == IPv6 {
+			ip = "ip6"
+		}
+		return Opening{Manager: ManagerNftables, Commands: []string{
+			fmt.Sprintf("nft insert rule %s %s %s %s daddr %s tcp dport %d accept", h.Family, h.Table, h.Base, ip, dst, c.Port),
+		}}
+	}
+	pre, ok := iptablesPrefix(s, h)
+	if !ok {
+		return none
+	}
+	return Opening{Manager: ManagerIptables, Commands: []string{
+		fmt.Sprintf("%s -I %s -p tcp -d %s --dport %d -j ACCEPT", pre, h.Base, dst, c.Port),
+	}}
 }
