@@ -36,11 +36,12 @@ type nftChainObj struct {
 }
 
 type nftRuleObj struct {
-	Family string            `json:"family"`
-	Table  string            `json:"table"`
-	Chain  string            `json:"chain"`
-	Handle int               `json:"handle"`
-	Expr   []json.RawMessage `json:"expr"`
+	Family  string            `json:"family"`
+	Table   string            `json:"table"`
+	Chain   string            `json:"chain"`
+	Handle  int               `json:"handle"`
+	Expr    []json.RawMessage `json:"expr"`
+	Comment string            `json:"comment"`
 }
 
 type nftSetObj struct {
@@ -56,7 +57,7 @@ type tableKey struct{ family, name string }
 type nftParser struct {
 	tables map[tableKey]*Table
 	sets   map[tableKey]map[string][]json.RawMessage // named sets and maps by table
-	texts  map[ruleKey]string
+	texts  nftText
 	skip   func(family, table string) bool
 }
 
@@ -159,7 +160,7 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		return nil, err
 	}
 	p := &nftParser{tables: map[tableKey]*Table{}, sets: map[tableKey]map[string][]json.RawMessage{}, skip: skip}
-	if text != nil {
+	if text != nil && textTrusted(&doc) {
 		if p.texts, err = parseNftText(text); err != nil {
 			return nil, err
 		}
@@ -214,7 +215,9 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 					}
 					var dev string
 					if json.Unmarshal(c.Dev, &dev) == nil {
-						ch.Dev = dev
+						ch.Dev = clip(dev, maxName)
+					} else if c.Hook == "egress" {
+						ch.Dev = p.texts.devs[ruleKey{c.Family, c.Table, c.Name, 0}]
 					}
 				}
 			}
@@ -235,7 +238,10 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		}
 		c := t.chain(ro.Chain)
 		r := &Rule{Pos: len(c.Rules) + 1, Handle: ro.Handle}
-		r.Text = clip(p.texts[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}], maxText)
+		r.Text = clip(p.texts.rules[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}], maxText)
+		if ro.Comment != "" && !strings.Contains(r.Text, `comment "`+ro.Comment+`"`) {
+			r.Text = "" // the text is not this rule's
+		}
 		if err := p.rule(t, r, ro.Expr); err != nil {
 			return nil, fmt.Errorf("firewall: nft rule %s %s %s handle %d: %w", ro.Family, ro.Table, ro.Chain, ro.Handle, err)
 		}
@@ -1097,16 +1103,29 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 	}}
 }
 
-// parseNftText maps rules to their text in `nft -a list ruleset` output.
-func parseNftText(r io.Reader) (map[ruleKey]string, error) {
+// nftText is what `nft -a list ruleset` adds to the JSON: each rule's
+// text by handle, and the device of netdev chains (nft 1.0.6 leaves it out
+// of the JSON).
+type nftText struct {
+	rules map[ruleKey]string
+	devs  map[ruleKey]string // handle 0
+}
+
+// parseNftText reads `nft -a list ruleset` output. A rule's handle is the
+// last " # handle N" of its line, so a comment that carries one does not
+// move a text to another rule.
+func parseNftText(r io.Reader) (nftText, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxRuleLine)
-	out := map[ruleKey]string{}
+	out := nftText{rules: map[ruleKey]string{}, devs: map[ruleKey]string{}}
 	var family, table, chain string
 	depth := 0
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		body, comment, _ := strings.Cut(line, " # ")
+		body, comment := line, ""
+		if i := strings.LastIndex(line, " # handle "); i >= 0 {
+			body, comment = line[:i], line[i+len(" # "):]
+		}
 		body = strings.TrimSpace(body)
 		switch {
 		case strings.HasPrefix(body, "table ") && strings.HasSuffix(body, "{"):
@@ -1128,17 +1147,49 @@ func parseNftText(r io.Reader) (map[ruleKey]string, error) {
 			if depth < 2 {
 				chain = ""
 			}
+		case depth == 2 && chain != "" && strings.HasPrefix(body, "type ") && strings.Contains(body, " hook "):
+			if _, rest, ok := strings.Cut(body, ` device "`); ok {
+				if dev, _, ok := strings.Cut(rest, `"`); ok {
+					out.devs[ruleKey{family, table, chain, 0}] = clip(dev, maxName)
+				}
+			}
 		case depth == 2 && chain != "" && strings.HasPrefix(comment, "handle "):
 			h, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(comment, "handle ")))
-			if err == nil {
-				out[ruleKey{family, table, chain, h}] = body
+			if err == nil && h > 0 {
+				out.rules[ruleKey{family, table, chain, h}] = body
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("firewall: nft text: %w", err)
+		return nftText{}, fmt.Errorf("firewall: nft text: %w", err)
 	}
 	return out, nil
+}
+
+// textTrusted: the nft text lines up with the JSON only when no name or
+// comment in it can break a line (nft prints them raw): a line break in a
+// comment could start a fake "table", "}" or handle line.
+func textTrusted(doc *nftDoc) bool {
+	for _, obj := range doc.Nftables {
+		for _, raw := range obj {
+			var n struct {
+				Family  string `json:"family"`
+				Table   string `json:"table"`
+				Name    string `json:"name"`
+				Chain   string `json:"chain"`
+				Comment string `json:"comment"`
+			}
+			if json.Unmarshal(raw, &n) != nil {
+				continue
+			}
+			for _, s := range []string{n.Family, n.Table, n.Name, n.Chain, n.Comment} {
+				if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 }) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // describeExprs is a rule's text when nft's own is not at hand.
