@@ -84,3 +84,40 @@ func TestBoundedWhenRead(t *testing.T) {
 		t.Errorf("default zone %d bytes", len(f.DefaultZone))
 	}
 }
+
+// A set used by many rules costs its size at each: past maxWork the walk
+// stops and says it is uncertain instead of running on.
+func TestWorkBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"nftables": [{"table": {"family": "inet", "name": "t"}}, {"set": {"family": "inet", "table": "t", "name": "s", "elem": [`)
+	for i := 0; i < 40000; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"10.` + itoa(uint16(i>>8)) + `.` + itoa(uint16(i&255)) + `.1"`)
+	}
+	b.WriteString(`]}}, {"chain": {"family": "inet", "table": "t", "name": "c", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}`)
+	for i := 0; i < 1000; i++ {
+		b.WriteString(`, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": ` + itoa(uint16(i+1)) +
+			`, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "@s"}}, {"drop": null}]}}`)
+	}
+	b.WriteString(`]}`)
+	tables, err := ParseNftJSON(strings.NewReader(b.String()), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := (&Ruleset{Tables: tables}).Evaluate(Packet{Family: IPv4, Port: 80, Local: local4})
+	if !r.Uncertain || r.Action != Accept {
+		t.Errorf("%+v", r)
+	}
+	// Nesting deeper than nft prints is not understood, and costs little.
+	deep := strings.Repeat(`{"elem": {"val": `, 5000) + `1` + strings.Repeat(`}}`, 5000)
+	if e := parseElem([]byte(deep)); !e.bad {
+		t.Errorf("deep elem: %+v", e)
+	}
+	deepAnd := strings.Repeat(`{"&": [`, 3000) + `{"meta": {"key": "mark"}}` + strings.Repeat(`, 1]}`, 3000)
+	v := (&nftParser{}).left([]byte(deepAnd))(&pstate{})
+	if v.kind != vUnknown {
+		t.Errorf("deep &: %+v", v)
+	}
+}

@@ -165,6 +165,9 @@ const (
 	// maxSteps bounds the rules visited in one evaluation: real rule sets
 	// have no loops, but a made-up one could branch exponentially.
 	maxSteps = 1 << 20
+	// maxWork bounds the set and map elements compared in one evaluation
+	// (a rule on a set of n elements costs n).
+	maxWork = 1 << 24
 )
 
 // tri is a rule condition's answer for the generic client.
@@ -195,6 +198,7 @@ type pstate struct {
 	Packet
 	out       bool // the OUTPUT path: a connection this machine opens, conn
 	conn      Conn
+	work      int    // set elements compared so far (bounded by maxWork)
 	port      uint16 // after DNAT/REDIRECT
 	ct        uint32 // conntrack state bit (ctNew, ctUntracked)
 	mark      uint32
@@ -473,7 +477,7 @@ func (w *walker) walk(t *Table, c, base *Chain, st *pstate, depth int) (action, 
 		return action{}, nil
 	}
 	for _, r := range c.Rules {
-		if w.steps++; w.steps > maxSteps {
+		if w.steps++; w.steps > maxSteps || st.work > maxWork {
 			w.res.Uncertain = true
 			return action{}, nil
 		}

@@ -58,8 +58,13 @@ type nftParser struct {
 	tables map[tableKey]*Table
 	sets   map[tableKey]map[string][]json.RawMessage // named sets and maps by table
 	texts  nftText
-	skip   func(family, table string) bool
+	// Named sets and verdict maps, parsed once however many rules use them.
+	setElems map[setKey][]elem
+	vmaps    map[setKey][]vmapEntry
+	skip     func(family, table string) bool
 }
+
+type setKey struct{ family, table, name string }
 
 type ruleKey struct {
 	family, table, chain string
@@ -469,7 +474,12 @@ const (
 )
 
 // left evaluates a match's left side for the packet.
-func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
+func (p *nftParser) left(raw json.RawMessage) func(*pstate) value { return p.leftDepth(raw, 0) }
+
+func (p *nftParser) leftDepth(raw json.RawMessage, depth int) func(*pstate) value {
+	if depth > maxElemDepth {
+		return constVal(value{kind: vUnknown, why: "nested expression"})
+	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) != nil {
 		return constVal(value{kind: vUnknown})
@@ -525,7 +535,7 @@ func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
 			if json.Unmarshal(body, &parts) != nil || len(parts) != 2 {
 				return constVal(value{kind: vUnknown})
 			}
-			l := p.left(parts[0])
+			l := p.leftDepth(parts[0], depth+1)
 			mask, ok := bitsOf(parts[1])
 			return func(st *pstate) value {
 				v := l(st)
@@ -791,11 +801,19 @@ func (p *nftParser) right(t *Table, raw json.RawMessage) rhs {
 		if !ok {
 			return rhs{bad: true, named: name}
 		}
-		out := rhs{set: true, named: name}
-		for _, e := range elems {
-			out.elems = append(out.elems, parseElem(e))
+		k := setKey{t.Family, t.Name, name}
+		parsed, done := p.setElems[k]
+		if !done {
+			parsed = make([]elem, 0, len(elems))
+			for _, e := range elems {
+				parsed = append(parsed, parseElem(e))
+			}
+			if p.setElems == nil {
+				p.setElems = map[setKey][]elem{}
+			}
+			p.setElems[k] = parsed
 		}
-		return out
+		return rhs{set: true, named: name, elems: parsed}
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) == nil {
@@ -823,7 +841,16 @@ func (p *nftParser) right(t *Table, raw json.RawMessage) rhs {
 	return rhs{elems: []elem{parseElem(raw)}}
 }
 
-func parseElem(raw json.RawMessage) elem {
+// maxElemDepth bounds the nesting of elem, range and prefix objects
+// (nft prints at most three levels).
+const maxElemDepth = 8
+
+func parseElem(raw json.RawMessage) elem { return parseElemDepth(raw, 0) }
+
+func parseElemDepth(raw json.RawMessage, depth int) elem {
+	if depth > maxElemDepth {
+		return elem{bad: true}
+	}
 	var n float64
 	if json.Unmarshal(raw, &n) == nil {
 		if n < 0 || n > math.MaxUint32 {
@@ -860,7 +887,7 @@ func parseElem(raw json.RawMessage) elem {
 		if json.Unmarshal(body, &rg) != nil || len(rg) != 2 {
 			return elem{bad: true}
 		}
-		lo, hi := parseElem(rg[0]), parseElem(rg[1])
+		lo, hi := parseElemDepth(rg[0], depth+1), parseElemDepth(rg[1], depth+1)
 		if lo.bad || hi.bad || lo.isStr || hi.isStr {
 			return elem{bad: true}
 		}
@@ -893,7 +920,7 @@ func parseElem(raw json.RawMessage) elem {
 		if json.Unmarshal(body, &e) != nil {
 			return elem{bad: true}
 		}
-		return parseElem(e.Val)
+		return parseElemDepth(e.Val, depth+1)
 	}
 	return elem{bad: true}
 }
@@ -928,6 +955,7 @@ func matchElem(v value, e elem, bitwise bool) (bool, bool) {
 
 // compare answers op between the packet's value and the right side.
 func compare(st *pstate, v value, op string, r rhs) (tri, string) {
+	st.work += len(r.elems) * max(1, len(st.Local))
 	neg := op == "!="
 	switch v.kind {
 	case vNo:
@@ -1005,30 +1033,21 @@ func compare(st *pstate, v value, op string, r rhs) (tri, string) {
 	return unknown, "operator " + op
 }
 
-// vmap builds the action of a verdict map: the verdict of the element the
-// packet's key matches, none when no element matches.
-func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
-	key := p.left(keyRaw)
-	type entry struct {
-		e   elem
-		act action
-	}
-	var entries []entry
+// vmapEntry is one element of a verdict map and its verdict.
+type vmapEntry struct {
+	e   elem
+	act action
+}
+
+// vmapVerdicts are the statements a verdict map's element may carry.
+var vmapVerdicts = map[string]bool{"accept": true, "drop": true, "reject": true, "queue": true, "return": true,
+	"continue": true, "jump": true, "goto": true}
+
+// vmapEntries reads a verdict map's elements; bad when one is not a pair
+// of a key and a verdict.
+func (p *nftParser) vmapEntries(t *Table, items []json.RawMessage) ([]vmapEntry, bool) {
+	var entries []vmapEntry
 	bad := false
-	var items []json.RawMessage
-	var s string
-	if json.Unmarshal(dataRaw, &s) == nil && strings.HasPrefix(s, "@") {
-		items = p.sets[tableKey{t.Family, t.Name}][s[1:]]
-		bad = items == nil
-	} else {
-		var obj struct {
-			Set []json.RawMessage `json:"set"`
-		}
-		if json.Unmarshal(dataRaw, &obj) != nil {
-			bad = true
-		}
-		items = obj.Set
-	}
 	for _, it := range items {
 		var pair []json.RawMessage
 		if json.Unmarshal(it, &pair) != nil || len(pair) != 2 {
@@ -1042,14 +1061,54 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 		}
 		tmp := &Rule{}
 		for k, b := range vr {
+			if !vmapVerdicts[k] {
+				bad = true // not a verdict (and never a nested map)
+				continue
+			}
 			_ = p.statement(t, tmp, k, b)
 		}
-		entries = append(entries, entry{parseElem(pair[0]), tmp.act})
+		entries = append(entries, vmapEntry{parseElem(pair[0]), tmp.act})
+	}
+	return entries, bad
+}
+
+// vmap builds the action of a verdict map: the verdict of the element the
+// packet's key matches, none when no element matches.
+func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
+	key := p.left(keyRaw)
+	var entries []vmapEntry
+	var bad bool
+	var s string
+	if json.Unmarshal(dataRaw, &s) == nil && strings.HasPrefix(s, "@") {
+		k := setKey{t.Family, t.Name, s[1:]}
+		var done bool
+		if entries, done = p.vmaps[k]; !done {
+			items := p.sets[tableKey{t.Family, t.Name}][s[1:]]
+			entries, bad = p.vmapEntries(t, items)
+			bad = bad || items == nil
+			if p.vmaps == nil {
+				p.vmaps = map[setKey][]vmapEntry{}
+			}
+			if !bad {
+				p.vmaps[k] = entries
+			}
+		}
+	} else {
+		var obj struct {
+			Set []json.RawMessage `json:"set"`
+		}
+		if json.Unmarshal(dataRaw, &obj) != nil {
+			bad = true
+		}
+		var bad2 bool
+		entries, bad2 = p.vmapEntries(t, obj.Set)
+		bad = bad || bad2
 	}
 	return action{kind: actNone, dyn: func(st *pstate) (action, tri, string) {
 		if bad {
 			return action{}, unknown, "verdict map"
 		}
+		st.work += len(entries)
 		v := key(st)
 		switch v.kind {
 		case vNo:
