@@ -121,3 +121,29 @@ func TestWorkBounded(t *testing.T) {
 		t.Errorf("deep &: %+v", v)
 	}
 }
+
+// What the fuzz seeds leave to unit tests: sizes.
+func TestLargeInputs(t *testing.T) {
+	line := strings.Repeat("A", maxRuleLine+1)
+	if _, err := ParseIptablesSave(strings.NewReader("*filter\n"+line+"\n"), BackendIptablesNft, "ip"); err == nil {
+		t.Error("an over-long iptables-save line: no error")
+	}
+	if _, err := ParseUFWRules(strings.NewReader("### tuple ### "+line+"\n"), false); err == nil {
+		t.Error("an over-long user.rules line: no error")
+	}
+	if _, err := parseNftText(strings.NewReader(line + "\n")); err == nil {
+		t.Error("an over-long nft text line: no error")
+	}
+	deep := strings.Repeat("<zone>", 20000)
+	if _, err := ParseZone("z", strings.NewReader(deep)); err == nil {
+		t.Error("20000 nested elements: no error")
+	}
+	big := "<zone>" + strings.Repeat(`<service name="x"/>`, 100000) + "</zone>" // past maxXML
+	if _, err := ParseZone("z", strings.NewReader(big)); err == nil {
+		t.Error("a zone file past maxXML: no error")
+	}
+	neg := "*filter\n-A INPUT " + strings.Repeat("! ", 10000) + "-j DROP\n"
+	if tables, err := ParseIptablesSave(strings.NewReader(neg), BackendIptablesNft, "ip"); err != nil || len(tables) != 1 {
+		t.Errorf("%v", err)
+	}
+}

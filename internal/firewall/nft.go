@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -244,7 +245,7 @@ func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		c := t.chain(ro.Chain)
 		r := &Rule{Pos: len(c.Rules) + 1, Handle: ro.Handle}
 		r.Text = clip(p.texts.rules[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}], maxText)
-		if ro.Comment != "" && !strings.Contains(r.Text, `comment "`+ro.Comment+`"`) {
+		if !textMatchesComment(r.Text, ro.Comment) {
 			r.Text = "" // the text is not this rule's
 		}
 		if err := p.rule(t, r, ro.Expr); err != nil {
@@ -1223,6 +1224,17 @@ func parseNftText(r io.Reader) (nftText, error) {
 		return nftText{}, fmt.Errorf("firewall: nft text: %w", err)
 	}
 	return out, nil
+}
+
+var trailingComment = regexp.MustCompile(`(?:^|\s)comment "[^"]*"$`)
+
+// textMatchesComment: nft prints a rule's comment last, so its text ends
+// with the comment the JSON has, or with none when the JSON has none.
+func textMatchesComment(text, comment string) bool {
+	if comment != "" {
+		return strings.HasSuffix(text, `comment "`+comment+`"`)
+	}
+	return !trailingComment.MatchString(text)
 }
 
 // textTrusted: the nft text lines up with the JSON only when no name or
