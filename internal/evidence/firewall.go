@@ -93,8 +93,12 @@ const (
 // Opening is how to let the port through with the tool that manages the
 // rule that stopped it.
 type Opening struct {
-	Manager  string
-	Commands []string // ready to paste; for nftables and iptables they last until reboot
+	Manager string
+	// Commands are ready to paste; for nftables and iptables they last
+	// until reboot. Every name in them passed a strict check (SafeZoneName
+	// and the like); when a name fails, Commands is empty: no command is
+	// offered rather than one that could run something else.
+	Commands []string
 }
 
 // UFWRule is one "### tuple ###" line of /etc/ufw/user.rules or user6.rules.
@@ -104,7 +108,8 @@ type UFWRule struct {
 	DPort  string // "22", "8000:9000", "80,443", "any"
 	Dst    string
 	Src    string
-	Iface  string // in_IFACE
+	Iface  string // in_IFACE (out_IFACE for an outgoing rule)
 	V6     bool
+	Out    bool   // an outgoing rule: Dst and DPort are the server's, Src this machine's
 	Tuple  string // the line after "### tuple ###"
 }

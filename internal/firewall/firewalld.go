@@ -98,9 +98,9 @@ func ReadFirewalld(fsys fs.FS) *Firewalld {
 		return nil
 	}
 	f := &Firewalld{DefaultZone: "public", Zones: map[string]*Zone{}, Services: map[string][]PortProto{}}
-	if conf, err := fs.ReadFile(fsys, "etc/firewalld/firewalld.conf"); err == nil {
+	if conf, err := readConf(fsys, "etc/firewalld/firewalld.conf"); err == nil {
 		if z := shellVar(string(conf), "DefaultZone"); z != "" {
-			f.DefaultZone = z
+			f.DefaultZone = clip(z, maxName)
 		}
 	}
 	for _, dir := range []string{"usr/lib/firewalld", "etc/firewalld"} {

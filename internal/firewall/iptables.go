@@ -42,6 +42,9 @@ func ParseIptablesSave(r io.Reader, backend, family string) ([]*Table, error) {
 		switch {
 		case line == "" || line[0] == '#':
 		case line[0] == '*':
+			if len(line) > maxName+1 {
+				return tables, fmt.Errorf("firewall: iptables-save line %d: table name longer than %d bytes", n, maxName)
+			}
 			cur = newTable(backend, family, line[1:])
 			tables = append(tables, cur)
 		case line == "COMMIT":
@@ -69,6 +72,9 @@ func parseChainLine(t *Table, line string) error {
 	f := strings.Fields(line[1:])
 	if len(f) < 2 {
 		return fmt.Errorf("chain line %q", line)
+	}
+	if len(f[0]) > maxName {
+		return fmt.Errorf("chain name longer than %d bytes", maxName)
 	}
 	c := t.chain(f[0])
 	if f[1] == "-" {
@@ -119,8 +125,11 @@ func parseRuleLine(t *Table, line string) error {
 	if len(toks) < 2 || toks[0].s != "-A" && toks[0].s != "--append" {
 		return fmt.Errorf("rule %q does not start with -A CHAIN", line)
 	}
+	if len(toks[1].s) > maxName {
+		return fmt.Errorf("chain name longer than %d bytes", maxName)
+	}
 	c := t.chain(toks[1].s)
-	r.Text = line
+	r.Text = clip(line, maxText)
 	r.Pos = len(c.Rules) + 1
 	if err := parseRuleArgs(t, r, toks[2:]); err != nil {
 		return fmt.Errorf("rule %q: %w", line, err)
@@ -241,17 +250,6 @@ func parseRuleArgs(t *Table, r *Rule, toks []arg) error {
 	return nil
 }
 
-// moduleCond is the condition a module imposes by itself, before its options.
-func moduleCond(module string) condition {
-	switch module {
-	case "tcp", "comment", "limit", "hashlimit", "conntrack", "state", "multiport", "addrtype",
-		"set", "iprange", "recent", "connlimit", "mark", "connmark", "pkttype", "policy",
-		"rpfilter", "udp", "icmp", "icmp6", "icmpv6", "string", "helper", "frag":
-		return nil // judged by their options
-	}
-	return func(*pstate) (tri, string) { return unknown, "match module " + module }
-}
-
 func constCond(v tri, why string) condition {
 	return func(*pstate) (tri, string) { return v, why }
 }
@@ -267,249 +265,6 @@ func negate(v tri, neg bool) tri {
 		return yes
 	}
 	return v // a client-specific or unknown match stays so when negated
-}
-
-func want(vals []string, n int, opt string) error {
-	if len(vals) < n {
-		return fmt.Errorf("%s wants %d value(s)", opt, n)
-	}
-	return nil
-}
-
-// optionCond judges one match option for the generic client.
-func optionCond(t *Table, module, opt string, vals []string, neg bool) (condition, error) {
-	switch opt {
-	case "-p", "--protocol":
-		if err := want(vals, 1, opt); err != nil {
-			return nil, err
-		}
-		v := no
-		if isTCPProto(vals[0]) {
-			v = yes
-		}
-		return constCond(negate(v, neg), ""), nil
-	case "-s", "--source", "--src-range":
-		if err := want(vals, 1, opt); err != nil {
-			return nil, err
-		}
-		return sourceCond(vals[0], neg, opt == "--src-range")
-	case "-d", "--destination", "--dst-range", "--ctorigdst":
-		if err := want(vals, 1, opt); err != nil {
-			return nil, err
-		}
-		return destCond(vals[0], neg, opt == "--dst-range")
-	case "-i", "--in-interface":
-		if err := want(vals, 1, opt); err != nil {
-			return nil, err
-		}
-		return ifaceCond(vals[0], neg), nil
-	case "-o", "--out-interface":
-		if err := want(vals, 1, opt); err != nil {
-			return nil, err
-		}
-		return outIfaceCond(vals[0], neg), nil
-	case "-f", "--fragment":
-		return constCond(negate(no, neg), ""), nil // a SYN is never a fragment
-	case "-c", "--set-counters":
-		return nil, nil
-	}
-	switch module {
-	case "tcp", "udp":
-		if module == "udp" {
-			return constCond(no, ""), nil
-		}
-		switch opt {
-		case "--dport", "--destination-port":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return portCond(vals[0], neg)
-		case "--sport", "--source-port":
-			return constCond(cond, "client source port "+strings.Join(vals, " ")), nil
-		case "--syn":
-			return constCond(negate(yes, neg), ""), nil
-		case "--tcp-flags":
-			if err := want(vals, 2, opt); err != nil {
-				return nil, err
-			}
-			mask, err1 := tcpFlagNames(vals[0])
-			comp, err2 := tcpFlagNames(vals[1])
-			if err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("--tcp-flags %s %s", vals[0], vals[1])
-			}
-			return constCond(negate(boolTri(flagSYN&mask == comp), neg), ""), nil
-		}
-	case "multiport":
-		switch opt {
-		case "--dports", "--destination-ports", "--ports":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return portCond(vals[0], neg)
-		case "--sports", "--source-ports":
-			return constCond(cond, "client source port "+strings.Join(vals, " ")), nil
-		}
-	case "conntrack", "state":
-		switch opt {
-		case "--ctstate", "--state":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			states := strings.Split(strings.ToUpper(vals[0]), ",")
-			return func(st *pstate) (tri, string) {
-				m := false
-				for _, s := range states {
-					switch s {
-					case "NEW":
-						m = m || st.ct == ctNew
-					case "UNTRACKED":
-						m = m || st.ct == ctUntracked
-					case "DNAT":
-						m = m || st.dnat
-					}
-				}
-				return negate(boolTri(m), neg), ""
-			}, nil
-		case "--ctstatus":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			m := false
-			for _, s := range strings.Split(strings.ToUpper(vals[0]), ",") {
-				m = m || s == "NONE"
-			}
-			return constCond(negate(boolTri(m), neg), ""), nil
-		case "--ctproto":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return constCond(negate(boolTri(isTCPProto(vals[0])), neg), ""), nil
-		case "--ctdir":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return constCond(negate(boolTri(strings.EqualFold(vals[0], "ORIGINAL")), neg), ""), nil
-		case "--ctorigdstport":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return origPortCond(vals[0], neg)
-		case "--ctorigsrc", "--ctorigsrcport":
-			return constCond(cond, "client "+strings.Join(vals, " ")), nil
-		}
-	case "comment":
-		return nil, nil
-	case "limit":
-		return nil, nil // the first SYNs are within any rate
-	case "hashlimit":
-		if opt == "--hashlimit-above" {
-			return clientCond(neg, "clients above the rate "+strings.Join(vals, " ")), nil
-		}
-		return nil, nil
-	case "addrtype":
-		switch opt {
-		case "--dst-type":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			types := strings.Split(strings.ToUpper(vals[0]), ",")
-			return func(st *pstate) (tri, string) {
-				m := false
-				for _, ty := range types {
-					m = m || ty == "UNICAST" || ty == "LOCAL" && !st.forwarded
-				}
-				return negate(boolTri(m), neg), ""
-			}, nil
-		case "--src-type":
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			m := false
-			for _, ty := range strings.Split(strings.ToUpper(vals[0]), ",") {
-				m = m || ty == "UNICAST"
-			}
-			return constCond(negate(boolTri(m), neg), ""), nil
-		case "--limit-iface-in", "--limit-iface-out":
-			return nil, nil
-		}
-	case "set":
-		if opt == "--match-set" {
-			if err := want(vals, 2, opt); err != nil {
-				return nil, err
-			}
-			if strings.Contains(vals[1], "src") {
-				return clientCond(neg, "source in ipset "+vals[0]), nil
-			}
-			return constCond(unknown, "ipset "+vals[0]+" "+vals[1]), nil
-		}
-		return nil, nil
-	case "iprange":
-		// handled above through --src-range/--dst-range
-	case "recent":
-		switch opt {
-		case "--rcheck", "--update", "--remove":
-			return clientCond(neg, "clients in the recent list"), nil
-		case "--set":
-			return nil, nil
-		}
-		return nil, nil
-	case "connlimit":
-		switch opt {
-		case "--connlimit-above":
-			return clientCond(neg, "clients with more than "+strings.Join(vals, " ")+" connections"), nil
-		case "--connlimit-upto":
-			return constCond(negate(yes, neg), ""), nil
-		}
-		return nil, nil
-	case "mark", "connmark":
-		if opt == "--mark" {
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			v, m, err := parseMark(vals[0])
-			if err != nil {
-				return nil, err
-			}
-			if module == "connmark" {
-				return constCond(negate(boolTri(v == 0), neg), ""), nil
-			}
-			return func(st *pstate) (tri, string) {
-				return negate(boolTri(st.mark&m == v), neg), ""
-			}, nil
-		}
-	case "pkttype":
-		if opt == "--pkt-type" {
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return constCond(negate(boolTri(strings.EqualFold(vals[0], "unicast") || strings.EqualFold(vals[0], "host")), neg), ""), nil
-		}
-	case "policy":
-		if opt == "--pol" {
-			if err := want(vals, 1, opt); err != nil {
-				return nil, err
-			}
-			return constCond(negate(boolTri(vals[0] == "none"), neg), ""), nil
-		}
-		return nil, nil
-	case "rpfilter":
-		if opt == "--invert" {
-			return constCond(no, ""), nil
-		}
-		return nil, nil
-	case "icmp", "icmp6", "icmpv6":
-		return constCond(no, ""), nil
-	case "string":
-		return constCond(negate(no, neg), ""), nil // a SYN carries no payload
-	case "helper":
-		return constCond(negate(no, neg), ""), nil
-	case "frag":
-		return constCond(negate(no, neg), ""), nil
-	}
-	if module == "" {
-		return nil, fmt.Errorf("unknown option %s", opt)
-	}
-	return constCond(unknown, "-m "+module+" "+opt), nil
 }
 
 // clientCond is a match on something particular about the client (its
@@ -688,7 +443,14 @@ func sourceCond(s string, neg, isRange bool) (condition, error) {
 	if a.all() {
 		return constCond(negate(yes, neg), ""), nil
 	}
-	return clientCond(neg, "source "+a.String()), nil
+	client := clientCond(neg, "source "+a.String())
+	return func(st *pstate) (tri, string) {
+		if !st.out {
+			return client(st)
+		}
+		// This machine's own connection: its source address is known.
+		return addrMatch(srcs(st), a.contains, neg, "source "+a.String())
+	}, nil
 }
 
 // destCond judges a destination address against this host's own addresses.
@@ -710,7 +472,21 @@ func dests(st *pstate) []netip.Addr {
 	if st.dnatAddr.IsValid() {
 		return []netip.Addr{st.dnatAddr}
 	}
+	if st.out {
+		if st.conn.Dst.IsValid() {
+			return []netip.Addr{st.conn.Dst}
+		}
+		return nil
+	}
 	return st.Local
+}
+
+// srcs is the source address of this machine's own connection, when known.
+func srcs(st *pstate) []netip.Addr {
+	if st.conn.Src.IsValid() {
+		return []netip.Addr{st.conn.Src}
+	}
+	return nil
 }
 
 // addrMatch answers a destination match over the host's addresses: yes when
@@ -737,6 +513,9 @@ func addrMatch(local []netip.Addr, in func(netip.Addr) bool, neg bool, why strin
 // which one the client's packets come in on.
 func ifaceCond(name string, neg bool) condition {
 	return func(st *pstate) (tri, string) {
+		if st.out {
+			return negate(no, neg), "" // a packet this machine sends has no input interface
+		}
 		if name == "lo" {
 			return negate(no, neg), ""
 		}
@@ -748,9 +527,16 @@ func ifaceCond(name string, neg bool) condition {
 }
 
 // outIfaceCond: a connection to this host has no output interface; a
-// forwarded one leaves toward its DNAT destination.
+// forwarded one leaves toward its DNAT destination, and one this machine
+// makes leaves on the interface its route names.
 func outIfaceCond(name string, neg bool) condition {
 	return func(st *pstate) (tri, string) {
+		if st.out {
+			if st.conn.OutIface == "" {
+				return unknown, "output interface " + name
+			}
+			return negate(boolTri(ifaceMatch(name, st.conn.OutIface)), neg), ""
+		}
 		if !st.forwarded {
 			return negate(no, neg), ""
 		}

@@ -1,20 +1,61 @@
-// Package firewall evaluates this host's packet filter, read-only, for one
-// question: is a new TCP connection to PORT, from a client anywhere on the
-// internet, accepted, dropped or rejected — and by which rule?
+// Package firewall evaluates this host's packet filter, read-only, for two
+// questions:
+//
+//   - INPUT: is a new TCP connection to PORT, from a client anywhere on the
+//     internet, accepted, dropped or rejected, and by which rule?
+//     (Ruleset.Evaluate, Snapshot.Opening)
+//   - OUTPUT: is a new TCP connection this machine opens, to an address and
+//     port, out of an interface, from a source address, let out, dropped or
+//     rejected by this machine's own firewall, and by which rule?
+//     (Ruleset.EvaluateOutput, Snapshot.Outgoing, Snapshot.OutgoingOpening)
 //
 // It reads the rule sets as their own tools print them (iptables-save and
 // ip6tables-save for both the nft and legacy back ends, nft -j list
-// ruleset), turns them into one model of tables, chains and rules, and walks
-// the base chains of every hook a SYN passes (ingress, prerouting, input or
-// forward) in priority order, as the kernel does. The configuration of ufw
-// and firewalld is read from their files, to name the tool that manages the
-// rules and the command that opens a port with it.
+// ruleset, trusted only with json_schema_version 1), turns them into one
+// model of tables, chains and rules, and walks the base chains of every hook
+// the SYN passes in priority order, as the kernel does: ingress, prerouting,
+// input or forward for INPUT; output, postrouting and egress for OUTPUT,
+// following jumps, gotos, returns, marks, notrack and DNAT. The
+// configuration of ufw and firewalld is read from their files, to name the
+// tool that manages the rules and the command that opens a port with it.
 //
 // A rule can depend on who the client is (its source address, an ipset, the
-// interface it arrives on). The walk answers for a client that no such rule
-// names: rules that apply only to particular clients are passed over and
-// reported as Notes, and rules it does not understand are passed over and
-// make the Result Uncertain.
+// interface it arrives on). The INPUT walk answers for a client that no such
+// rule names: rules that apply only to particular clients are passed over
+// and reported as Notes, and rules it does not understand are passed over and
+// make the Result Uncertain. The OUTPUT walk knows the connection (Conn):
+// what Conn leaves unknown (the output interface, the source address, the
+// socket's owner, the members of an ipset) makes a rule on it uncertain.
+//
+// # The OUTPUT evaluation, for the client_firewall cause
+//
+//	snap := firewall.Reader{}.Read(ctx, nil)
+//	c := firewall.Conn{Family: firewall.IPv4, Dst: addr, Port: 8282,
+//		OutIface: route.Iface, Src: route.Src, Owner: &firewall.Owner{UID: uid, GID: gid}}
+//	o := snap.Outgoing(c)
+//	switch {
+//	case !o.Read:
+//		// nothing could be read (often: not root): say so, conclude nothing
+//	case o.Action == firewall.Drop || o.Action == firewall.Reject:
+//		// client_firewall: o.Decider names the rule (Backend, Table, Chain,
+//		// Rule, Pos or Handle, Packets), o.Decider.RejectWith the reject
+//		// type; o.Uncertain lowers the confidence; o.Manager is the tool;
+//		// snap.OutgoingOpening(o, c).Commands lets it through
+//	}
+//
+// Outgoing.UFWAction and UFWRule add what ufw's own configuration says
+// (the user's outgoing rules, DEFAULT_OUTPUT_POLICY). Firewalld filters
+// outgoing connections only through policies (ingress zone HOST) and direct
+// rules; both are in the rule set the walk reads, and a policy's chain
+// names the policy for the firewall-cmd command.
+//
+// # Outside text
+//
+// Rule texts, comments, chain names and tuples are kept raw, bounded in
+// length when read; they are escaped where they are shown, not here. Every
+// name put into a command a person may paste passes a strict character set
+// (SafeZoneName, SafeIfaceName and the package's own checks for nft and
+// iptables names), or the command is not offered.
 package firewall
 
 import (
@@ -85,6 +126,9 @@ const (
 	// maxSteps bounds the rules visited in one evaluation: real rule sets
 	// have no loops, but a made-up one could branch exponentially.
 	maxSteps = 1 << 20
+	// maxWork bounds the set and map elements compared in one evaluation
+	// (a rule on a set of n elements costs n).
+	maxWork = 1 << 24
 )
 
 // tri is a rule condition's answer for the generic client.
@@ -113,6 +157,9 @@ func and(a, b tri) tri {
 // pstate is the packet while it walks: what rules can change about it.
 type pstate struct {
 	Packet
+	out       bool // the OUTPUT path: a connection this machine opens, conn
+	conn      Conn
+	work      int    // set elements compared so far (bounded by maxWork)
 	port      uint16 // after DNAT/REDIRECT
 	ct        uint32 // conntrack state bit (ctNew, ctUntracked)
 	mark      uint32
@@ -375,7 +422,7 @@ func (w *walker) note(t *Table, c, base *Chain, r *Rule, a action, m tri, why st
 	if len(w.res.Notes) >= maxNotes {
 		return
 	}
-	n := Note{Hit: *w.hit(t, c, base, r), Action: a.noteAction(), Why: why, Unknown: m == unknown}
+	n := Note{Hit: *w.hit(t, c, base, r), Action: a.noteAction(), Why: clip(why, maxText), Unknown: m == unknown}
 	if a.kind == actJump || a.kind == actGoto {
 		n.Jump = a.target
 	}
@@ -391,7 +438,7 @@ func (w *walker) walk(t *Table, c, base *Chain, st *pstate, depth int) (action, 
 		return action{}, nil
 	}
 	for _, r := range c.Rules {
-		if w.steps++; w.steps > maxSteps {
+		if w.steps++; w.steps > maxSteps || st.work > maxWork {
 			w.res.Uncertain = true
 			return action{}, nil
 		}

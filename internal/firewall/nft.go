@@ -3,10 +3,12 @@ package firewall
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -35,11 +37,12 @@ type nftChainObj struct {
 }
 
 type nftRuleObj struct {
-	Family string            `json:"family"`
-	Table  string            `json:"table"`
-	Chain  string            `json:"chain"`
-	Handle int               `json:"handle"`
-	Expr   []json.RawMessage `json:"expr"`
+	Family  string            `json:"family"`
+	Table   string            `json:"table"`
+	Chain   string            `json:"chain"`
+	Handle  int               `json:"handle"`
+	Expr    []json.RawMessage `json:"expr"`
+	Comment string            `json:"comment"`
 }
 
 type nftSetObj struct {
@@ -55,20 +58,99 @@ type tableKey struct{ family, name string }
 type nftParser struct {
 	tables map[tableKey]*Table
 	sets   map[tableKey]map[string][]json.RawMessage // named sets and maps by table
-	texts  map[ruleKey]string
-	skip   func(family, table string) bool
+	texts  nftText
+	// Named sets and verdict maps, parsed once however many rules use them.
+	setElems map[setKey][]elem
+	vmaps    map[setKey][]vmapEntry
+	skip     func(family, table string) bool
 }
+
+type setKey struct{ family, table, name string }
 
 type ruleKey struct {
 	family, table, chain string
 	handle               int
 }
 
+// NftSchemaVersion is the libnftables JSON schema version
+// (metainfo.json_schema_version, libnftables-json(5)) this package reads.
+const NftSchemaVersion = 1
+
+// ErrNftSchema is the error for nft JSON of a schema version other than
+// NftSchemaVersion, or without one: its meaning cannot be trusted, so the
+// rules are reported as not read rather than judged.
+var ErrNftSchema = errors.New("unknown nft JSON schema, so the nftables rules were not read")
+
 // ParseNftJSON reads the output of `nft -j list ruleset`. text, when not
 // nil, is the output of `nft -a list ruleset`, which gives each rule's text
 // by handle. skip names tables to leave out (those iptables-nft manages,
 // which are evaluated from iptables-save instead); it may be nil.
+//
+// A metainfo object whose json_schema_version is not NftSchemaVersion (or
+// is missing) makes it fail with an error wrapping ErrNftSchema, as
+// knftables does. A document without metainfo is read (Reader.Read, which
+// runs nft itself, requires the metainfo).
 func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) bool) ([]*Table, error) {
+	return parseNftJSON(r, text, skip, false)
+}
+
+// checkNftNames refuses names longer than nft itself allows.
+func checkNftNames(doc *nftDoc) error {
+	for _, obj := range doc.Nftables {
+		for kind, raw := range obj {
+			switch kind {
+			case "table", "chain", "set", "map", "rule":
+			default:
+				continue
+			}
+			var n struct {
+				Family string `json:"family"`
+				Table  string `json:"table"`
+				Name   string `json:"name"`
+				Chain  string `json:"chain"`
+			}
+			if json.Unmarshal(raw, &n) != nil {
+				continue // reported where the object is read
+			}
+			if len(n.Family) > maxName || len(n.Table) > maxName || len(n.Name) > maxName || len(n.Chain) > maxName {
+				return fmt.Errorf("firewall: nft %s with a name longer than %d bytes", kind, maxName)
+			}
+		}
+	}
+	return nil
+}
+
+// checkNftSchema finds the metainfo object and checks its schema version.
+func checkNftSchema(doc *nftDoc, require bool) error {
+	for _, obj := range doc.Nftables {
+		raw, ok := obj["metainfo"]
+		if !ok {
+			continue
+		}
+		var mi struct {
+			Version json.RawMessage `json:"json_schema_version"`
+		}
+		if err := json.Unmarshal(raw, &mi); err != nil {
+			return fmt.Errorf("firewall: nft json metainfo is not an object: %w", ErrNftSchema)
+		}
+		v := strings.TrimSpace(string(mi.Version))
+		if v == "" {
+			return fmt.Errorf("firewall: nft json has no json_schema_version (this conndiag reads %d): %w", NftSchemaVersion, ErrNftSchema)
+		}
+		var f float64
+		if json.Unmarshal(mi.Version, &f) != nil || f != NftSchemaVersion {
+			v = clip(v, 24)
+			return fmt.Errorf("firewall: nft json_schema_version %s (this conndiag reads %d): %w", v, NftSchemaVersion, ErrNftSchema)
+		}
+		return nil
+	}
+	if require {
+		return fmt.Errorf("firewall: nft json without metainfo (this conndiag reads schema version %d): %w", NftSchemaVersion, ErrNftSchema)
+	}
+	return nil
+}
+
+func parseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) bool, requireMeta bool) ([]*Table, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxNftJSON+1))
 	if err != nil {
 		return nil, fmt.Errorf("firewall: nft json: %w", err)
@@ -80,11 +162,17 @@ func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("firewall: nft json: %w", err)
 	}
+	if err := checkNftSchema(&doc, requireMeta); err != nil {
+		return nil, err
+	}
 	p := &nftParser{tables: map[tableKey]*Table{}, sets: map[tableKey]map[string][]json.RawMessage{}, skip: skip}
-	if text != nil {
+	if text != nil && textTrusted(&doc) {
 		if p.texts, err = parseNftText(text); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkNftNames(&doc); err != nil {
+		return nil, err
 	}
 	var order []*Table
 	// Sets and chains first, as rules refer to them.
@@ -133,7 +221,9 @@ func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 					}
 					var dev string
 					if json.Unmarshal(c.Dev, &dev) == nil {
-						ch.Dev = dev
+						ch.Dev = clip(dev, maxName)
+					} else if c.Hook == "egress" {
+						ch.Dev = p.texts.devs[ruleKey{c.Family, c.Table, c.Name, 0}]
 					}
 				}
 			}
@@ -154,7 +244,10 @@ func ParseNftJSON(r io.Reader, text io.Reader, skip func(family, table string) b
 		}
 		c := t.chain(ro.Chain)
 		r := &Rule{Pos: len(c.Rules) + 1, Handle: ro.Handle}
-		r.Text = p.texts[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}]
+		r.Text = clip(p.texts.rules[ruleKey{ro.Family, ro.Table, ro.Chain, ro.Handle}], maxText)
+		if !textMatchesComment(r.Text, ro.Comment) {
+			r.Text = "" // the text is not this rule's
+		}
 		if err := p.rule(t, r, ro.Expr); err != nil {
 			return nil, fmt.Errorf("firewall: nft rule %s %s %s handle %d: %w", ro.Family, ro.Table, ro.Chain, ro.Handle, err)
 		}
@@ -369,18 +462,25 @@ type value struct {
 type valKind uint8
 
 const (
-	vNum     valKind = iota // n
-	vBits                   // n, a bit mask (ct state, tcp flags): "in" means any bit set
-	vStr                    // s
-	vCond                   // depends on the client (source address, ...)
-	vNo                     // the packet cannot have this field (udp dport of a TCP SYN)
-	vUnknown                // not understood
-	vDst                    // the destination address
-	vIface                  // the input interface name (s when known)
+	vNum       valKind = iota // n
+	vBits                     // n, a bit mask (ct state, tcp flags): "in" means any bit set
+	vStr                      // s
+	vCond                     // depends on the client (source address, ...)
+	vNo                       // the packet cannot have this field (udp dport of a TCP SYN)
+	vUnknown                  // not understood
+	vDst                      // the destination address
+	vIface                    // the input interface name (s when known)
+	vSrc                      // this machine's own source address (the OUTPUT path)
+	vLocalPort                // this machine's own source port, not yet chosen
 )
 
 // left evaluates a match's left side for the packet.
-func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
+func (p *nftParser) left(raw json.RawMessage) func(*pstate) value { return p.leftDepth(raw, 0) }
+
+func (p *nftParser) leftDepth(raw json.RawMessage, depth int) func(*pstate) value {
+	if depth > maxElemDepth {
+		return constVal(value{kind: vUnknown, why: "nested expression"})
+	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) != nil {
 		return constVal(value{kind: vUnknown})
@@ -418,6 +518,9 @@ func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
 			switch f.Result {
 			case "type":
 				return func(st *pstate) value {
+					if st.out {
+						return outFibType(st, f.Flags)
+					}
 					if st.forwarded {
 						return value{kind: vStr, s: "unicast"}
 					}
@@ -433,7 +536,7 @@ func (p *nftParser) left(raw json.RawMessage) func(*pstate) value {
 			if json.Unmarshal(body, &parts) != nil || len(parts) != 2 {
 				return constVal(value{kind: vUnknown})
 			}
-			l := p.left(parts[0])
+			l := p.leftDepth(parts[0], depth+1)
 			mask, ok := bitsOf(parts[1])
 			return func(st *pstate) value {
 				v := l(st)
@@ -461,7 +564,7 @@ func payloadVal(proto, field string) func(*pstate) value {
 		case "dport":
 			return func(st *pstate) value { return value{kind: vNum, n: uint64(st.port)} }
 		case "sport":
-			return constVal(value{kind: vCond, why: "client source port"})
+			return localPortVal("client source port")
 		case "flags":
 			return constVal(value{kind: vBits, n: flagSYN})
 		}
@@ -476,6 +579,9 @@ func payloadVal(proto, field string) func(*pstate) value {
 		inner := func(st *pstate) value {
 			switch field {
 			case "saddr":
+				if st.out {
+					return value{kind: vSrc, why: "source"}
+				}
 				return value{kind: vCond, why: "source"}
 			case "daddr":
 				return value{kind: vDst, addr: true}
@@ -519,7 +625,12 @@ func metaVal(key string) func(*pstate) value {
 			return value{kind: vStr, s: "ipv6", n: 10}
 		}
 	case "iif", "iifname":
-		return func(st *pstate) value { return value{kind: vIface, s: st.InIface} }
+		return func(st *pstate) value {
+			if st.out {
+				return value{kind: vStr, s: ""} // a packet this machine sends has no input interface
+			}
+			return value{kind: vIface, s: st.InIface}
+		}
 	case "iiftype":
 		return constVal(value{kind: vStr, s: "ether", n: 1})
 	case "pkttype":
@@ -528,6 +639,12 @@ func metaVal(key string) func(*pstate) value {
 		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.mark)} }
 	case "oif", "oifname":
 		return func(st *pstate) value {
+			if st.out {
+				if st.conn.OutIface == "" {
+					return value{kind: vUnknown, why: "meta " + key}
+				}
+				return value{kind: vIface, s: st.conn.OutIface}
+			}
 			if !st.forwarded {
 				return value{kind: vStr, s: ""} // no output interface on the way in
 			}
@@ -537,7 +654,15 @@ func metaVal(key string) func(*pstate) value {
 			return value{kind: vStr, s: st.outIface}
 		}
 	case "skuid", "skgid":
-		return constVal(value{kind: vUnknown, why: "meta " + key})
+		return func(st *pstate) value {
+			if !st.out || st.conn.Owner == nil {
+				return value{kind: vUnknown, why: "meta " + key}
+			}
+			if key == "skgid" {
+				return value{kind: vNum, n: uint64(st.conn.Owner.GID)}
+			}
+			return value{kind: vNum, n: uint64(st.conn.Owner.UID)}
+		}
 	}
 	return constVal(value{kind: vUnknown, why: "meta " + key})
 }
@@ -572,8 +697,15 @@ func ctVal(key string) func(*pstate) value {
 		return constVal(value{kind: vStr, s: "tcp", n: 6})
 	case "proto-dst":
 		return func(st *pstate) value { return value{kind: vNum, n: uint64(st.Port)} }
-	case "saddr", "proto-src":
-		return constVal(value{kind: vCond, why: "client " + key})
+	case "saddr":
+		return func(st *pstate) value {
+			if st.out {
+				return value{kind: vSrc, why: "source"}
+			}
+			return value{kind: vCond, why: "client " + key}
+		}
+	case "proto-src":
+		return localPortVal("client " + key)
 	}
 	return constVal(value{kind: vUnknown, why: "ct " + key})
 }
@@ -670,11 +802,19 @@ func (p *nftParser) right(t *Table, raw json.RawMessage) rhs {
 		if !ok {
 			return rhs{bad: true, named: name}
 		}
-		out := rhs{set: true, named: name}
-		for _, e := range elems {
-			out.elems = append(out.elems, parseElem(e))
+		k := setKey{t.Family, t.Name, name}
+		parsed, done := p.setElems[k]
+		if !done {
+			parsed = make([]elem, 0, len(elems))
+			for _, e := range elems {
+				parsed = append(parsed, parseElem(e))
+			}
+			if p.setElems == nil {
+				p.setElems = map[setKey][]elem{}
+			}
+			p.setElems[k] = parsed
 		}
-		return out
+		return rhs{set: true, named: name, elems: parsed}
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) == nil {
@@ -702,7 +842,16 @@ func (p *nftParser) right(t *Table, raw json.RawMessage) rhs {
 	return rhs{elems: []elem{parseElem(raw)}}
 }
 
-func parseElem(raw json.RawMessage) elem {
+// maxElemDepth bounds the nesting of elem, range and prefix objects
+// (nft prints at most three levels).
+const maxElemDepth = 8
+
+func parseElem(raw json.RawMessage) elem { return parseElemDepth(raw, 0) }
+
+func parseElemDepth(raw json.RawMessage, depth int) elem {
+	if depth > maxElemDepth {
+		return elem{bad: true}
+	}
 	var n float64
 	if json.Unmarshal(raw, &n) == nil {
 		if n < 0 || n > math.MaxUint32 {
@@ -739,7 +888,7 @@ func parseElem(raw json.RawMessage) elem {
 		if json.Unmarshal(body, &rg) != nil || len(rg) != 2 {
 			return elem{bad: true}
 		}
-		lo, hi := parseElem(rg[0]), parseElem(rg[1])
+		lo, hi := parseElemDepth(rg[0], depth+1), parseElemDepth(rg[1], depth+1)
 		if lo.bad || hi.bad || lo.isStr || hi.isStr {
 			return elem{bad: true}
 		}
@@ -772,7 +921,7 @@ func parseElem(raw json.RawMessage) elem {
 		if json.Unmarshal(body, &e) != nil {
 			return elem{bad: true}
 		}
-		return parseElem(e.Val)
+		return parseElemDepth(e.Val, depth+1)
 	}
 	return elem{bad: true}
 }
@@ -807,6 +956,7 @@ func matchElem(v value, e elem, bitwise bool) (bool, bool) {
 
 // compare answers op between the packet's value and the right side.
 func compare(st *pstate, v value, op string, r rhs) (tri, string) {
+	st.work += len(r.elems) * max(1, len(st.Local))
 	neg := op == "!="
 	switch v.kind {
 	case vNo:
@@ -843,6 +993,8 @@ func compare(st *pstate, v value, op string, r rhs) (tri, string) {
 			m = m || ifaceMatch(strings.ReplaceAll(e.s, "*", "+"), v.s)
 		}
 		return negate(boolTri(m), neg), ""
+	case vSrc, vLocalPort:
+		return compareOwn(st, v, op, r)
 	case vDst:
 		if r.bad {
 			return unknown, "destination set"
@@ -882,30 +1034,21 @@ func compare(st *pstate, v value, op string, r rhs) (tri, string) {
 	return unknown, "operator " + op
 }
 
-// vmap builds the action of a verdict map: the verdict of the element the
-// packet's key matches, none when no element matches.
-func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
-	key := p.left(keyRaw)
-	type entry struct {
-		e   elem
-		act action
-	}
-	var entries []entry
+// vmapEntry is one element of a verdict map and its verdict.
+type vmapEntry struct {
+	e   elem
+	act action
+}
+
+// vmapVerdicts are the statements a verdict map's element may carry.
+var vmapVerdicts = map[string]bool{"accept": true, "drop": true, "reject": true, "queue": true, "return": true,
+	"continue": true, "jump": true, "goto": true}
+
+// vmapEntries reads a verdict map's elements; bad when one is not a pair
+// of a key and a verdict.
+func (p *nftParser) vmapEntries(t *Table, items []json.RawMessage) ([]vmapEntry, bool) {
+	var entries []vmapEntry
 	bad := false
-	var items []json.RawMessage
-	var s string
-	if json.Unmarshal(dataRaw, &s) == nil && strings.HasPrefix(s, "@") {
-		items = p.sets[tableKey{t.Family, t.Name}][s[1:]]
-		bad = items == nil
-	} else {
-		var obj struct {
-			Set []json.RawMessage `json:"set"`
-		}
-		if json.Unmarshal(dataRaw, &obj) != nil {
-			bad = true
-		}
-		items = obj.Set
-	}
 	for _, it := range items {
 		var pair []json.RawMessage
 		if json.Unmarshal(it, &pair) != nil || len(pair) != 2 {
@@ -919,14 +1062,54 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 		}
 		tmp := &Rule{}
 		for k, b := range vr {
+			if !vmapVerdicts[k] {
+				bad = true // not a verdict (and never a nested map)
+				continue
+			}
 			_ = p.statement(t, tmp, k, b)
 		}
-		entries = append(entries, entry{parseElem(pair[0]), tmp.act})
+		entries = append(entries, vmapEntry{parseElem(pair[0]), tmp.act})
+	}
+	return entries, bad
+}
+
+// vmap builds the action of a verdict map: the verdict of the element the
+// packet's key matches, none when no element matches.
+func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
+	key := p.left(keyRaw)
+	var entries []vmapEntry
+	var bad bool
+	var s string
+	if json.Unmarshal(dataRaw, &s) == nil && strings.HasPrefix(s, "@") {
+		k := setKey{t.Family, t.Name, s[1:]}
+		var done bool
+		if entries, done = p.vmaps[k]; !done {
+			items := p.sets[tableKey{t.Family, t.Name}][s[1:]]
+			entries, bad = p.vmapEntries(t, items)
+			bad = bad || items == nil
+			if p.vmaps == nil {
+				p.vmaps = map[setKey][]vmapEntry{}
+			}
+			if !bad {
+				p.vmaps[k] = entries
+			}
+		}
+	} else {
+		var obj struct {
+			Set []json.RawMessage `json:"set"`
+		}
+		if json.Unmarshal(dataRaw, &obj) != nil {
+			bad = true
+		}
+		var bad2 bool
+		entries, bad2 = p.vmapEntries(t, obj.Set)
+		bad = bad || bad2
 	}
 	return action{kind: actNone, dyn: func(st *pstate) (action, tri, string) {
 		if bad {
 			return action{}, unknown, "verdict map"
 		}
+		st.work += len(entries)
 		v := key(st)
 		switch v.kind {
 		case vNo:
@@ -934,6 +1117,26 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 		case vCond:
 			return action{}, cond, v.why + " verdict map"
 		case vNum, vBits, vStr:
+		case vSrc, vDst:
+			if !st.out {
+				return action{}, unknown, "verdict map on " + v.why
+			}
+			as := srcs(st)
+			if v.kind == vDst {
+				as = dests(st)
+			}
+			if len(as) == 0 {
+				return action{}, unknown, "verdict map on " + v.why
+			}
+			for _, en := range entries {
+				if en.e.bad {
+					return action{}, unknown, "verdict map"
+				}
+				if en.e.hasAddr(as[0]) {
+					return en.act, yes, ""
+				}
+			}
+			return action{}, no, ""
 		case vIface:
 			if v.s == "" {
 				return action{}, cond, "interface verdict map"
@@ -960,16 +1163,29 @@ func (p *nftParser) vmap(t *Table, keyRaw, dataRaw json.RawMessage) action {
 	}}
 }
 
-// parseNftText maps rules to their text in `nft -a list ruleset` output.
-func parseNftText(r io.Reader) (map[ruleKey]string, error) {
+// nftText is what `nft -a list ruleset` adds to the JSON: each rule's
+// text by handle, and the device of netdev chains (nft 1.0.6 leaves it out
+// of the JSON).
+type nftText struct {
+	rules map[ruleKey]string
+	devs  map[ruleKey]string // handle 0
+}
+
+// parseNftText reads `nft -a list ruleset` output. A rule's handle is the
+// last " # handle N" of its line, so a comment that carries one does not
+// move a text to another rule.
+func parseNftText(r io.Reader) (nftText, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxRuleLine)
-	out := map[ruleKey]string{}
+	out := nftText{rules: map[ruleKey]string{}, devs: map[ruleKey]string{}}
 	var family, table, chain string
 	depth := 0
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		body, comment, _ := strings.Cut(line, " # ")
+		body, comment := line, ""
+		if i := strings.LastIndex(line, " # handle "); i >= 0 {
+			body, comment = line[:i], line[i+len(" # "):]
+		}
 		body = strings.TrimSpace(body)
 		switch {
 		case strings.HasPrefix(body, "table ") && strings.HasSuffix(body, "{"):
@@ -991,28 +1207,145 @@ func parseNftText(r io.Reader) (map[ruleKey]string, error) {
 			if depth < 2 {
 				chain = ""
 			}
+		case depth == 2 && chain != "" && strings.HasPrefix(body, "type ") && strings.Contains(body, " hook "):
+			if _, rest, ok := strings.Cut(body, ` device "`); ok {
+				if dev, _, ok := strings.Cut(rest, `"`); ok {
+					out.devs[ruleKey{family, table, chain, 0}] = clip(dev, maxName)
+				}
+			}
 		case depth == 2 && chain != "" && strings.HasPrefix(comment, "handle "):
 			h, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(comment, "handle ")))
-			if err == nil {
-				out[ruleKey{family, table, chain, h}] = body
+			if err == nil && h > 0 {
+				out.rules[ruleKey{family, table, chain, h}] = body
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("firewall: nft text: %w", err)
+		return nftText{}, fmt.Errorf("firewall: nft text: %w", err)
 	}
 	return out, nil
+}
+
+var trailingComment = regexp.MustCompile(`(?:^|\s)comment "[^"]*"$`)
+
+// textMatchesComment: nft prints a rule's comment last, so its text ends
+// with the comment the JSON has, or with none when the JSON has none.
+func textMatchesComment(text, comment string) bool {
+	if comment != "" {
+		return strings.HasSuffix(text, `comment "`+comment+`"`)
+	}
+	return !trailingComment.MatchString(text)
+}
+
+// textTrusted: the nft text lines up with the JSON only when no name or
+// comment in it can break a line (nft prints them raw): a line break in a
+// comment could start a fake "table", "}" or handle line.
+func textTrusted(doc *nftDoc) bool {
+	for _, obj := range doc.Nftables {
+		for _, raw := range obj {
+			var n struct {
+				Family  string `json:"family"`
+				Table   string `json:"table"`
+				Name    string `json:"name"`
+				Chain   string `json:"chain"`
+				Comment string `json:"comment"`
+			}
+			if json.Unmarshal(raw, &n) != nil {
+				continue
+			}
+			for _, s := range []string{n.Family, n.Table, n.Name, n.Chain, n.Comment} {
+				if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 }) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // describeExprs is a rule's text when nft's own is not at hand.
 func describeExprs(exprs []json.RawMessage) string {
 	var parts []string
 	for _, e := range exprs {
-		s := string(e)
-		if len(s) > 120 {
-			s = s[:120] + "…"
-		}
-		parts = append(parts, s)
+		parts = append(parts, clip(string(e), 120))
 	}
-	return strings.Join(parts, " ")
+	return clip(strings.Join(parts, " "), maxText)
+}
+
+// localPortVal is a rule's view of the source port: the client's (which
+// depends on the client), or this machine's own when it connects.
+func localPortVal(why string) func(*pstate) value {
+	return func(st *pstate) value {
+		if !st.out {
+			return value{kind: vCond, why: why}
+		}
+		if p := st.conn.SrcPort; p != 0 {
+			return value{kind: vNum, n: uint64(p)}
+		}
+		return value{kind: vLocalPort, why: "local source port"}
+	}
+}
+
+// elemPorts turns a right side's elements into a port list.
+func elemPorts(elems []elem) (portSpec, bool) {
+	var ps portSpec
+	for _, e := range elems {
+		switch {
+		case e.bad || e.isAddr() || e.n > 65535 || e.hi > 65535:
+			return nil, false
+		case e.isRange:
+			ps = append(ps, [2]uint16{uint16(e.n), uint16(e.hi)})
+		case e.isStr:
+			p, ok := services[e.s]
+			if !ok {
+				return nil, false
+			}
+			ps = append(ps, [2]uint16{p, p})
+		default:
+			ps = append(ps, [2]uint16{uint16(e.n), uint16(e.n)})
+		}
+	}
+	return ps, true
+}
+
+// outFibType is `fib daddr type` (or saddr) for this machine's own
+// connection: its source is local, its destination is what it is.
+func outFibType(st *pstate, flags []string) value {
+	for _, f := range flags {
+		if f == "saddr" {
+			return value{kind: vStr, s: "local"}
+		}
+	}
+	d := dests(st)
+	if len(d) == 0 {
+		return value{kind: vUnknown, why: "fib daddr type"}
+	}
+	return value{kind: vStr, s: addrType(st, d[0])}
+}
+
+// compareOwn answers a match on this machine's own source address or port.
+func compareOwn(st *pstate, v value, op string, r rhs) (tri, string) {
+	neg := op == "!="
+	if r.bad {
+		return unknown, "set @" + r.named
+	}
+	if v.kind == vSrc {
+		in := func(a netip.Addr) bool {
+			for _, e := range r.elems {
+				if e.hasAddr(a) {
+					return true
+				}
+			}
+			return false
+		}
+		return addrMatch(srcs(st), in, neg, "source")
+	}
+	if op != "==" && op != "!=" && op != "in" {
+		return cond, "local source port"
+	}
+	ps, ok := elemPorts(r.elems)
+	if !ok {
+		return unknown, "source port"
+	}
+	return localPortMatch(st, ps, neg)
 }

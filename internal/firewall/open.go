@@ -49,13 +49,41 @@ func (s *Snapshot) Opening(r Result, port uint16) Opening {
 		if zone == "" {
 			zone = "public"
 		}
-		return Opening{Manager: ManagerFirewalld, Commands: []string{
-			fmt.Sprintf("firewall-cmd --permanent --zone=%s --add-port=%d/tcp && firewall-cmd --reload", zone, port),
-		}}
+		if SafeZoneName(zone) {
+			return Opening{Manager: ManagerFirewalld, Commands: []string{
+				fmt.Sprintf("firewall-cmd --permanent --zone=%s --add-port=%d/tcp && firewall-cmd --reload", zone, port),
+			}}
+		}
+		if h.Backend == BackendNftables {
+			// firewalld's own table, with a zone name no firewall-cmd
+			// command may carry: nothing safe to offer.
+			return Opening{Manager: ManagerFirewalld}
+		}
+		// An iptables chain that only looks like firewalld's (its "zone"
+		// is no zone name): the rule is an iptables rule, opened as one.
 	case h.Backend == BackendNftables:
+		if !safeNftFamily(h.Family) || !safeNftName(h.Table) || !safeNftName(h.Base) {
+			return Opening{Manager: ManagerNftables}
+		}
 		return Opening{Manager: ManagerNftables, Commands: []string{
 			fmt.Sprintf("nft insert rule %s %s %s tcp dport %d accept", h.Family, h.Table, h.Base, port),
 		}}
+	}
+	pre, ok := iptablesPrefix(s, h)
+	if !ok {
+		return Opening{Manager: ManagerIptables}
+	}
+	return Opening{Manager: ManagerIptables, Commands: []string{
+		fmt.Sprintf("%s -I %s -p tcp --dport %d -j ACCEPT", pre, h.Base, port),
+	}}
+}
+
+// iptablesPrefix is "iptables", "ip6tables -t nat", "iptables-legacy", ...
+// for the table and back end of h, when its table and base chain are
+// iptables' own.
+func iptablesPrefix(s *Snapshot, h *Hit) (string, bool) {
+	if !safeIptTable(h.Table) || iptHook[h.Base] == "" {
+		return "", false
 	}
 	bin := "iptables"
 	if h.Family == "ip6" {
@@ -64,11 +92,8 @@ func (s *Snapshot) Opening(r Result, port uint16) Opening {
 	if h.Backend == BackendIptablesLegacy && s.legacyNamed {
 		bin += "-legacy"
 	}
-	table := ""
 	if h.Table != "filter" {
-		table = " -t " + h.Table
+		bin += " -t " + h.Table
 	}
-	return Opening{Manager: ManagerIptables, Commands: []string{
-		fmt.Sprintf("%s%s -I %s -p tcp --dport %d -j ACCEPT", bin, table, h.Base, port),
-	}}
+	return bin, true
 }

@@ -45,6 +45,10 @@ type Reader struct {
 	Timeout time.Duration
 	// LookPath finds commands; nil means exec.LookPath.
 	LookPath func(string) (string, error)
+	// Netns, when set, names a network namespace (as `ip netns` lists it)
+	// whose rules are read instead of this process's: every command runs
+	// under `ip netns exec NAME`. Tests use it; it needs root.
+	Netns string
 }
 
 type cmdOut struct {
@@ -81,6 +85,11 @@ func (rd Reader) Read(ctx context.Context, running map[string]bool) *Snapshot {
 		f := "/proc/net/ip_tables_names"
 		if v6 {
 			f = "/proc/net/ip6_tables_names"
+		}
+		if rd.Netns != "" {
+			// /proc/net is the reading process's namespace's.
+			o := rd.run(ctx, []string{"cat", f})
+			return o.err == nil && len(bytes.TrimSpace(o.stdout)) > 0
 		}
 		b, err := os.ReadFile(f)
 		return err == nil && len(bytes.TrimSpace(b)) > 0
@@ -156,7 +165,7 @@ func (rd Reader) Read(ctx context.Context, running map[string]bool) *Snapshot {
 			if nftText.err == nil {
 				text = bytes.NewReader(nftText.stdout)
 			}
-			tables, err := ParseNftJSON(bytes.NewReader(nftJSON.stdout), text, func(f, t string) bool { return iptOwned[tableKey{f, t}] })
+			tables, err := parseNftJSON(bytes.NewReader(nftJSON.stdout), text, func(f, t string) bool { return iptOwned[tableKey{f, t}] }, true)
 			if err != nil {
 				snap.Problems = append(snap.Problems, Problem{What: "nft -j list ruleset", Err: err.Error()})
 			} else {
@@ -187,15 +196,46 @@ func incompatibleTables(out []byte) map[string]bool {
 func (rd Reader) run(ctx context.Context, argv []string) cmdOut {
 	ctx, cancel := context.WithTimeout(ctx, rd.Timeout)
 	defer cancel()
+	if rd.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", rd.Netns}, argv...)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	o, e := &capped{max: maxCmdOutput}, &capped{max: maxCmdStderr}
+	cmd.Stdout, cmd.Stderr = o, e
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	err := cmd.Run()
 	if ctx.Err() != nil && err != nil {
 		err = fmt.Errorf("%w (%v)", err, ctx.Err())
 	}
-	return cmdOut{o.Bytes(), e.Bytes(), err}
+	if err == nil && o.over {
+		err = fmt.Errorf("output larger than %d bytes", maxCmdOutput)
+		e.b.Reset()
+		e.b.WriteString(err.Error())
+	}
+	return cmdOut{o.b.Bytes(), e.b.Bytes(), err}
+}
+
+// Bounds on what a command may print: the largest real rule sets
+// (Kubernetes nodes) print a few tens of MiB.
+const (
+	maxCmdOutput = maxNftJSON
+	maxCmdStderr = 64 << 10
+)
+
+// capped keeps the first max bytes written to it and drops the rest.
+type capped struct {
+	b    bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.b.Len(); len(p) > room {
+		c.b.Write(p[:max(room, 0)])
+		c.over = true
+		return len(p), nil
+	}
+	return c.b.Write(p)
 }
 
 func problem(what string, o cmdOut) Problem {
@@ -203,6 +243,7 @@ func problem(what string, o cmdOut) Problem {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
+	msg = clip(msg, maxText)
 	if msg == "" {
 		msg = o.err.Error()
 	}
