@@ -39,7 +39,7 @@ func goldenServerReports() map[string]serverReport {
 		r := serverReport{Host: "web1", HostEv: hev, Duration: 87 * time.Millisecond,
 			NotChecked: []i18n.Msg{i18n.M("server.nc.dmi")}}
 		for _, pe := range ports {
-			r.Ports = append(r.Ports, serverPort{ev: pe, findings: verdict.DecidePort(hev, pe), watched: pe.Watch != nil})
+			r.Ports = append(r.Ports, serverPort{Evidence: pe, Findings: verdict.DecidePort(hev, pe), Watched: pe.Watch != nil})
 		}
 		r.Findings = verdict.DecideHost(hev)
 		return r

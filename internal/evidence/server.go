@@ -77,6 +77,9 @@ type Watch struct {
 	Duration  time.Duration
 	SYNs      []WatchedSYN
 	Untracked int
+	// KernelDrops counts packets the watch's socket had no room for: an
+	// answer it missed makes a SYN look unanswered.
+	KernelDrops uint32
 }
 
 // PortEvidence is everything the audit learned about one port.

@@ -53,6 +53,22 @@ func (x srvPort) listening() bool { return len(x.p.Listeners) > 0 }
 // overflowing: the listen queue overflowed while the audit watched.
 func (x srvPort) overflowing() bool { return x.h.OverflowGrowth > 0 && x.listening() }
 
+// dropsProven: unanswered SYNs prove the host drops them when a client
+// retransmitted and still got no answer, or when no attempt was answered at
+// all. A lone SYN, seen once among answered ones, may be one the watch
+// caught at its end, before the answer.
+func (x srvPort) dropsProven() bool {
+	if len(x.none) == len(x.p.Watch.SYNs) {
+		return true
+	}
+	for _, s := range x.none {
+		if s.Count >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
 // resetListening: a watched SYN was reset though a listener accepts its address.
 func (x srvPort) resetListening() bool {
 	for _, s := range x.rst {
@@ -124,14 +140,29 @@ var portRules = []Rule[srvPort]{
 			return Draft{Lines: append(srvWatchLines(x.p.Watch), srvOverflowLine(x.h)), Fix: srvQueueFix(x.h.Limits)}
 		}, Note: "unanswered SYNs while ListenOverflows grew"},
 	{ID: "server.watch.dropped", Cause: CauseFirewallLocal, Conf: High,
-		When: func(x srvPort) bool { return len(x.none) > 0 && !x.overflowing() },
+		ConfOf: func(x srvPort) Confidence {
+			if x.p.Watch.KernelDrops > 0 {
+				return Medium // the watch may have missed the answers
+			}
+			return High
+		},
+		When: func(x srvPort) bool { return len(x.none) > 0 && !x.overflowing() && x.dropsProven() },
 		Make: func(x srvPort) Draft {
 			lines := srvWatchLines(x.p.Watch)
 			if len(x.fw) == 0 && x.p.Firewall != nil {
 				lines = append(lines, i18n.M("server.ev.watch.unexplained"))
 			}
+			lines = append(lines, kernelDropLines(x.p.Watch)...)
 			return x.firewallDraft(i18n.M("server.watch.dropped.summary", "Port", x.p.Port), lines, hostFirewallFix(x.p.Port))
-		}, Note: "SYNs arrived and the host did not answer"},
+		}, Note: "SYNs arrived and the host did not answer: retransmitted unanswered, or none answered; medium when the watch's socket dropped packets"},
+	{ID: "server.watch.some_unanswered", Cause: CauseFirewallLocal, Conf: Low,
+		When: func(x srvPort) bool { return len(x.none) > 0 && !x.overflowing() && !x.dropsProven() },
+		Make: func(x srvPort) Draft {
+			lines := append(srvWatchLines(x.p.Watch), i18n.M("server.ev.watch.edge"))
+			lines = append(lines, kernelDropLines(x.p.Watch)...)
+			return x.firewallDraft(i18n.M("server.watch.some_unanswered.summary", "None", len(x.none), "All", len(x.p.Watch.SYNs), "Port", x.p.Port),
+				lines, watchFix(x.p.Port))
+		}, Note: "single unanswered SYNs among answered ones: not proof, the watch may have ended before their answer"},
 	{ID: "server.watch.reset", Cause: CauseFirewallLocal, Conf: High,
 		When: func(x srvPort) bool { return len(x.rst) > 0 && x.listening() && x.resetListening() },
 		Make: func(x srvPort) Draft {
@@ -229,6 +260,13 @@ var portRules = []Rule[srvPort]{
 			}
 			return d
 		}, Note: "high at the limit, medium above 90 % of it"},
+}
+
+func kernelDropLines(w *Watch) []i18n.Msg {
+	if w.KernelDrops == 0 {
+		return nil
+	}
+	return []i18n.Msg{i18n.M("server.ev.watch.kernel_drops", "N", w.KernelDrops)}
 }
 
 // DecidePort turns one port's evidence into findings, most certain first.
@@ -348,11 +386,11 @@ func srvPortList(ps []uint16) string {
 	if len(ps) == 0 {
 		return "?"
 	}
-	return joinPorts(ps)
+	return JoinPorts(ps)
 }
 
-// joinPorts is "22, 80, 443".
-func joinPorts(ps []uint16) string {
+// JoinPorts is "22, 80, 443".
+func JoinPorts(ps []uint16) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = strconv.Itoa(int(p))

@@ -174,6 +174,18 @@ func TestDecidePort(t *testing.T) {
 			[]Cause{CauseFirewallLocal}, []Confidence{Low}, nil},
 		{"watch: all answered", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
 			Watch: svWatch(AnswerSynAck, AnswerSynAck)}, nil, nil, nil},
+		{"watch: one SYN at the window's end unanswered among answered ones", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
+			Firewall: []FirewallEvidence{svAccept(firewall.IPv4)}, Watch: func() *Watch {
+				w := svWatch(AnswerSynAck, AnswerSynAck, AnswerSynAck, AnswerNone)
+				w.SYNs[3].Count = 1
+				return w
+			}()}, []Cause{CauseFirewallLocal}, []Confidence{Low}, []string{"1 of 4 attempts", "never retransmitted"}},
+		{"watch: unanswered and retransmitted, but the watch's socket dropped packets", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
+			Firewall: []FirewallEvidence{svAccept(firewall.IPv4)}, Watch: func() *Watch {
+				w := svWatch(AnswerSynAck, AnswerNone)
+				w.KernelDrops = 40
+				return w
+			}()}, []Cause{CauseFirewallLocal}, []Confidence{Medium}, []string{"dropped 40 packets"}},
 		{"accept queue full", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{full}},
 			[]Cause{CauseAcceptQueueOverflow}, []Confidence{High}, []string{"128 connections wait", "/etc/sysctl.d/60-conndiag.conf"}},
 		{"descriptors exhausted", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{atLimit}},
