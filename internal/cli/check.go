@@ -36,14 +36,27 @@ func newCheck(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check TARGET...",
 		Short: "Diagnose reaching TARGET from here: verdict, evidence and fix",
-		Long: `Diagnose reaching each TARGET from this machine. Every address of a name is tried;
+		Long: `Diagnose reaching each TARGET from this machine. Every address of a name is tried (at most 16);
 a silent port is judged against other ports of the same host (--probe-ports), so
 "filtered" (host up, port dropped) is told from "host down".
 
 Targets: ` + target.Forms + `
 
+-f FILE (- for stdin) reads targets one a line (# starts a comment) and diagnoses
+--concurrency of them at once. Reports come in the order of the file, and memory
+stays bounded by --concurrency however long the file is. A regular file is checked
+whole before any diagnosis starts, so a bad line is exit 2 naming FILE:LINE with
+nothing on stdout. Stdin and pipes are read as they come: a bad line stops the
+reading there, the targets before it are still reported, and the exit status is 2.
+A line is at most 64 KiB.
+
+At most 16 addresses of a name are tried (IPv4 and IPv6 in turn); the others are
+counted. Sockets are bounded by the open-file limit (ulimit -n): a --concurrency
+above what it allows waits for descriptors instead of failing.
+
 Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
-2 for bad input, 3 when a needed step could not run.`,
+2 for bad input, 3 when a needed step could not run, 130 when interrupted
+(Ctrl-C: what finished is printed, the targets not diagnosed are named on stderr).`,
 		Example: `  conndiag check example.com:80
   conndiag check 203.0.113.5:8282 --probe-ports 22,80,443,3306
   conndiag check ws://example.com:8282/chat --json
@@ -55,7 +68,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE, one a line (# starts a comment)")
+	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE (- for stdin), one a line (# starts a comment)")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "how many targets to diagnose at once")
 	fl.StringVar(&f.probePorts, "probe-ports", "22,80,443", "other ports tried to tell \"host up\" from \"host down\" (comma-separated; empty for none)")
 	fl.StringVar(&f.source, "source", "", "local address to connect from")

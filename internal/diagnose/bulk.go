@@ -38,7 +38,7 @@ type Bulk struct {
 // DefaultWindow is how far the reader may run ahead of the oldest target not
 // yet delivered: enough that one slow target does not idle the other workers
 // at once.
-func DefaultWindow(workers int) int { return max(16, 4*workers) }
+func DefaultWindow(workers int) int { return max(64, 8*workers) }
 
 // MaxNamed bounds BulkResult.FirstMissed.
 const MaxNamed = 5
