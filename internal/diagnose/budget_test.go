@@ -176,16 +176,16 @@ func closedPort(t *testing.T) uint16 {
 	return port
 }
 
-// A budget that fits one diagnosis at a time, ten diagnoses of a name with 40
+// A budget that fits one diagnosis at a time, six diagnoses of a name with 20
 // addresses at once: every one finishes (the budget cannot deadlock), tries
 // at most MaxAddrs addresses, and gets a real verdict.
 func TestBudgetNeverDeadlocks(t *testing.T) {
 	withBudget(t, 64, 8) // 40 descriptors: one name plus one address
-	res := manyServer(t, 40)
+	res := manyServer(t, 20)
 	port := closedPort(t)
 	tg := mustTarget(t, fmt.Sprintf("many.test:%d", port))
 	var wg sync.WaitGroup
-	reports := make([]Report, 10)
+	reports := make([]Report, 6)
 	for i := range reports {
 		wg.Add(1)
 		go func() {
@@ -201,7 +201,7 @@ func TestBudgetNeverDeadlocks(t *testing.T) {
 		t.Fatal("the diagnoses did not finish: the budget deadlocked")
 	}
 	for i, r := range reports {
-		if len(r.Evidence.DNS.Addresses) != 40 || len(r.Evidence.Addrs) != MaxAddrs || r.Skipped() != 40-MaxAddrs {
+		if len(r.Evidence.DNS.Addresses) != 20 || len(r.Evidence.Addrs) != MaxAddrs || r.Skipped() != 20-MaxAddrs {
 			t.Errorf("report %d: %d addresses, %d tried, %d skipped", i, len(r.Evidence.DNS.Addresses), len(r.Evidence.Addrs), r.Skipped())
 		}
 		if r.Findings[0].Cause != verdict.CauseNotListening {
