@@ -129,20 +129,21 @@ func nameConnected(ev Evidence) bool {
 
 // ---- DNS ----
 
-func dnsAddrList(as []netip.Addr) string {
+// dnsAddrList and dnsTTLList list at most maxListed addresses (bulk.go).
+func dnsAddrList(as []netip.Addr) any {
 	s := make([]string, 0, len(as))
 	for _, a := range as {
 		s = append(s, a.String())
 	}
-	return strings.Join(s, ", ")
+	return listArg(s)
 }
 
-func dnsTTLList(as []dnsprobe.Addr) string {
+func dnsTTLList(as []dnsprobe.Addr) any {
 	s := make([]string, 0, len(as))
 	for _, a := range as {
 		s = append(s, fmt.Sprintf("%s (TTL %d)", a.IP, a.TTL))
 	}
-	return strings.Join(s, ", ")
+	return listArg(s)
 }
 
 func dnsChain(a *dnsprobe.Answer) string {

@@ -59,7 +59,8 @@ func Decide(ev Evidence) (Outcome, []Finding) {
 			}
 		}
 	}
-	return withName(ev, out, findings) // name.go ranks DNS, CDN and proxy findings against these
+	out, findings = withName(ev, out, findings) // name.go ranks DNS, CDN and proxy findings against these
+	return out, withSkipped(ev, findings)
 }
 
 func dnsFailure(ev Evidence) Finding {
@@ -101,11 +102,7 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	case neterr.AddrNotAvailable:
 		return OutcomeAddrUnavailable, addrNotAvailable(ev, a)
 	case neterr.TooManyFiles:
-		f := newFinding(CauseFDExhausted, High).with(connectLine(a))
-		if a.NoFile != nil {
-			f = f.with(i18n.M("ev.nofile", "Soft", a.NoFile.Soft, "Hard", a.NoFile.Hard, "Open", a.NoFile.Open))
-		}
-		return OutcomeLocalError, []Finding{f.fix(i18n.M("cause.fd_exhausted.fix"), i18n.Cmd("ulimit -n 65535"))}
+		return OutcomeLocalError, []Finding{fdExhausted(a)}
 	case neterr.Reset:
 		f := newFinding(CauseResetByPeer, High, "Addr", a.Addr.String()).with(connectLine(a))
 		return OutcomeReset, []Finding{f.fix(i18n.M("cause.reset_by_peer.fix"))}
