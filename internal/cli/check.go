@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -33,14 +36,27 @@ func newCheck(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check TARGET...",
 		Short: "Diagnose reaching TARGET from here: verdict, evidence and fix",
-		Long: `Diagnose reaching each TARGET from this machine. Every address of a name is tried;
+		Long: `Diagnose reaching each TARGET from this machine. Every address of a name is tried (at most 16);
 a silent port is judged against other ports of the same host (--probe-ports), so
 "filtered" (host up, port dropped) is told from "host down".
 
 Targets: ` + target.Forms + `
 
+-f FILE (- for stdin) reads targets one a line (# starts a comment) and diagnoses
+--concurrency of them at once. Reports come in the order of the file, and memory
+stays bounded by --concurrency however long the file is. A regular file is checked
+whole before any diagnosis starts, so a bad line is exit 2 naming FILE:LINE with
+nothing on stdout. Stdin and pipes are read as they come: a bad line stops the
+reading there, the targets before it are still reported, and the exit status is 2.
+A line is at most 64 KiB.
+
+At most 16 addresses of a name are tried (IPv4 and IPv6 in turn); the others are
+counted. Sockets are bounded by the open-file limit (ulimit -n): a --concurrency
+above what it allows waits for descriptors instead of failing.
+
 Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
-2 for bad input, 3 when a needed step could not run.`,
+2 for bad input, 3 when a needed step could not run, 130 when interrupted
+(Ctrl-C: what finished is printed, the targets not diagnosed are named on stderr).`,
 		Example: `  conndiag check example.com:80
   conndiag check 203.0.113.5:8282 --probe-ports 22,80,443,3306
   conndiag check ws://example.com:8282/chat --json
@@ -52,7 +68,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE, one a line (# starts a comment)")
+	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE (- for stdin), one a line (# starts a comment)")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "how many targets to diagnose at once")
 	fl.StringVar(&f.probePorts, "probe-ports", "22,80,443", "other ports tried to tell \"host up\" from \"host down\" (comma-separated; empty for none)")
 	fl.StringVar(&f.source, "source", "", "local address to connect from")
@@ -64,10 +80,6 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 }
 
 func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error {
-	targets, err := collectTargets(f.file, args)
-	if err != nil {
-		return err
-	}
 	if f.concurrency < 1 {
 		return usageErr("--concurrency must be at least 1, got %d", f.concurrency)
 	}
@@ -86,117 +98,253 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	if err := nameOptions(&opt, f, g); err != nil {
 		return err
 	}
-
-	reports := make([]chan diagnose.Report, len(targets))
-	sem := make(chan struct{}, f.concurrency)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		reports[i] = make(chan diagnose.Report, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			reports[i] <- diagnose.Check(cmd.Context(), t, opt)
-		}()
-	}
-	// Print in the order given, each as soon as it and those before it are done.
-	ok := 0
-	for i := range targets {
-		r := <-reports[i]
-		if r.Cancelled {
-			// Cut-short evidence would read as a verdict ("no answer within 30 s").
-			return &exitError{code: ExitInterrupted, msg: fmt.Sprintf("interrupted; %s was not diagnosed", r.Target)}
+	argTargets := make([]target.Target, 0, len(args))
+	for _, s := range args {
+		t, err := target.Parse(s)
+		if err != nil {
+			return usageErr("%v", err)
 		}
+		argTargets = append(argTargets, t)
+	}
+	var src *targetFile
+	if f.file != "" {
+		if src, err = openTargetFile(f.file); err != nil {
+			return err
+		}
+		defer src.close()
+	}
+	total := len(argTargets) // -1 once a stream makes it unknown
+	switch {
+	case src == nil:
+	case src.count >= 0:
+		total += src.count
+	default:
+		total = -1
+	}
+	if total == 0 {
+		return usageErr("no target given; for example: conndiag check example.com:80 (accepted forms: %s)", target.Forms)
+	}
+
+	next := func() (diagnose.Item, error) {
+		if len(argTargets) > 0 {
+			t := argTargets[0]
+			argTargets = argTargets[1:]
+			return diagnose.Item{Target: t}, nil
+		}
+		if src == nil {
+			return diagnose.Item{}, io.EOF
+		}
+		return src.next()
+	}
+	ok, n := 0, 0
+	emit := func(_ diagnose.Item, r diagnose.Report) error {
 		// A working connection to an unexpected place (dns_mismatch first) is still a problem.
 		if r.Outcome == verdict.OutcomeOK && (len(r.Findings) == 0 || r.Findings[0].Cause == verdict.CauseOK) {
 			ok++
 		}
+		n++
 		if g.json {
-			if err := writeJSON(g.stdout, r, g.printer); err != nil {
-				return toolErr("writing output: %v", err)
-			}
-		} else {
-			if i > 0 {
-				fmt.Fprintln(g.stdout)
-			}
-			renderHuman(g.stdout, r, g.printer, g.color)
+			return writeJSON(g.stdout, r, g.printer)
 		}
+		if n > 1 {
+			fmt.Fprintln(g.stdout)
+		}
+		renderHuman(g.stdout, r, g.printer, g.color)
+		return nil
 	}
-	wg.Wait()
-	if !g.json && len(targets) > 1 {
+	bulk := diagnose.Bulk{Workers: f.concurrency, Check: func(ctx context.Context, t target.Target) diagnose.Report {
+		return diagnose.Check(ctx, t, opt)
+	}}
+	res, err := bulk.Run(cmd.Context(), next, emit)
+	if err != nil {
+		return toolErr("writing output: %v", err)
+	}
+	if res.Interrupted {
+		// Cut-short evidence would read as a verdict ("no answer within 30 s").
+		return &exitError{code: ExitInterrupted, msg: interruptedMsg(res, total, src)}
+	}
+	if res.Err != nil {
+		return res.Err // a bad line in a stream: the targets before it are reported
+	}
+	if n == 0 {
+		return usageErr("no target given: %s has no target line (accepted forms: %s)", src.display, target.Forms)
+	}
+	if !g.json && n > 1 {
 		fmt.Fprintln(g.stdout)
-		fmt.Fprintln(g.stdout, g.printer.T("ui.summary", "OK", ok, "N", len(targets)))
+		fmt.Fprintln(g.stdout, g.printer.T("ui.summary", "OK", ok, "N", n))
 	}
-	if ok < len(targets) {
+	if ok < n {
 		return errProblem
 	}
 	return nil
 }
 
-func collectTargets(file string, args []string) ([]target.Target, error) {
-	out := make([]target.Target, 0, len(args))
-	for _, s := range args {
-		t, err := target.Parse(s)
-		if err != nil {
-			return nil, usageErr("%v", err)
-		}
-		out = append(out, t)
+// interruptedMsg names what Ctrl-C left undiagnosed: how many, the first few,
+// and whether a stream was left unread.
+func interruptedMsg(res diagnose.BulkResult, total int, src *targetFile) string {
+	missed := res.Missed
+	if total >= 0 {
+		missed = total - res.Delivered // a file counted in advance: the unread lines too
 	}
-	if file != "" {
-		lines, err := readTargetFile(file)
-		if err != nil {
-			return nil, err
+	name := func(it diagnose.Item) string {
+		if it.From != "" {
+			return fmt.Sprintf("%s (%s)", it.Target, it.From)
 		}
-		for _, l := range lines {
-			t, err := target.Parse(l.text)
-			if err != nil {
-				return nil, usageErr("%s:%d: %v", file, l.n, err)
+		return it.Target.String()
+	}
+	var b strings.Builder
+	switch {
+	case missed == 1 && len(res.FirstMissed) == 1:
+		fmt.Fprintf(&b, "interrupted; %s was not diagnosed", name(res.FirstMissed[0]))
+	case missed > 0:
+		names := make([]string, 0, len(res.FirstMissed))
+		for _, it := range res.FirstMissed {
+			names = append(names, name(it))
+		}
+		fmt.Fprintf(&b, "interrupted; %d targets were not diagnosed", missed)
+		if len(names) > 0 {
+			fmt.Fprintf(&b, ": %s", strings.Join(names, ", "))
+			if more := missed - len(names); more > 0 {
+				fmt.Fprintf(&b, " and %d more", more)
 			}
-			out = append(out, t)
 		}
+	default:
+		b.WriteString("interrupted")
 	}
-	if len(out) == 0 {
-		return nil, usageErr("no target given; for example: conndiag check example.com:80 (accepted forms: %s)", target.Forms)
+	if total < 0 && !res.Exhausted && res.Err == nil {
+		fmt.Fprintf(&b, "; the rest of %s was not read", src.display)
 	}
-	return out, nil
+	return b.String()
 }
 
-type fileLine struct {
-	n    int
-	text string
+// maxLine bounds one line of a target file.
+const maxLine = 64 << 10
+
+// targetFile reads targets from -f FILE one line at a time. A regular file
+// is checked whole first (count is then its number of targets), so a bad
+// line is exit 2 before any check; a stream (stdin, a pipe) cannot be read
+// twice, so a bad line stops the reading there (count is -1).
+type targetFile struct {
+	display string // the name in messages: the path, or "stdin"
+	fh      *os.File
+	own     bool // opened here, closed here
+	sc      *bufio.Scanner
+	line    int
+	count   int
 }
 
-func readTargetFile(name string) ([]fileLine, error) {
-	var fh *os.File
+func openTargetFile(name string) (*targetFile, error) {
+	tf := &targetFile{display: name, fh: os.Stdin, count: -1}
 	if name == "-" {
-		fh = os.Stdin
+		tf.display = "stdin"
 	} else {
-		var err error
-		if fh, err = os.Open(name); err != nil {
+		fh, err := os.Open(name)
+		if err != nil {
 			return nil, usageErr("cannot read target file: %v", err)
 		}
-		defer fh.Close()
+		tf.fh, tf.own = fh, true
 	}
-	var out []fileLine
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 0, 4096), 64*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if n == 1 {
+	if st, err := tf.fh.Stat(); err == nil && st.Mode().IsRegular() {
+		if err := tf.validate(); err != nil {
+			tf.close()
+			return nil, err
+		}
+	}
+	tf.reset()
+	return tf, nil
+}
+
+// validate reads a regular file once to count its targets and find a bad
+// line before any check starts, then rewinds to where it began.
+func (tf *targetFile) validate() error {
+	at, err := tf.fh.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil // not seekable after all: treat it as a stream
+	}
+	tf.reset()
+	n := 0
+	for {
+		if _, err := tf.next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+		n++
+	}
+	if _, err := tf.fh.Seek(at, io.SeekStart); err != nil {
+		return usageErr("cannot read target file %s: %v", tf.display, err)
+	}
+	tf.count = n
+	return nil
+}
+
+func (tf *targetFile) reset() {
+	tf.sc = bufio.NewScanner(tf.fh)
+	tf.sc.Buffer(make([]byte, 0, 4096), maxLine)
+	tf.line = 0
+}
+
+func (tf *targetFile) close() {
+	if tf.own {
+		tf.fh.Close()
+	}
+}
+
+// next returns the next target, io.EOF at the end, or a usage error naming
+// FILE:LINE.
+func (tf *targetFile) next() (diagnose.Item, error) {
+	for {
+		if !tf.sc.Scan() {
+			err := tf.sc.Err()
+			switch {
+			case err == nil:
+				return diagnose.Item{}, io.EOF
+			case errors.Is(err, bufio.ErrTooLong):
+				return diagnose.Item{}, usageErr("%s:%d: the line is longer than %d bytes; put one target on each line", tf.display, tf.line+1, maxLine)
+			}
+			return diagnose.Item{}, usageErr("cannot read target file %s: %v", tf.display, err)
+		}
+		tf.line++
+		line := tf.sc.Text()
+		if tf.line == 1 {
 			line = strings.TrimPrefix(line, "\ufeff") // the byte-order mark Windows editors write
 		}
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, fileLine{n, line})
+		if line = strings.TrimSpace(line); line == "" {
+			continue
 		}
+		t, err := target.Parse(line)
+		if err != nil {
+			return diagnose.Item{}, usageErr("%s:%d: %v", tf.display, tf.line, shortTargetErr(err))
+		}
+		return diagnose.Item{Target: t, From: fmt.Sprintf("%s:%d", tf.display, tf.line)}, nil
 	}
-	if err := sc.Err(); err != nil {
-		return nil, usageErr("cannot read target file %s: %v", name, err)
+}
+
+// shortTargetErr keeps a bad line of binary junk or kilobytes to a readable
+// quote: the error line shows its start only.
+func shortTargetErr(err error) error {
+	var te *target.Error
+	if !errors.As(err, &te) {
+		return err
 	}
-	return out, nil
+	return &target.Error{Input: clipText(te.Input, 80), Reason: clipText(te.Reason, 160)}
+}
+
+// clipText cuts s to at most n bytes on a character boundary; invalid UTF-8
+// stays as it is, for %q to show as \x escapes.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func parsePorts(s string) ([]uint16, error) {

@@ -81,12 +81,21 @@ func TestBadTargetInFile(t *testing.T) {
 func TestTargetFileWithBOMAndCRLF(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "targets.txt")
 	os.WriteFile(f, []byte("\xef\xbb\xbf127.0.0.1:1\r\n# c\r\n\r\n ws://127.0.0.1:2/x # c\r\n"), 0o644)
-	lines, err := readTargetFile(f)
+	tf, err := openTargetFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != 2 || lines[0].text != "127.0.0.1:1" || lines[1].text != "ws://127.0.0.1:2/x" || lines[1].n != 4 {
-		t.Fatalf("got %+v", lines)
+	defer tf.close()
+	var got []string
+	for {
+		it, err := tf.next()
+		if err != nil {
+			break
+		}
+		got = append(got, it.Target.String()+" @ "+strings.TrimPrefix(it.From, f))
+	}
+	if want := []string{"127.0.0.1:1 @ :1", "ws://127.0.0.1:2/x @ :4"}; strings.Join(got, "|") != strings.Join(want, "|") || tf.count != 2 {
+		t.Fatalf("got %q (count %d), want %q", got, tf.count, want)
 	}
 }
 

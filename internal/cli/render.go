@@ -51,6 +51,7 @@ type jsonReport struct {
 	Host       string          `json:"host"`
 	Port       uint16          `json:"port"`
 	Addresses  []string        `json:"addresses"`
+	Skipped    int             `json:"addresses_skipped,omitempty"` // addresses of the name not tried (at most diagnose.MaxAddrs are)
 	Outcome    verdict.Outcome `json:"outcome"`
 	Verdict    jsonVerdict     `json:"verdict"`
 	Findings   []jsonFinding   `json:"findings"`
@@ -88,7 +89,7 @@ func addrStrings(as []netip.Addr) []string {
 func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 	j := jsonReport{
 		Target: escape.String(r.Target.String()), Scheme: r.Target.Scheme, Host: escape.String(r.Target.Host), Port: r.Target.Port,
-		Addresses: addrStrings(r.Addresses()), Outcome: r.Outcome,
+		Addresses: addrStrings(r.Addresses()), Skipped: r.Skipped(), Outcome: r.Outcome,
 		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
 		DurationMS: r.Duration.Milliseconds(),
 	}
@@ -141,7 +142,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), p.T("ui.confidence."+string(v.Confidence)))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if as := r.Addresses(); len(as) > 0 && !r.Evidence.DNS.Literal {
-		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), strings.Join(addrStrings(as), ", "))
+		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), capList(addrStrings(as), p))
 	}
 	if len(v.Evidence) > 0 {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.evidence")))
@@ -226,4 +227,14 @@ func received(st verdict.Step, p *i18n.Printer) string {
 		errText = st.Err.Error()
 	}
 	return p.T("ui.failed", "Err", errText)
+}
+
+// maxListed bounds the addresses one line of human output lists.
+const maxListed = 8
+
+func capList(items []string, p *i18n.Printer) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, ", ")
+	}
+	return p.T("bulk.list.more", "List", strings.Join(items[:maxListed], ", "), "N", len(items)-maxListed)
 }

@@ -111,19 +111,38 @@ type Report struct {
 	Cancelled bool
 }
 
-// Addresses are the addresses that were tried.
+// Addresses are the name's addresses (for a literal, the address itself).
 func (r Report) Addresses() []netip.Addr { return r.Evidence.DNS.Addresses }
+
+// Skipped is how many of the name's addresses were not tried (at most MaxAddrs are).
+func (r Report) Skipped() int { return max(0, len(r.Evidence.DNS.Addresses)-len(r.Evidence.Addrs)) }
 
 // Check diagnoses reaching t from this machine.
 func Check(ctx context.Context, t target.Target, opt Options) Report {
 	opt = opt.withDefaults()
 	start := opt.Now()
+	_, literal := t.IP()
+	choice := proxy.Choose(opt.Getenv, t)
+	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.Trace)
+	res, err := fds.reserve(ctx, nameWeight(literal, opt.ResolverAddr.IsValid(), choice.Applies() && choice.URL != nil)+aw)
+	if err != nil {
+		// Interrupted while other diagnoses held the descriptors: nothing was tried.
+		return Report{Target: t, Duration: opt.Now().Sub(start), Cancelled: true}
+	}
+	defer res.done()
+
 	ev := verdict.Evidence{Target: t, Source: opt.Source}
 	if opt.Source.IsValid() {
 		ev.SourceLocal, _ = isLocal(opt.Source)
 	}
 	var probes []Probe
-	ev.DNS = resolve(ctx, t.Host, opt)
+	// The DNS servers of resolv.conf (and --resolver) are asked beside the
+	// system lookup, under the same deadline: a silent server costs one
+	// --timeout, not one for each.
+	dnsCtx, cancelDNS := context.WithTimeout(ctx, opt.Timeout)
+	defer cancelDNS()
+	sources := askSources(dnsCtx, t, literal, opt)
+	ev.DNS = resolve(dnsCtx, t.Host, opt)
 	if !ev.DNS.Literal {
 		res := "ok"
 		switch {
@@ -139,22 +158,31 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 		probes = append(probes, Probe{Name: "dns", Address: t.Host, Result: res, Duration: ev.DNS.Duration})
 	}
 
-	name := startNameProbes(ctx, t, ev.DNS, opt)
-	ev.Addrs = make([]verdict.AddrEvidence, len(ev.DNS.Addresses))
+	name := startNameProbes(ctx, t, ev.DNS, sources, choice, res, opt)
+	tried := pickAddrs(ev.DNS.Addresses, MaxAddrs)
+	ev.Addrs = make([]verdict.AddrEvidence, len(tried))
+	// One address runs on the reservation taken above; more run beside it
+	// when the budget has room now.
+	next := make(chan int, len(tried))
+	for i := range tried {
+		next <- i
+	}
+	close(next)
+	workers := 1
+	if len(tried) > 1 {
+		workers += res.grow(aw, len(tried)-1)
+	}
 	var wg sync.WaitGroup
-	for i, a := range ev.DNS.Addresses {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ae, conn := probeAddr(ctx, netip.AddrPortFrom(a, t.Port), opt)
-			switch {
-			case conn == nil:
-			case t.Protocol() == target.TCP:
-				conn.Close() // SPEC: a plain TCP target is checked at the TCP level only; send nothing
-			default:
-				protocolStep(ctx, conn, t, &ae, opt)
+			if w > 0 {
+				defer res.shrink(aw)
 			}
-			ev.Addrs[i] = ae
+			for i := range next {
+				ev.Addrs[i] = checkAddr(ctx, netip.AddrPortFrom(tried[i], t.Port), t, opt)
+			}
 		}()
 	}
 	wg.Wait()
@@ -169,6 +197,69 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	out, findings := verdict.Decide(ev)
 	return Report{Target: t, Outcome: out, Findings: findings, Probes: probes, Evidence: ev, Duration: opt.Now().Sub(start),
 		Cancelled: ctx.Err() != nil}
+}
+
+// checkAddr runs the TCP step on one address and, when it connects and the
+// scheme asks for it, the protocol step on the same connection.
+func checkAddr(ctx context.Context, ap netip.AddrPort, t target.Target, opt Options) verdict.AddrEvidence {
+	ae, conn := probeAddr(ctx, ap, opt)
+	switch {
+	case conn == nil:
+	case t.Protocol() == target.TCP:
+		conn.Close() // SPEC: a plain TCP target is checked at the TCP level only; send nothing
+	default:
+		protocolStep(ctx, conn, t, &ae, opt)
+	}
+	return ae
+}
+
+// probePortCount is how many probe ports probeAddr connects to beside the target port.
+func probePortCount(ports []uint16, target uint16) int {
+	n := 0
+	for _, p := range ports {
+		if p != target && p != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// pickAddrs chooses at most n of a name's addresses to try, in the
+// resolver's order. When it must leave some out, it takes the two families
+// in turn, so a name with hundreds of IPv4 addresses and a few IPv6 ones
+// still has both tried (one family failing is a finding of its own).
+func pickAddrs(as []netip.Addr, n int) []netip.Addr {
+	if len(as) <= n {
+		return as
+	}
+	var v4, v6 []int
+	for i, a := range as {
+		if a.Unmap().Is4() {
+			v4 = append(v4, i)
+		} else {
+			v6 = append(v6, i)
+		}
+	}
+	first, second := v4, v6
+	if !as[0].Unmap().Is4() {
+		first, second = v6, v4
+	}
+	keep := make([]bool, len(as))
+	for k := 0; k < n; k++ {
+		switch {
+		case len(first) > 0 && (k%2 == 0 || len(second) == 0):
+			keep[first[0]], first = true, first[1:]
+		default:
+			keep[second[0]], second = true, second[1:]
+		}
+	}
+	out := make([]netip.Addr, 0, n)
+	for i, a := range as {
+		if keep[i] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func resolve(ctx context.Context, name string, opt Options) verdict.DNS {
@@ -227,7 +318,48 @@ const maxAlt = 4
 // whether it agrees: a dead DNS server says nothing about such a connection.
 const sourceGrace = 500 * time.Millisecond
 
-func startNameProbes(ctx context.Context, t target.Target, d verdict.DNS, opt Options) *nameProbes {
+// dnsSources are the answers of the name's other DNS sources, asked beside
+// the system lookup: the first resolv.conf server that answers, asked
+// directly, and --resolver.
+type dnsSources struct {
+	done             chan struct{} // closed once server and resolver are set
+	server, resolver *dnsprobe.Answer
+}
+
+// askSources starts asking the name's other DNS sources under ctx, which
+// carries the DNS deadline the system lookup also runs under.
+func askSources(ctx context.Context, t target.Target, literal bool, opt Options) *dnsSources {
+	s := &dnsSources{done: make(chan struct{})}
+	if literal {
+		close(s.done)
+		return s
+	}
+	go func() {
+		defer close(s.done)
+		var server, resolver *dnsprobe.Answer
+		var wg sync.WaitGroup
+		if opt.askConf && !isLocalhost(t.Host) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if conf, err := dnsprobe.ReadConf(opt.ResolvConf); err == nil {
+					if a, ok := dnsprobe.Ask(ctx, conf, t.Host); ok {
+						server = &a
+					}
+				}
+			}()
+		}
+		if opt.ResolverAddr.IsValid() {
+			a := dnsprobe.Query(ctx, opt.ResolverAddr.String(), t.Host)
+			resolver = &a
+		}
+		wg.Wait()
+		s.server, s.resolver = server, resolver
+	}()
+	return s
+}
+
+func startNameProbes(ctx context.Context, t target.Target, d verdict.DNS, src *dnsSources, choice proxy.Choice, res *reservation, opt Options) *nameProbes {
 	n := &nameProbes{t: t, sources: make(chan struct{}), proxyDone: make(chan struct{})}
 	if !d.Literal {
 		n.hosts, _ = dnsprobe.ReadHosts(opt.HostsFile, t.Host)
@@ -235,31 +367,14 @@ func startNameProbes(ctx context.Context, t target.Target, d verdict.DNS, opt Op
 	hostsUsed := n.hosts != nil && containsAny(d.Addresses, n.hosts.Addrs)
 	n.waitAll = !hostsUsed || opt.ResolverAddr.IsValid() || opt.ExpectIP.IsValid()
 
+	// This goroutine may outlive Check (finish stops waiting for it after
+	// sourceGrace): it keeps its share of the descriptor budget until it ends.
+	res.hold()
 	go func() {
+		defer res.done()
 		defer close(n.sources)
-		ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
-		defer cancel()
-		var server, resolver *dnsprobe.Answer
-		if !d.Literal {
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if !opt.askConf || isLocalhost(t.Host) {
-					return
-				}
-				if conf, err := dnsprobe.ReadConf(opt.ResolvConf); err == nil {
-					if a, ok := dnsprobe.Ask(ctx, conf, t.Host); ok {
-						server = &a
-					}
-				}
-			}()
-			if opt.ResolverAddr.IsValid() {
-				a := dnsprobe.Query(ctx, opt.ResolverAddr.String(), t.Host)
-				resolver = &a
-			}
-			wg.Wait()
-		}
+		<-src.done
+		server, resolver := src.server, src.resolver
 		var others []netip.Addr
 		add := func(as ...netip.Addr) {
 			for _, a := range as {
@@ -295,7 +410,6 @@ func startNameProbes(ctx context.Context, t target.Target, d verdict.DNS, opt Op
 		n.server, n.resolver, n.alt = server, resolver, alt
 	}()
 
-	choice := proxy.Choose(opt.Getenv, t)
 	n.proxy = &verdict.ProxyEvidence{Choice: choice}
 	go func() {
 		defer close(n.proxyDone)

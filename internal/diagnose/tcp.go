@@ -51,7 +51,11 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	type attempt struct {
 		r    neterr.Result
 		conn net.Conn
+		lim  *verdict.Limit // read at once when the socket could not be made
 	}
+	// ownLimit is conndiag's own EMFILE on a SYN or probe port: a silence is
+	// then not evidence about the target.
+	var ownLimit *attempt
 	mainCh := make(chan attempt, 4)
 	pending := 0
 	launch := func() {
@@ -59,12 +63,16 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		ev.SYNs++
 		go func() {
 			r, conn := dialer.Connect(runCtx, ap)
-			mainCh <- attempt{r, conn}
+			at := attempt{r: r, conn: conn}
+			if r.Kind == neterr.TooManyFiles {
+				at.lim = noFileNow()
+			}
+			mainCh <- at
 		}()
 	}
 	launch()
 
-	probeCh := make(chan verdict.PortProbe, len(opt.ProbePorts))
+	probeCh := make(chan attempt, len(opt.ProbePorts))
 	probing := 0
 	for _, p := range opt.ProbePorts {
 		if p == ap.Port() || p == 0 {
@@ -76,7 +84,11 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 			if conn != nil {
 				conn.Close()
 			}
-			probeCh <- verdict.PortProbe{Port: p, Kind: r.Kind, Duration: r.Duration}
+			at := attempt{r: r}
+			if r.Kind == neterr.TooManyFiles {
+				at.lim = noFileNow()
+			}
+			probeCh <- at
 		}()
 	}
 
@@ -102,13 +114,24 @@ loop:
 		case at := <-mainCh:
 			pending--
 			r := at.r
-			// A timed-out SYN socket settles nothing while another is in flight.
-			if r.Kind == neterr.Timeout && pending > 0 {
+			if r.Kind == neterr.TooManyFiles && ownLimit == nil {
+				ownLimit = &at
+			}
+			// A timed-out SYN socket, or one conndiag could not even make,
+			// settles nothing while another is in flight.
+			if (r.Kind == neterr.Timeout || r.Kind == neterr.TooManyFiles) && pending > 0 {
 				continue
 			}
 			final, kept = &r, at.conn
-		case p := <-probeCh:
+			if r.Kind == neterr.TooManyFiles {
+				ev.NoFile = at.lim
+			}
+		case pa := <-probeCh:
 			probing--
+			if pa.r.Kind == neterr.TooManyFiles && ownLimit == nil {
+				ownLimit = &pa
+			}
+			p := portProbe(pa.r)
 			ev.Others = append(ev.Others, p)
 			alive := p.Kind == neterr.OK || p.Kind == neterr.Refused
 			if !alive || deadline != nil {
@@ -155,7 +178,11 @@ loop:
 	// Collect the other port answers already in; wait for stragglers briefly so
 	// their goroutines end (they were cancelled).
 	for probing > 0 {
-		ev.Others = append(ev.Others, <-probeCh)
+		pa := <-probeCh
+		if pa.r.Kind == neterr.TooManyFiles && ownLimit == nil {
+			ownLimit = &pa
+		}
+		ev.Others = append(ev.Others, portProbe(pa.r))
 		probing--
 	}
 	for pending > 0 {
@@ -167,6 +194,12 @@ loop:
 	if final.Kind == neterr.Timeout && final.Duration == 0 {
 		final.Duration = opt.Now().Sub(start)
 	}
+	if final.Kind == neterr.Timeout && ownLimit != nil && !ev.Alive() {
+		// The ports that would have told "filtered" from "host down" never
+		// got a socket: say that conndiag hit its own limit, not that the host is down.
+		r := ownLimit.r
+		final, ev.NoFile = &r, ownLimit.lim
+	}
 	if final.Kind != neterr.Timeout {
 		ev.Wait = 0
 	}
@@ -177,6 +210,10 @@ loop:
 		ev.Trace = trace(ctx, ap, opt)
 	}
 	return ev, kept
+}
+
+func portProbe(r neterr.Result) verdict.PortProbe {
+	return verdict.PortProbe{Port: r.Addr.Port(), Kind: r.Kind, Duration: r.Duration}
 }
 
 // fillFacts reads the machine facts that only some outcomes need.
@@ -192,10 +229,8 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 		if u, err := host.EphemeralUsage(ap); err == nil {
 			ev.Usage = &u
 		}
-	case c.Kind == neterr.TooManyFiles:
-		if soft, hard, open, err := host.NoFile(); err == nil {
-			ev.NoFile = &verdict.Limit{Soft: soft, Hard: hard, Open: open}
-		}
+	case c.Kind == neterr.TooManyFiles && ev.NoFile == nil:
+		ev.NoFile = noFileNow()
 	}
 	if ev.Neigh == "" && ev.Route != nil && ev.NextHop.IsValid() && !ev.Local &&
 		(c.Kind == neterr.Timeout || c.Kind == neterr.HostUnreachable) {

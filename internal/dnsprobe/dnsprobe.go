@@ -8,6 +8,7 @@ package dnsprobe
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -120,12 +121,20 @@ func merge(fqdn string, msgs []*dns.Msg, errs []error) Answer {
 		}
 		return 1
 	}
+	seen := map[netip.Addr]bool{}
 	for _, m := range msgs {
 		chain, addrs := Extract(m, fqdn)
 		if len(chain) > len(a.Chain) {
 			a.Chain = chain
 		}
-		a.Addrs = append(a.Addrs, addrs...)
+		// A hostile or sloppy server may put AAAA records in the A answer
+		// too: each address once.
+		for _, x := range addrs {
+			if !seen[x.IP] {
+				seen[x.IP] = true
+				a.Addrs = append(a.Addrs, x)
+			}
+		}
 		if a.Rcode == NoResponse || rank(m.Rcode) > rank(a.Rcode) {
 			a.Rcode = m.Rcode
 		}
@@ -228,6 +237,17 @@ type Conf struct {
 	Missing  bool // the file did not exist: Go then asks 127.0.0.1 and ::1
 }
 
+// Bounds on resolv.conf, as glibc applies them (resolv.h): at most three
+// servers, a timeout of at most 30 s, at most 5 attempts, 6 search domains.
+const (
+	maxServers  = 3
+	maxTimeout  = 30 * time.Second
+	maxAttempts = 5
+	maxSearch   = 6
+	// maxConfBytes bounds what is read of the file.
+	maxConfBytes = 64 << 10
+)
+
 // ReadConf reads a resolv.conf. Lines that are not IP nameservers are
 // skipped, as the Go resolver does.
 func ReadConf(path string) (Conf, error) {
@@ -239,14 +259,29 @@ func ReadConf(path string) (Conf, error) {
 		return Conf{}, err
 	}
 	defer f.Close()
-	cc, err := dns.ClientConfigFromReader(f)
+	return ParseConf(io.LimitReader(f, maxConfBytes))
+}
+
+// ParseConf parses resolv.conf text. Values out of glibc's bounds are
+// clamped to them: "options timeout:9999999999" must not wrap into a
+// negative duration that makes every query fail at once.
+func ParseConf(r io.Reader) (Conf, error) {
+	cc, err := dns.ClientConfigFromReader(r)
 	if err != nil {
 		return Conf{}, err
 	}
-	c := Conf{Search: cc.Search, Ndots: cc.Ndots, Timeout: time.Duration(cc.Timeout) * time.Second, Attempts: cc.Attempts}
+	c := Conf{Ndots: cc.Ndots, Timeout: maxTimeout, Attempts: min(max(cc.Attempts, 1), maxAttempts)}
+	if cc.Timeout >= 1 && cc.Timeout < int(maxTimeout/time.Second) {
+		c.Timeout = time.Duration(cc.Timeout) * time.Second
+	}
+	for _, s := range cc.Search {
+		if len(c.Search) < maxSearch && s != "" && len(s) <= 253 {
+			c.Search = append(c.Search, s)
+		}
+	}
 	for _, s := range cc.Servers {
-		if a, err := netip.ParseAddr(s); err == nil && len(c.Servers) < 3 {
-			c.Servers = append(c.Servers, netip.AddrPortFrom(a, 53).String())
+		if a, err := netip.ParseAddr(s); err == nil && len(c.Servers) < maxServers {
+			c.Servers = append(c.Servers, netip.AddrPortFrom(a.Unmap(), 53).String())
 		}
 	}
 	return c, nil

@@ -16,7 +16,7 @@ import (
 //     certain one only likely when another address works;
 //  4. the name table adds what the name, the proxy and the CDN show, and the
 //     verdict finding carries where the name's answer came from;
-//  5. rank orders them.
+//  5. rank orders them; the verdict says how many addresses were not tried.
 func Decide(ev Evidence) (Outcome, []Finding) {
 	if len(ev.Addrs) == 0 {
 		fs, _, _ := decideFirst(dnsRules, ev)
@@ -51,7 +51,8 @@ func Decide(ev Evidence) (Outcome, []Finding) {
 			findings = append(findings, f)
 		}
 	}
-	return withName(ev, out, findings)
+	out, findings = withName(ev, out, findings)
+	return out, withSkipped(ev, findings)
 }
 
 // The DNS table judges a name that resolved to no address. The DNS server

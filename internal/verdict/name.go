@@ -24,20 +24,21 @@ type AltConnect = evidence.AltConnect
 
 // ---- DNS ----
 
-func dnsAddrList(as []netip.Addr) string {
+// dnsAddrList and dnsTTLList list at most maxListed addresses (bulk.go).
+func dnsAddrList(as []netip.Addr) any {
 	s := make([]string, 0, len(as))
 	for _, a := range as {
 		s = append(s, a.String())
 	}
-	return strings.Join(s, ", ")
+	return listArg(s)
 }
 
-func dnsTTLList(as []evidence.DNSAddr) string {
+func dnsTTLList(as []evidence.DNSAddr) any {
 	s := make([]string, 0, len(as))
 	for _, a := range as {
 		s = append(s, fmt.Sprintf("%s (TTL %d)", a.IP, a.TTL))
 	}
-	return strings.Join(s, ", ")
+	return listArg(s)
 }
 
 func dnsChain(a *evidence.DNSAnswer) string {

@@ -160,15 +160,15 @@ var tcpRules = []Rule[tcp]{
 			return Draft{Args: []any{"Addr", x.a.Addr.String()},
 				Lines: []i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}}
 		}},
-	{ID: "tcp.fd_exhausted", Cause: CauseFDExhausted, Conf: High,
-		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) },
+	{ID: "tcp.fd_system", Cause: CauseFDExhausted, Conf: High,
+		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) && x.a.Connect.Errno == syscall.ENFILE },
 		Make: func(x tcp) Draft {
-			d := Draft{Lines: []i18n.Msg{connectLine(x.a)}}
-			if l := x.a.NoFile; l != nil {
-				d.Lines = append(d.Lines, i18n.M("ev.nofile", "Soft", l.Soft, "Hard", l.Hard, "Open", l.Open))
-			}
-			return d
-		}},
+			return Draft{Lines: []i18n.Msg{connectLine(x.a)},
+				Fix: []i18n.Msg{i18n.M("cause.fd_exhausted.fix"), i18n.Cmd("sysctl fs.file-nr fs.file-max")}}
+		}, Note: "ENFILE: the system's file table is full"},
+	{ID: "tcp.fd_own", Cause: CauseFDExhausted, Conf: High,
+		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) },
+		Make: fdOwnDraft, Note: "EMFILE: the process out of descriptors is conndiag itself; the socket was never made, so nothing is said of the target"},
 	{ID: "tcp.reset", Cause: CauseResetByPeer, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Reset) },
 		Make: func(x tcp) Draft {
@@ -350,6 +350,25 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 }
 
 // ---- drafts shared by several rows ----
+
+// fdOwnDraft: conndiag ran out of its own descriptors, with how to raise the limit.
+func fdOwnDraft(x tcp) Draft {
+	a := x.a
+	d := Draft{Summary: i18n.M("bulk.fd_own.summary", "Addr", a.Addr.String()), Lines: []i18n.Msg{connectLine(a)}}
+	if a.NoFile != nil {
+		d.Lines = append(d.Lines, i18n.M("ev.nofile", "Soft", a.NoFile.Soft, "Hard", a.NoFile.Hard, "Open", a.NoFile.Open))
+	}
+	d.Lines = append(d.Lines, i18n.M("bulk.ev.fd_own"))
+	want := uint64(4096)
+	if a.NoFile != nil && a.NoFile.Soft != evidence.Unlimited {
+		want = max(want, 2*a.NoFile.Soft)
+	}
+	d.Fix = []i18n.Msg{i18n.M("bulk.fd_own.fix"), i18n.Cmd("ulimit -n %d", want)}
+	if a.NoFile != nil && a.NoFile.Hard != evidence.Unlimited && want > a.NoFile.Hard {
+		d.Fix = append(d.Fix, i18n.M("bulk.fd_own.fix_hard", "Hard", a.NoFile.Hard))
+	}
+	return d
+}
 
 func sourceFamilyDraft(x tcp) Draft {
 	fam := func(a netip.Addr) string {

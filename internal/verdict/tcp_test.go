@@ -120,6 +120,8 @@ func TestDecide(t *testing.T) {
 			OutcomeLocalError, CauseSourceAddressInvalid, High},
 		{"too many open files", ev1(AddrEvidence{Addr: server, Connect: neterr.Result{Kind: neterr.TooManyFiles, Op: "socket", Errno: syscall.EMFILE},
 			NoFile: &Limit{Soft: 1024, Hard: 4096, Open: 1024}}), OutcomeLocalError, CauseFDExhausted, High},
+		{"system file table full", ev1(AddrEvidence{Addr: server, Connect: neterr.Result{Kind: neterr.TooManyFiles, Op: "socket", Errno: syscall.ENFILE}}),
+			OutcomeLocalError, CauseFDExhausted, High},
 		{"reset", ev1(AddrEvidence{Addr: server, Connect: conn(neterr.Reset, syscall.ECONNRESET)}), OutcomeReset, CauseResetByPeer, High},
 		{"eacces without route or icmp", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.PermissionDenied, syscall.EACCES)}),
 			OutcomeUnreachable, CauseFirewallReject, Medium},
