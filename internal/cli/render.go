@@ -9,8 +9,8 @@ import (
 
 	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/escape"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
-	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
@@ -215,11 +215,11 @@ func received(st verdict.Step, p *i18n.Printer) string {
 	switch {
 	case st.ReceivedN > 0:
 		return verdict.Show(st.Received, st.ReceivedN, exchangeWidth)
-	case st.Reply == probe.Closed:
+	case st.Reply == evidence.ReplyClosed:
 		return p.T("ui.closed")
-	case st.Reply == probe.Reset:
+	case st.Reply == evidence.ReplyReset:
 		return p.T("ui.reset")
-	case st.Reply == probe.Silent:
+	case st.Reply == evidence.ReplySilent:
 		return p.T("ui.silent", "Dur", verdict.Dur(st.Duration))
 	}
 	errText := ""

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/conndiag/conndiag/internal/escape"
-	"github.com/conndiag/conndiag/internal/firewall"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
@@ -47,8 +47,8 @@ type jsonListener struct {
 }
 
 type jsonFirewall struct {
-	Family  firewall.Family `json:"family"`
-	Action  firewall.Action `json:"action"`
+	Family  evidence.Family `json:"family"`
+	Action  evidence.Action `json:"action"`
 	Backend string          `json:"backend,omitempty"`
 	Table   string          `json:"table,omitempty"`
 	Chain   string          `json:"chain,omitempty"`
@@ -299,11 +299,11 @@ func writeFirewallSummary(w io.Writer, sp serverPort, p *i18n.Printer, s style) 
 	var parts []string
 	for _, e := range sp.Evidence.Firewall {
 		fam := "IPv4"
-		if e.Result.Family == firewall.IPv6 {
+		if e.Result.Family == evidence.IPv6 {
 			fam = "IPv6"
 		}
 		part := p.T("ui.server.fw_accept", "Family", fam)
-		if d := e.Result.Decider; d != nil && e.Result.Action == firewall.Accept {
+		if d := e.Result.Decider; d != nil && e.Result.Action == evidence.Accept {
 			part += " " + p.T("ui.server.fw_by", "Rule", d.Rule)
 		}
 		parts = append(parts, part)

@@ -9,6 +9,61 @@ import (
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
+// Cause names a checklist item (SPEC.md "Outcome and cause codes").
+type Cause string
+
+const (
+	CauseOK                      Cause = "ok"
+	CauseNotListening            Cause = "not_listening"
+	CauseWrongPort               Cause = "wrong_port"
+	CauseBoundToLoopback         Cause = "bound_to_loopback"
+	CauseBoundToOtherAddress     Cause = "bound_to_other_address"
+	CauseProxyInPath             Cause = "proxy_in_path"
+	CauseDNSFailure              Cause = "dns_failure"
+	CauseDNSMismatch             Cause = "dns_mismatch"
+	CauseCDNInPath               Cause = "cdn_in_path"
+	CauseCDNPortNotProxied       Cause = "cdn_port_not_proxied"
+	CauseFiltered                Cause = "filtered"
+	CauseFirewallLocal           Cause = "firewall_local"
+	CauseFilteredUpstream        Cause = "filtered_upstream"
+	CauseFirewallReject          Cause = "firewall_reject"
+	CauseHostDown                Cause = "host_down"
+	CauseHostUnreachable         Cause = "host_unreachable"
+	CauseNoRoute                 Cause = "no_route"
+	CausePrivateAddress          Cause = "private_address"
+	CauseEphemeralPortsExhausted Cause = "ephemeral_ports_exhausted"
+	CauseSourceAddressInvalid    Cause = "source_address_invalid"
+	CauseFDExhausted             Cause = "fd_exhausted"
+	CauseAcceptQueueOverflow     Cause = "accept_queue_overflow"
+	CauseWSUpgradeRejected       Cause = "ws_upgrade_rejected"
+	CauseWSPathNotFound          Cause = "ws_path_not_found"
+	CauseNotHTTP                 Cause = "not_http"
+	CauseTLSExpected             Cause = "tls_expected"
+	CauseTLSUnexpected           Cause = "tls_unexpected"
+	CauseTLSCertificate          Cause = "tls_certificate"
+	CauseOtherService            Cause = "other_service"
+	CauseResetByPeer             Cause = "reset_by_peer"
+	CauseClientFirewall          Cause = "client_firewall"
+	CauseFamilyMismatch          Cause = "family_mismatch"
+	CauseProxyUpstreamFailed     Cause = "proxy_upstream_failed"
+	CauseWSOriginRejected        Cause = "ws_origin_rejected"
+	CauseTLSClientCertificate    Cause = "tls_client_certificate"
+	CauseTLSObsolete             Cause = "tls_obsolete"
+	CauseMTUBlackhole            Cause = "mtu_blackhole"
+	CauseBlockedByClient         Cause = "blocked_by_client"
+	CauseIdleTimeout             Cause = "idle_timeout"
+	CauseUnknown                 Cause = "unknown"
+)
+
+// Causes lists every cause code, in SPEC order: the catalog's.
+var Causes = func() []Cause {
+	out := make([]Cause, len(causeCatalog))
+	for i, c := range causeCatalog {
+		out[i] = c.Cause
+	}
+	return out
+}()
+
 // CauseInfo is the catalog record of one cause: what a client experiences
 // when it is the verdict, what it makes redundant, and its general fix. The
 // texts are the catalog's "cause.CAUSE.summary" and "cause.CAUSE.fix"; rules
