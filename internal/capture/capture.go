@@ -139,7 +139,12 @@ type Tracker struct {
 	order []*SYN
 	// Untracked counts SYNs of new attempts beyond the limit.
 	Untracked int
+	closed    bool // the window is over: only answers to the attempts seen are taken
 }
+
+// Close ends the window: later SYNs of new attempts are not tracked, while
+// answers to the attempts already seen still are.
+func (t *Tracker) Close() { t.closed = true }
 
 // DefaultMaxFlows bounds the attempts a Tracker remembers.
 const DefaultMaxFlows = 4096
@@ -171,6 +176,9 @@ func (t *Tracker) Add(s Segment, at time.Time) {
 		if f := t.flows[k]; f != nil {
 			f.Count++
 			f.Last = at
+			return
+		}
+		if t.closed {
 			return
 		}
 		if len(t.order) >= t.max {

@@ -52,16 +52,22 @@ type Result struct {
 	KernelDrops uint32
 }
 
-// Run reads until d has passed or ctx is done, then closes the socket.
-// Memory stays bounded: one fixed buffer, at most DefaultMaxFlows attempts.
+// Grace is how long a watch keeps reading after its window for the answers
+// to SYNs seen at its very end (no new attempt is taken then): without it, a
+// SYN in the window's last moment would look unanswered.
+const Grace = 500 * time.Millisecond
+
+// Run reads until d has passed or ctx is done, then for Grace more for the
+// answers, then closes the socket. Memory stays bounded: one fixed buffer,
+// at most DefaultMaxFlows attempts.
 func (w *Watcher) Run(ctx context.Context, d time.Duration) (Result, error) {
 	defer w.conn.Close()
 	start := time.Now()
-	deadline := start.Add(d)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
+	window := start.Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(window) {
+		window = dl
 	}
-	if err := w.conn.SetReadDeadline(deadline); err != nil {
+	if err := w.conn.SetReadDeadline(window); err != nil {
 		return Result{}, fmt.Errorf("capture: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = w.conn.SetReadDeadline(time.Now()) })
@@ -70,20 +76,30 @@ func (w *Watcher) Run(ctx context.Context, d time.Duration) (Result, error) {
 	tr := NewTracker(w.ports, DefaultMaxFlows)
 	buf := make([]byte, Snap)
 	var err error
+	grace := false
 	for {
 		n, _, rerr := w.conn.ReadFrom(buf)
 		if rerr != nil {
 			var ne net.Error
 			if !errors.As(rerr, &ne) || !ne.Timeout() {
 				err = fmt.Errorf("capture: %w", rerr)
+				break
 			}
-			break
+			if grace || ctx.Err() != nil {
+				break
+			}
+			grace = true
+			tr.Close()
+			if err := w.conn.SetReadDeadline(time.Now().Add(Grace)); err != nil {
+				break
+			}
+			continue
 		}
 		if seg, ok := Decode(buf[:n]); ok {
 			tr.Add(seg, time.Now())
 		}
 	}
-	res := Result{Start: start, Duration: time.Since(start), SYNs: tr.SYNs(), Untracked: tr.Untracked}
+	res := Result{Start: start, Duration: min(time.Since(start), window.Sub(start)), SYNs: tr.SYNs(), Untracked: tr.Untracked}
 	if st, serr := w.conn.Stats(); serr == nil {
 		res.KernelDrops = st.Drops
 	}

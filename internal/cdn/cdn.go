@@ -16,26 +16,14 @@ import (
 	"io/fs"
 	"net/netip"
 	"path"
-	"slices"
 	"strings"
 	"sync"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// Provider is a CDN or acceleration proxy.
-type Provider struct {
-	ID   string // stable short name: "cloudflare"; "" for a provider named only in a user's file
-	Name string // for people: "Cloudflare"
-	// Ports the edge forwards to the origin. Empty when the provider publishes
-	// no list; Forwards then assumes the HTTP and HTTPS defaults, 80 and 443.
-	HTTPPorts, HTTPSPorts []uint16
-	// Documented: the port list is the provider's own documented one, so a
-	// port outside it is certainly not forwarded.
-	Documented bool
-	// TCPProduct is the provider's product that forwards arbitrary TCP ports, when it has one.
-	TCPProduct string
-	// Suffixes are the DNS suffixes of its edge names, as met in CNAME chains.
-	Suffixes []string
-}
+// Provider is a CDN (defined in internal/evidence).
+type Provider = evidence.CDNProvider
 
 // Providers are the CDNs known by name. Port lists: Cloudflare documents the
 // ports its proxy forwards; CloudFront accepts viewers only on 80 and 443.
@@ -62,7 +50,7 @@ var Providers = []Provider{
 }
 
 // DefaultPorts are what an edge without a published port list is assumed to forward.
-var DefaultPorts = []uint16{80, 443}
+var DefaultPorts = evidence.CDNDefaultPorts
 
 // ProviderByName finds a known provider by its ID or name, ignoring case.
 func ProviderByName(s string) (Provider, bool) {
@@ -75,30 +63,8 @@ func ProviderByName(s string) (Provider, bool) {
 	return Provider{}, false
 }
 
-// Ports lists the ports the edge forwards, sorted: the published ones, or DefaultPorts.
-func (p Provider) Ports() []uint16 {
-	ps := append(append([]uint16(nil), p.HTTPPorts...), p.HTTPSPorts...)
-	if len(ps) == 0 {
-		ps = append(ps, DefaultPorts...)
-	}
-	slices.Sort(ps)
-	return slices.Compact(ps)
-}
-
-// Forwards reports whether the edge forwards port to the origin.
-func (p Provider) Forwards(port uint16) bool { return slices.Contains(p.Ports(), port) }
-
-// Label names the provider for people; a range from a user's file with no name gets "".
-func (p Provider) Label() string { return p.Name }
-
 // Range is one edge prefix of a provider.
-type Range struct {
-	Prefix   netip.Prefix
-	Provider Provider
-	Source   string // the list it came from: "ranges/cloudflare.txt" or the user's file
-	Line     int
-	Date     string // the list's date ("# date:" header), when it has one
-}
+type Range = evidence.CDNRange
 
 // List is a set of edge ranges. The zero value is empty and usable.
 type List struct{ ranges []Range }
@@ -189,16 +155,4 @@ func MatchName(name string) (p Provider, suffix string, ok bool) {
 }
 
 // Match is how an address or a name was recognised as a CDN edge.
-type Match struct {
-	Provider Provider
-	Addr     netip.Addr // the address found in a range; invalid for a CNAME match
-	Range    Range      // the range that holds Addr
-	CNAME    string     // the name whose suffix matched, for a CNAME match
-	Suffix   string
-	// Seen: Addr is the client address a server reported (conndiag listen's
-	// whoami), not an address of the target.
-	Seen bool
-}
-
-// ByRange reports whether the match came from an address range.
-func (m Match) ByRange() bool { return m.Addr.IsValid() }
+type Match = evidence.CDNMatch

@@ -200,6 +200,11 @@ func TestHumanGolden(t *testing.T) {
 			var b bytes.Buffer
 			renderHuman(&b, r, i18n.New("en"), false)
 			golden(t, filepath.Join("testdata", name+".golden"), b.String())
+			for _, lang := range []string{"ar", "zh"} {
+				var l bytes.Buffer
+				renderHuman(&l, r, i18n.New(lang), false)
+				golden(t, filepath.Join("testdata", name+"."+lang+".golden"), l.String())
+			}
 			var c bytes.Buffer
 			renderHuman(&c, r, i18n.New("en"), true)
 			if !strings.Contains(c.String(), "\x1b[") || strings.Contains(b.String(), "\x1b[") {

@@ -100,7 +100,7 @@ func hostileServerReport() serverReport {
 		Cloud: "tencent", DMIVendor: "Tencent Cloud" + hostileName, DMIProduct: hostileName,
 		Limits: verdict.Limits{Somaxconn: 4096, SynBacklog: 4096, TwReuse: 2, PortRange: host.PortRange{Lo: 32768, Hi: 60999}, ConntrackCount: -1, ConntrackMax: -1}}
 	return serverReport{Host: "vm" + hostileName, HostEv: h, Duration: 40 * time.Millisecond,
-		Ports:    []serverPort{{ev: pe, findings: verdict.DecidePort(h, pe)}},
+		Ports:    []serverPort{{Evidence: pe, Findings: verdict.DecidePort(h, pe)}},
 		Findings: verdict.DecideHost(h), NotChecked: []i18n.Msg{i18n.M("ui.failed", "Err", hostileName)}}
 }
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/escape"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
-	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
@@ -202,7 +202,7 @@ func writeExchanges(w io.Writer, r diagnose.Report, p *i18n.Printer, s style) {
 		for _, st := range steps {
 			fmt.Fprintf(w, "    %s\n", p.T("ui.step."+st.Name))
 			if st.SentN > 0 {
-				fmt.Fprintf(w, "      → %s\n", probe.Show(st.Sent, st.SentN, exchangeWidth))
+				fmt.Fprintf(w, "      → %s\n", verdict.Show(st.Sent, st.SentN, exchangeWidth))
 			}
 			fmt.Fprintf(w, "      ← %s\n", s.dim(received(st, p)))
 		}
@@ -214,12 +214,12 @@ const exchangeWidth = 100
 func received(st verdict.Step, p *i18n.Printer) string {
 	switch {
 	case st.ReceivedN > 0:
-		return probe.Show(st.Received, st.ReceivedN, exchangeWidth)
-	case st.Reply == probe.Closed:
+		return verdict.Show(st.Received, st.ReceivedN, exchangeWidth)
+	case st.Reply == evidence.ReplyClosed:
 		return p.T("ui.closed")
-	case st.Reply == probe.Reset:
+	case st.Reply == evidence.ReplyReset:
 		return p.T("ui.reset")
-	case st.Reply == probe.Silent:
+	case st.Reply == evidence.ReplySilent:
 		return p.T("ui.silent", "Dur", verdict.Dur(st.Duration))
 	}
 	errText := ""

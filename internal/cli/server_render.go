@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/conndiag/conndiag/internal/escape"
-	"github.com/conndiag/conndiag/internal/firewall"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
@@ -30,6 +30,9 @@ type jsonServerPort struct {
 	Firewall  []jsonFirewall `json:"firewall,omitempty"`
 	SYNs      *[]jsonSYN     `json:"syns,omitempty"`
 	Findings  []jsonFinding  `json:"findings"`
+	// Unchecked says what could not be checked for the port (without root:
+	// the firewall rules); a port with it is not known to be clean.
+	Unchecked []string `json:"unchecked,omitempty"`
 }
 
 type jsonListener struct {
@@ -44,8 +47,8 @@ type jsonListener struct {
 }
 
 type jsonFirewall struct {
-	Family  firewall.Family `json:"family"`
-	Action  firewall.Action `json:"action"`
+	Family  evidence.Family `json:"family"`
+	Action  evidence.Action `json:"action"`
 	Backend string          `json:"backend,omitempty"`
 	Table   string          `json:"table,omitempty"`
 	Chain   string          `json:"chain,omitempty"`
@@ -91,8 +94,11 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 		j.Sysctl = []verdict.SysctlLine{}
 	}
 	for _, sp := range r.Ports {
-		jp := jsonServerPort{Port: sp.ev.Port, Listeners: []jsonListener{}, Findings: findingsJSON(sp.findings, p)}
-		for _, l := range sp.ev.Listeners {
+		jp := jsonServerPort{Port: sp.Evidence.Port, Listeners: []jsonListener{}, Findings: findingsJSON(sp.Findings, p), Unchecked: texts(sp.Unchecked, p)}
+		if len(jp.Unchecked) == 0 {
+			jp.Unchecked = nil
+		}
+		for _, l := range sp.Evidence.Listeners {
 			jl := jsonListener{Address: l.Addr.Addr().String(), Port: l.Addr.Port(), Backlog: l.Backlog, Queue: l.Queue, UID: l.UID}
 			if len(l.Owners) > 0 {
 				jl.PID, jl.Process = l.Owners[0].PID, escape.String(l.Owners[0].Process)
@@ -103,7 +109,7 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 			}
 			jp.Listeners = append(jp.Listeners, jl)
 		}
-		for _, e := range sp.ev.Firewall {
+		for _, e := range sp.Evidence.Firewall {
 			jf := jsonFirewall{Family: e.Result.Family, Action: e.Result.Action, Open: pasteable(e.Open.Commands)}
 			if d := e.Result.Decider; d != nil {
 				jf.Backend, jf.Table, jf.Chain, jf.Rule, jf.Policy = escape.String(d.Backend), escape.String(d.Table), escape.String(d.Chain), escape.String(d.Rule), d.Policy
@@ -114,10 +120,10 @@ func serverJSON(r serverReport, p *i18n.Printer) jsonServer {
 			}
 			jp.Firewall = append(jp.Firewall, jf)
 		}
-		if sp.watched {
+		if sp.Watched {
 			syns := []jsonSYN{}
-			if sp.ev.Watch != nil {
-				for _, s := range sp.ev.Watch.SYNs {
+			if sp.Evidence.Watch != nil {
+				for _, s := range sp.Evidence.Watch.SYNs {
 					syns = append(syns, jsonSYN{From: s.From.String(), To: s.To.String(), Answered: s.Answer, Count: s.Count})
 				}
 			}
@@ -151,7 +157,7 @@ func serverAdvice(r serverReport) []verdict.SysctlLine {
 	}
 	check(r.Findings)
 	for _, p := range r.Ports {
-		check(p.findings)
+		check(p.Findings)
 	}
 	return verdict.SysctlAdvice(r.HostEv.Limits, queue, ports)
 }
@@ -179,20 +185,27 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		port := p.T("ui.server.port", "Port", sp.ev.Port)
-		if !verdict.Problem(sp.findings) {
+		port := p.T("ui.server.port", "Port", sp.Evidence.Port)
+		switch {
+		case !verdict.Problem(sp.Findings) && len(sp.Unchecked) > 0:
+			// Nothing wrong seen, but not everything seen: no tick.
+			fmt.Fprintf(w, "%s %s  %s\n", s.dim("?"), port, p.T("ui.server.unchecked"))
+			for _, m := range sp.Unchecked {
+				fmt.Fprintf(w, "  %s\n", p.Text(m))
+			}
+		case !verdict.Problem(sp.Findings):
 			fmt.Fprintf(w, "%s %s  %s\n", s.good("✓"), s.good(port), p.T("ui.server.clean"))
-		} else {
+		default:
 			bad++
-			v := sp.findings[0]
+			v := sp.Findings[0]
 			fmt.Fprintf(w, "%s %s  %s  (%s)\n", s.bad("✗"), s.bad(string(v.Cause)), port, conf(v.Confidence))
 			fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 		}
 		writeListeners(w, sp, p, s)
-		if !verdict.Problem(sp.findings) {
+		if !verdict.Problem(sp.Findings) {
 			writeFirewallSummary(w, sp, p, s)
 			writeSYNs(w, sp, p, s)
-			for _, f := range sp.findings {
+			for _, f := range sp.Findings {
 				fmt.Fprintf(w, "  • %s (%s): %s\n", f.Cause, conf(f.Confidence), p.Text(f.Summary))
 				for _, e := range f.Evidence {
 					fmt.Fprintf(w, "    %s\n", s.dim(p.Text(e)))
@@ -201,7 +214,7 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			}
 			continue
 		}
-		v := sp.findings[0]
+		v := sp.Findings[0]
 		if len(v.Evidence) > 0 {
 			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.evidence")))
 			for _, e := range v.Evidence {
@@ -212,9 +225,9 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 			writeFix(w, v.Fix, p, s, "    ")
 		}
-		if len(sp.findings) > 1 {
+		if len(sp.Findings) > 1 {
 			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-			for _, f := range sp.findings[1:] {
+			for _, f := range sp.Findings[1:] {
 				fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, conf(f.Confidence), p.Text(f.Summary))
 				for _, e := range f.Evidence {
 					fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
@@ -266,12 +279,12 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 }
 
 func writeListeners(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
-	if len(sp.ev.Listeners) == 0 {
+	if len(sp.Evidence.Listeners) == 0 {
 		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.server.listening"), p.T("ui.server.nothing"))
 		return
 	}
 	var parts []string
-	for _, l := range sp.ev.Listeners {
+	for _, l := range sp.Evidence.Listeners {
 		part := l.Addr.String()
 		if len(l.Owners) > 0 {
 			// Any local user can name a process anything (prctl, argv[0]).
@@ -284,13 +297,13 @@ func writeListeners(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
 
 func writeFirewallSummary(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
 	var parts []string
-	for _, e := range sp.ev.Firewall {
+	for _, e := range sp.Evidence.Firewall {
 		fam := "IPv4"
-		if e.Result.Family == firewall.IPv6 {
+		if e.Result.Family == evidence.IPv6 {
 			fam = "IPv6"
 		}
 		part := p.T("ui.server.fw_accept", "Family", fam)
-		if d := e.Result.Decider; d != nil && e.Result.Action == firewall.Accept {
+		if d := e.Result.Decider; d != nil && e.Result.Action == evidence.Accept {
 			part += " " + p.T("ui.server.fw_by", "Rule", d.Rule)
 		}
 		parts = append(parts, part)
@@ -301,11 +314,11 @@ func writeFirewallSummary(w io.Writer, sp serverPort, p *i18n.Printer, s style) 
 }
 
 func writeSYNs(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
-	if sp.ev.Watch == nil || len(sp.ev.Watch.SYNs) == 0 {
+	if sp.Evidence.Watch == nil || len(sp.Evidence.Watch.SYNs) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "  %s:\n", p.T("ui.server.syns"))
-	for i, y := range sp.ev.Watch.SYNs {
+	for i, y := range sp.Evidence.Watch.SYNs {
 		if i >= 10 {
 			break
 		}

@@ -216,7 +216,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 	add := func(name, result string, e probe.Exchange) {
 		out = append(out, Probe{
 			Name: name, Address: a.Addr.String(), Result: result, Duration: e.Duration,
-			Sent: probe.Show(e.Sent, e.SentN, 200), Received: probe.Show(e.Received, e.ReceivedN, 200),
+			Sent: verdict.Show(e.Sent, e.SentN, 200), Received: verdict.Show(e.Received, e.ReceivedN, 200),
 		})
 	}
 	if t := p.TLS; t != nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
+
 	"github.com/miekg/dns"
 )
 
@@ -28,51 +30,13 @@ const (
 const MaxChain = 16
 
 // NoResponse is Answer.Rcode when the server never answered.
-const NoResponse = -1
+const NoResponse = evidence.NoResponse
 
 // Addr is an address of the answer and the TTL it came with.
-type Addr struct {
-	IP  netip.Addr
-	TTL uint32
-}
+type Addr = evidence.DNSAddr
 
 // Answer is what one DNS server said about a name (A and AAAA together).
-type Answer struct {
-	Server   string // host:port asked
-	Name     string // the fully qualified name asked
-	Rcode    int    // dns.RcodeSuccess, dns.RcodeNameError, ...; NoResponse when none came
-	Err      string // why no response came (timeout, connection refused, ...)
-	Timeout  bool
-	Chain    []string // the CNAME targets after Name, in order
-	Addrs    []Addr   // A then AAAA records at the end of the chain
-	Duration time.Duration
-}
-
-// Responded reports whether the server answered at all.
-func (a Answer) Responded() bool { return a.Rcode != NoResponse }
-
-// RcodeName is "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", ..., or "" without a response.
-func (a Answer) RcodeName() string {
-	if !a.Responded() {
-		return ""
-	}
-	if s, ok := dns.RcodeToString[a.Rcode]; ok {
-		return s
-	}
-	return "RCODE" + itoa(a.Rcode)
-}
-
-// NoAnswer: the name exists (NOERROR) but has no address record.
-func (a Answer) NoAnswer() bool { return a.Rcode == dns.RcodeSuccess && len(a.Addrs) == 0 }
-
-// IPs are the answer's addresses without TTLs.
-func (a Answer) IPs() []netip.Addr {
-	out := make([]netip.Addr, 0, len(a.Addrs))
-	for _, x := range a.Addrs {
-		out = append(out, x.IP)
-	}
-	return out
-}
+type Answer = evidence.DNSAnswer
 
 func itoa(n int) string {
 	if n < 0 {

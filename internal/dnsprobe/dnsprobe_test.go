@@ -114,8 +114,8 @@ func TestQuery(t *testing.T) {
 		chain    []string
 		noAnswer bool
 	}{
-		{name: "a.test", rcode: "NOERROR", addrs: []Addr{{netip.MustParseAddr("192.0.2.1"), 300}, {netip.MustParseAddr("2001:db8::1"), 60}}},
-		{name: "cdn.test", rcode: "NOERROR", chain: []string{"cdn.test.cdn.cloudflare.net."}, addrs: []Addr{{netip.MustParseAddr("104.16.1.1"), 120}}},
+		{name: "a.test", rcode: "NOERROR", addrs: []Addr{{IP: netip.MustParseAddr("192.0.2.1"), TTL: 300}, {IP: netip.MustParseAddr("2001:db8::1"), TTL: 60}}},
+		{name: "cdn.test", rcode: "NOERROR", chain: []string{"cdn.test.cdn.cloudflare.net."}, addrs: []Addr{{IP: netip.MustParseAddr("104.16.1.1"), TTL: 120}}},
 		{name: "nx.test", rcode: "NXDOMAIN"},
 		{name: "fail.test", rcode: "SERVFAIL"},
 		{name: "empty.test", rcode: "NOERROR", noAnswer: true},

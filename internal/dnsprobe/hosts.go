@@ -8,16 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // HostsEntry is what the hosts file says about one name.
-type HostsEntry struct {
-	File  string
-	Line  int    // the first line that names it
-	Text  string // that line, trimmed (at most 200 bytes)
-	Lines int    // how many lines name it
-	Addrs []netip.Addr
-}
+type HostsEntry = evidence.HostsEntry
 
 // maxHostsLine bounds one line; longer lines are skipped like garbage.
 const maxHostsLine = 64 << 10

@@ -62,31 +62,35 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// Family is the IP version of the connection evaluated.
-type Family string
+// Family is the IP version of the connection evaluated (defined in internal/evidence).
+type Family = evidence.Family
 
+// The families.
 const (
-	IPv4 Family = "ipv4"
-	IPv6 Family = "ipv6"
+	IPv4 = evidence.IPv4
+	IPv6 = evidence.IPv6
 )
 
-// Action is what the rule set does to the SYN.
-type Action string
+// Action is what the rule set does to the SYN (defined in internal/evidence).
+type Action = evidence.Action
 
+// The actions.
 const (
-	Accept Action = "accept"
-	Drop   Action = "drop"
-	Reject Action = "reject"
-	Queue  Action = "queue" // handed to a user-space program: cannot be known from the rules
+	Accept = evidence.Accept
+	Drop   = evidence.Drop
+	Reject = evidence.Reject
+	Queue  = evidence.Queue
 )
 
 // Back ends, as Hit.Backend names them.
 const (
-	BackendIptablesNft    = "iptables-nft"
-	BackendIptablesLegacy = "iptables-legacy"
-	BackendNftables       = "nftables"
+	BackendIptablesNft    = evidence.BackendIptablesNft
+	BackendIptablesLegacy = evidence.BackendIptablesLegacy
+	BackendNftables       = evidence.BackendNftables
 )
 
 // Packet is the connection asked about.
@@ -105,59 +109,16 @@ type Packet struct {
 }
 
 // Hit names a rule (or a chain policy) of the rule set.
-type Hit struct {
-	Backend string // BackendIptablesNft, BackendIptablesLegacy or BackendNftables
-	Family  string // the table's family: ip, ip6, inet, netdev
-	Table   string
-	Chain   string
-	Base    string // the base chain (hooked) whose walk reached the rule
-	Policy  bool   // the chain's policy decided, not a rule
-	Rule    string // the rule as its tool prints it; for a policy, "policy DROP"
-	Pos     int    // 1-based position in its chain (iptables rule number)
-	Handle  int    // nftables rule handle
-	Counted bool   // the rule has packet counters
-	Packets uint64
-	Bytes   uint64
-	// RejectWith is the reject type of a REJECT rule ("tcp-reset",
-	// "icmp-port-unreachable", "admin-prohibited", ...).
-	RejectWith string
-}
+type Hit = evidence.Hit
 
 // Note is a rule passed over on the way.
-type Note struct {
-	Hit
-	Action Action // what the rule would do: accept, drop, reject, or "" for a jump
-	Jump   string // the chain it would jump to
-	// Why it was passed over: the client condition it depends on (e.g.
-	// "source 10.0.0.0/8"), or what was not understood.
-	Why     string
-	Unknown bool // not understood (rather than client-specific)
-}
+type Note = evidence.Note
 
 // Redirect is a DNAT or REDIRECT on the way in.
-type Redirect struct {
-	Hit
-	Addr netip.Addr // new destination, zero for REDIRECT (this host)
-	Port uint16     // new port, 0 when unchanged
-}
+type Redirect = evidence.Redirect
 
 // Result is the rule set's answer for one Packet.
-type Result struct {
-	Family Family
-	Port   uint16
-	Action Action
-	// Decider is the rule or policy that dropped or rejected the SYN, or
-	// the last explicit rule that accepted it; nil when it passed every
-	// base chain on their accept policies (or there were none).
-	Decider *Hit
-	// Notes are rules passed over because they depend on the client or were
-	// not understood, in walk order, at most maxNotes.
-	Notes     []Note
-	Uncertain bool // a rule that was not understood was passed over before the decision
-	Redirect  *Redirect
-	Forwarded bool // a DNAT sent the connection to another host (a container, a VM)
-	Chains    int  // base chains walked
-}
+type Result = evidence.FirewallResult
 
 const (
 	maxNotes = 8

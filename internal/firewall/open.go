@@ -4,26 +4,20 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // Managers, as Opening.Manager names them.
 const (
-	ManagerUFW       = "ufw"
-	ManagerFirewalld = "firewalld"
-	ManagerNftables  = "nftables"
-	ManagerIptables  = "iptables"
+	ManagerUFW       = evidence.ManagerUFW
+	ManagerFirewalld = evidence.ManagerFirewalld
+	ManagerNftables  = evidence.ManagerNftables
+	ManagerIptables  = evidence.ManagerIptables
 )
 
-// Opening is how to let the port through with the tool that manages the
-// rule that stopped it.
-type Opening struct {
-	Manager string
-	// Commands are ready to paste; for nftables and iptables they last
-	// until reboot. Every name in them passed a strict check (SafeZoneName
-	// and the like); when a name fails, Commands is empty: no command is
-	// offered rather than one that could run something else.
-	Commands []string
-}
+// Opening is how to let the port through with the tool that manages the firewall (defined in internal/evidence).
+type Opening = evidence.Opening
 
 var firewalldChain = regexp.MustCompile(`^(?:filter_)?IN_(.+?)(?:_(?:pre|log|deny|allow|post))?$`)
 

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/netip"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // UFW is the configuration of ufw, the Uncomplicated Firewall.
@@ -23,18 +25,8 @@ type UFW struct {
 	RulesErr error
 }
 
-// UFWRule is one "### tuple ###" line of /etc/ufw/user.rules or user6.rules.
-type UFWRule struct {
-	Action string // allow, deny, reject, limit
-	Proto  string // tcp, udp, any
-	DPort  string // "22", "8000:9000", "80,443", "any"
-	Dst    string
-	Src    string
-	Iface  string // in_IFACE (out_IFACE for an outgoing rule)
-	V6     bool
-	Out    bool   // an outgoing rule: Dst and DPort are the server's, Src this machine's
-	Tuple  string // the line after "### tuple ###"
-}
+// UFWRule is one rule of ufw (defined in internal/evidence).
+type UFWRule = evidence.UFWRule
 
 // ReadUFW reads ufw's files under fsys (the root file system); it returns
 // nil when ufw is not installed.

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // TCPCounters are the network namespace's counters that matter to a server.
@@ -100,10 +102,10 @@ func ParseSockstat(r io.Reader) (map[string]map[string]int64, error) {
 }
 
 // Rlimit is a soft and hard resource limit; Unlimited stands for "unlimited".
-type Rlimit struct{ Soft, Hard uint64 }
+type Rlimit = evidence.Rlimit
 
 // Unlimited is RLIM_INFINITY.
-const Unlimited = math.MaxUint64
+const Unlimited = evidence.Unlimited
 
 // ParseLimits reads "Max open files" from the /proc/PID/limits format.
 func ParseLimits(r io.Reader) (Rlimit, error) {
@@ -123,7 +125,7 @@ func ParseLimits(r io.Reader) (Rlimit, error) {
 		if err1 != nil || err2 != nil {
 			return Rlimit{}, fmt.Errorf("host: limits: %q", sc.Text())
 		}
-		return Rlimit{soft, hard}, nil
+		return Rlimit{Soft: soft, Hard: hard}, nil
 	}
 	if err := sc.Err(); err != nil {
 		return Rlimit{}, fmt.Errorf("host: limits: %w", err)

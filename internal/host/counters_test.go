@@ -75,7 +75,7 @@ func TestParseLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lim != (Rlimit{20000, 20000}) {
+	if lim != (Rlimit{Soft: 20000, Hard: 20000}) {
 		t.Errorf("limits = %+v", lim)
 	}
 	lim, err = ParseLimits(strings.NewReader("Limit Soft Limit Hard Limit Units\nMax open files            unlimited            unlimited            files\n"))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // DiagSocket is a TCP socket as the kernel's socket diagnostics (sock_diag)
@@ -96,12 +98,7 @@ func diagRequest(family uint8, states uint32, seq uint32) []byte {
 }
 
 // Owner is a process that holds a socket.
-type Owner struct {
-	PID     int
-	Process string  // the command name (/proc/PID/comm)
-	FDs     int     // descriptors the process has open
-	NoFile  *Rlimit // its descriptor limit; nil when unreadable
-}
+type Owner = evidence.Owner
 
 // ProcScan is one pass over every process's descriptors.
 type ProcScan struct {

@@ -186,7 +186,7 @@ func TestSysctlNames(t *testing.T) {
 		}
 	}
 	r, err := ephemeralRange(fsys)
-	if err != nil || r != (PortRange{40000, 40001}) {
+	if err != nil || r != (PortRange{Lo: 40000, Hi: 40001}) {
 		t.Errorf("ephemeralRange = %v, %v", r, err)
 	}
 }

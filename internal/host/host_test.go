@@ -203,10 +203,10 @@ func TestParsePortRange(t *testing.T) {
 		size    int
 		wantErr bool
 	}{
-		{"32768\t60999\n", PortRange{32768, 60999}, 28232, false},
-		{"40000 40001", PortRange{40000, 40001}, 2, false},
-		{"1024\t1024\n", PortRange{1024, 1024}, 1, false},
-		{"1 65535", PortRange{1, 65535}, 65535, false},
+		{"32768\t60999\n", PortRange{Lo: 32768, Hi: 60999}, 28232, false},
+		{"40000 40001", PortRange{Lo: 40000, Hi: 40001}, 2, false},
+		{"1024\t1024\n", PortRange{Lo: 1024, Hi: 1024}, 1, false},
+		{"1 65535", PortRange{Lo: 1, Hi: 65535}, 65535, false},
 		{"", PortRange{}, 0, true},
 		{"32768", PortRange{}, 0, true},
 		{"32768 60999 7", PortRange{}, 0, true},
@@ -226,12 +226,12 @@ func TestParsePortRange(t *testing.T) {
 			t.Errorf("ParsePortRange(%q) = %v (size %d), want %v (size %d)", tt.in, got, got.Size(), tt.want, tt.size)
 		}
 	}
-	for _, r := range []PortRange{{5, 4}, {}, {0, 0}} {
+	for _, r := range []PortRange{{Lo: 5, Hi: 4}, {}, {Lo: 0, Hi: 0}} {
 		if r.Size() != 0 || r.Contains(0) {
 			t.Errorf("%v: size %d, contains 0: %v; want an empty range", r, r.Size(), r.Contains(0))
 		}
 	}
-	if got := (PortRange{0, 3}).Size(); got != 3 {
+	if got := (PortRange{Lo: 0, Hi: 3}).Size(); got != 3 {
 		t.Errorf("size of 0-3 = %d, want 3 (port 0 is not usable)", got)
 	}
 }
@@ -244,7 +244,7 @@ func TestUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := PortRange{32768, 60999}
+	def := PortRange{Lo: 32768, Hi: 60999}
 	tests := []struct {
 		name  string
 		socks []Socket
@@ -267,10 +267,10 @@ func TestUsage(t *testing.T) {
 			PortUsage{Range: def, ToDest: 1, TimeWait: 5, InRange: 14}},
 		{"listeners are not toward anything", socks, "0.0.0.0:0", def,
 			PortUsage{Range: def, TimeWait: 5, InRange: 14}},
-		{"narrow range", socks, "127.0.0.1:41001", PortRange{41001, 41005},
-			PortUsage{Range: PortRange{41001, 41005}, ToDest: 2, TimeWaitToDest: 2, TimeWait: 5, InRange: 8}},
-		{"range with no sockets", socks, "192.0.2.9:1", PortRange{40000, 40001},
-			PortUsage{Range: PortRange{40000, 40001}, TimeWait: 5}},
+		{"narrow range", socks, "127.0.0.1:41001", PortRange{Lo: 41001, Hi: 41005},
+			PortUsage{Range: PortRange{Lo: 41001, Hi: 41005}, ToDest: 2, TimeWaitToDest: 2, TimeWait: 5, InRange: 8}},
+		{"range with no sockets", socks, "192.0.2.9:1", PortRange{Lo: 40000, Hi: 40001},
+			PortUsage{Range: PortRange{Lo: 40000, Hi: 40001}, TimeWait: 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,39 +10,32 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// Kind is the class of a connect outcome.
-type Kind string
+// Kind is the class of a connect outcome (defined in internal/evidence).
+type Kind = evidence.Kind
 
+// The connect outcomes.
 const (
-	OK               Kind = "ok"
-	Refused          Kind = "refused"
-	Timeout          Kind = "timeout"
-	HostUnreachable  Kind = "host_unreachable"
-	NetUnreachable   Kind = "net_unreachable"
-	AddrNotAvailable Kind = "addr_not_available"
-	AddrInUse        Kind = "addr_in_use" // bind with a Source once its ephemeral ports are used up
-	TooManyFiles     Kind = "too_many_files"
-	PermissionDenied Kind = "permission_denied"
-	Reset            Kind = "reset"
-	InvalidArgument  Kind = "invalid_argument"
-	Canceled         Kind = "canceled" // the caller's context was canceled: says nothing about the network
-	Other            Kind = "other"
+	OK               = evidence.OK
+	Refused          = evidence.Refused
+	Timeout          = evidence.Timeout
+	HostUnreachable  = evidence.HostUnreachable
+	NetUnreachable   = evidence.NetUnreachable
+	AddrNotAvailable = evidence.AddrNotAvailable
+	AddrInUse        = evidence.AddrInUse
+	TooManyFiles     = evidence.TooManyFiles
+	PermissionDenied = evidence.PermissionDenied
+	Reset            = evidence.Reset
+	InvalidArgument  = evidence.InvalidArgument
+	Canceled         = evidence.Canceled
+	Other            = evidence.Other
 )
 
 // Result is what one connect attempt found.
-type Result struct {
-	Addr     netip.AddrPort // destination
-	Local    netip.AddrPort // local address used, when known
-	Kind     Kind
-	Op       string        // "socket", "bind", "connect" (or "setsockopt") where it failed; "" when unknown or OK
-	Errno    syscall.Errno // 0 when none (e.g. Go's i/o timeout)
-	ICMP     *ICMP         // from the socket error queue, when the kernel had one
-	Duration time.Duration
-	Err      error // the original error; errors.Is(Err, syscall.ECONNREFUSED) works
-}
+type Result = evidence.Connect
 
 // Dialer connects over TCP. The zero value is ready to use.
 type Dialer struct {

@@ -10,52 +10,42 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// Service names what a server's bytes look like (Classify).
+// Service names what a server's bytes look like (defined in internal/evidence).
 const (
-	SvcNone      = ""     // nothing came back
-	SvcTLS       = "tls"  // a TLS record
-	SvcHTTP      = "http" // an HTTP response
-	SvcSSH       = "ssh"  // "SSH-2.0-…" greeting
-	SvcSMTP      = "smtp" // "220 … ESMTP" greeting
-	SvcFTP       = "ftp"  // "220 … FTP" greeting
-	SvcSMTPOrFTP = "smtp_or_ftp"
-	SvcPOP3      = "pop3"       // "+OK" greeting
-	SvcIMAP      = "imap"       // "* OK" greeting
-	SvcMySQL     = "mysql"      // protocol-10 handshake or error packet
-	SvcPostgres  = "postgresql" // ErrorResponse to a bad startup packet
-	SvcRedis     = "redis"      // RESP answer (+PONG, -ERR, -NOAUTH, …)
-	SvcVNC       = "vnc"        // "RFB 003.008"
-	SvcAMQP      = "amqp"       // "AMQP\x00…" protocol header
-	SvcTelnet    = "telnet"     // IAC option negotiation
-	SvcMemcached = "memcached"  // "ERROR\r\n" to an unknown command
-	SvcEcho      = "echo"       // our own bytes came back
-	SvcFrame     = "frame"      // Workerman frame: 4-byte length that counts itself
-	SvcText      = "text"       // printable text
-	SvcBinary    = "binary"     // anything else
+	SvcNone      = evidence.SvcNone
+	SvcTLS       = evidence.SvcTLS
+	SvcHTTP      = evidence.SvcHTTP
+	SvcSSH       = evidence.SvcSSH
+	SvcSMTP      = evidence.SvcSMTP
+	SvcFTP       = evidence.SvcFTP
+	SvcSMTPOrFTP = evidence.SvcSMTPOrFTP
+	SvcPOP3      = evidence.SvcPOP3
+	SvcIMAP      = evidence.SvcIMAP
+	SvcMySQL     = evidence.SvcMySQL
+	SvcPostgres  = evidence.SvcPostgres
+	SvcRedis     = evidence.SvcRedis
+	SvcVNC       = evidence.SvcVNC
+	SvcAMQP      = evidence.SvcAMQP
+	SvcTelnet    = evidence.SvcTelnet
+	SvcMemcached = evidence.SvcMemcached
+	SvcEcho      = evidence.SvcEcho
+	SvcFrame     = evidence.SvcFrame
+	SvcText      = evidence.SvcText
+	SvcBinary    = evidence.SvcBinary
 )
 
-// SpeaksOther reports whether name is a service of its own (SSH, a database,
-// a mail server, …) rather than a transport-level finding (TLS, HTTP, text).
-func SpeaksOther(name string) bool {
-	switch name {
-	case SvcSSH, SvcSMTP, SvcFTP, SvcSMTPOrFTP, SvcPOP3, SvcIMAP, SvcMySQL, SvcPostgres,
-		SvcRedis, SvcVNC, SvcAMQP, SvcTelnet, SvcMemcached:
-		return true
-	}
-	return false
-}
+// SpeaksOther reports whether name is a service of its own (see evidence.SpeaksOther).
+func SpeaksOther(name string) bool { return evidence.SpeaksOther(name) }
 
 // Service is what a server's bytes look like, with the line that shows it.
-type Service struct {
-	Name   string // one of the Svc constants
-	Detail string // the greeting, status line or version, raw (escape before showing)
-}
+type Service = evidence.Service
 
-// MaxFrame is the largest Workerman frame taken as plausible (Workerman's
-// default max_package_size is 10 MB).
-const MaxFrame = 10 << 20
+// MaxFrame is the largest Workerman frame taken as plausible.
+const MaxFrame = evidence.MaxFrame
 
 const maxDetail = 200
 
@@ -67,53 +57,53 @@ func Classify(got, sent []byte) Service {
 	}
 	line := firstLine(got)
 	if isEcho(got, sent) {
-		return Service{SvcEcho, line}
+		return Service{Name: SvcEcho, Detail: line}
 	}
 	if d, ok := describeTLS(got); ok {
-		return Service{SvcTLS, d}
+		return Service{Name: SvcTLS, Detail: d}
 	}
 	switch {
 	case bytes.HasPrefix(got, []byte("HTTP/")):
-		return Service{SvcHTTP, line}
+		return Service{Name: SvcHTTP, Detail: line}
 	case bytes.HasPrefix(got, []byte("SSH-")):
-		return Service{SvcSSH, line}
+		return Service{Name: SvcSSH, Detail: line}
 	case len(got) >= 4 && bytes.HasPrefix(got, []byte("220")) && (got[3] == ' ' || got[3] == '-'):
 		up := strings.ToUpper(line)
 		switch {
 		case strings.Contains(up, "FTP"):
-			return Service{SvcFTP, line}
+			return Service{Name: SvcFTP, Detail: line}
 		case strings.Contains(up, "SMTP") || strings.Contains(up, "MAIL") || strings.Contains(up, "POSTFIX") || strings.Contains(up, "EXIM"):
-			return Service{SvcSMTP, line}
+			return Service{Name: SvcSMTP, Detail: line}
 		}
-		return Service{SvcSMTPOrFTP, line}
+		return Service{Name: SvcSMTPOrFTP, Detail: line}
 	case bytes.HasPrefix(got, []byte("+OK")):
-		return Service{SvcPOP3, line}
+		return Service{Name: SvcPOP3, Detail: line}
 	case bytes.HasPrefix(got, []byte("* OK")), bytes.HasPrefix(got, []byte("* PREAUTH")), bytes.HasPrefix(got, []byte("* BYE")):
-		return Service{SvcIMAP, line}
+		return Service{Name: SvcIMAP, Detail: line}
 	case bytes.HasPrefix(got, []byte("RFB ")):
-		return Service{SvcVNC, line}
+		return Service{Name: SvcVNC, Detail: line}
 	case bytes.HasPrefix(got, []byte("AMQP")):
-		return Service{SvcAMQP, "AMQP"}
+		return Service{Name: SvcAMQP, Detail: "AMQP"}
 	case len(got) >= 2 && got[0] == 0xff && got[1] >= 0xfb && got[1] <= 0xfe:
-		return Service{SvcTelnet, ""}
+		return Service{Name: SvcTelnet, Detail: ""}
 	case isRedis(got):
-		return Service{SvcRedis, line}
+		return Service{Name: SvcRedis, Detail: line}
 	case bytes.Equal(got, []byte("ERROR\r\n")):
-		return Service{SvcMemcached, line}
+		return Service{Name: SvcMemcached, Detail: line}
 	}
 	if v, ok := mysqlGreeting(got); ok {
-		return Service{SvcMySQL, v}
+		return Service{Name: SvcMySQL, Detail: v}
 	}
 	if m, ok := postgresError(got); ok {
-		return Service{SvcPostgres, m}
+		return Service{Name: SvcPostgres, Detail: m}
 	}
 	if payload, _, st := ParseFrame(got); st == FrameComplete {
-		return Service{SvcFrame, Escape(payload, maxDetail)}
+		return Service{Name: SvcFrame, Detail: Escape(payload, maxDetail)}
 	}
 	if isText(got) {
-		return Service{SvcText, line}
+		return Service{Name: SvcText, Detail: line}
 	}
-	return Service{SvcBinary, ""}
+	return Service{Name: SvcBinary, Detail: ""}
 }
 
 // firstLine is the first line of b without its line end, capped for evidence.
@@ -245,66 +235,21 @@ func isText(b []byte) bool {
 	return true
 }
 
-var tlsAlerts = map[byte]string{
-	0: "close notify", 10: "unexpected message", 20: "bad record MAC", 22: "record overflow",
-	40: "handshake failure", 42: "bad certificate", 43: "unsupported certificate", 44: "certificate revoked",
-	45: "certificate expired", 46: "certificate unknown", 47: "illegal parameter", 48: "unknown CA",
-	49: "access denied", 50: "decode error", 51: "decrypt error", 70: "protocol version",
-	71: "insufficient security", 80: "internal error", 86: "inappropriate fallback", 90: "user canceled",
-	109: "missing extension", 110: "unsupported extension", 112: "unrecognized name",
-	116: "certificate required", 120: "no application protocol",
-}
+func describeTLS(b []byte) (string, bool) { return evidence.DescribeTLS(b) }
 
-var tlsHandshakes = map[byte]string{1: "ClientHello", 2: "ServerHello", 11: "Certificate", 14: "ServerHelloDone"}
+// TryKind names one fingerprinting attempt (defined in internal/evidence).
+type TryKind = evidence.TryKind
 
-// describeTLS recognises a TLS record header and names the record.
-func describeTLS(b []byte) (string, bool) {
-	if len(b) < 3 || b[1] != 3 || b[2] > 4 || b[0] < 20 || b[0] > 23 {
-		return "", false
-	}
-	if len(b) >= 5 && int(binary.BigEndian.Uint16(b[3:5])) > 1<<14+2048 {
-		return "", false
-	}
-	switch b[0] {
-	case 21:
-		if len(b) >= 7 && binary.BigEndian.Uint16(b[3:5]) == 2 {
-			if name, ok := tlsAlerts[b[6]]; ok {
-				return "TLS alert: " + name, true
-			}
-		}
-		return "TLS alert", true
-	case 22:
-		if len(b) >= 6 {
-			if name, ok := tlsHandshakes[b[5]]; ok {
-				return "TLS " + name, true
-			}
-		}
-		return "TLS handshake", true
-	case 20:
-		return "TLS ChangeCipherSpec", true
-	}
-	return "TLS application data", true
-}
-
-// TryKind names one fingerprinting attempt.
-type TryKind string
-
+// The tries.
 const (
-	TryTLS   TryKind = "tls"   // a TLS ClientHello: does the server speak TLS?
-	TryHTTP  TryKind = "http"  // a plain HTTP GET: does it speak plain HTTP?
-	TryFrame TryKind = "frame" // one Workerman frame
-	TryText  TryKind = "text"  // one line
+	TryTLS   = evidence.TryTLS
+	TryHTTP  = evidence.TryHTTP
+	TryFrame = evidence.TryFrame
+	TryText  = evidence.TryText
 )
 
-// Try is one fingerprinting attempt on a fresh connection.
-type Try struct {
-	Kind TryKind
-	Exchange
-	Service Service
-	TLS     *TLS    // TryTLS: the handshake, when the server answered in TLS
-	Whoami  *Whoami // a conndiag listen endpoint answered
-	DialErr error   // the fresh connection could not be opened
-}
+// Try is one fingerprinting attempt on a fresh connection (defined in internal/evidence).
+type Try = evidence.Try
 
 // DialFunc opens a fresh connection to the address being diagnosed.
 type DialFunc func(ctx context.Context) (net.Conn, error)

@@ -6,15 +6,18 @@ import (
 	"encoding/binary"
 	"net"
 	"time"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// FrameState says how far a Workerman frame has arrived.
-type FrameState int
+// FrameState is how far a buffer holds a frame (defined in internal/evidence).
+type FrameState = evidence.FrameState
 
+// The frame states.
 const (
-	FrameIncomplete FrameState = iota // fewer bytes than the header announces
-	FrameComplete
-	FrameInvalid // the header cannot be a frame: shorter than itself, or beyond MaxFrame
+	FrameIncomplete = evidence.FrameIncomplete
+	FrameComplete   = evidence.FrameComplete
+	FrameInvalid    = evidence.FrameInvalid
 )
 
 // EncodeFrame frames payload as the Workerman frame protocol does: a 4-byte
@@ -26,21 +29,8 @@ func EncodeFrame(payload []byte) []byte {
 	return b
 }
 
-// ParseFrame reads the first frame of b. total is the frame's whole length
-// once the header is in (0 before).
-func ParseFrame(b []byte) (payload []byte, total int, st FrameState) {
-	if len(b) < 4 {
-		return nil, 0, FrameIncomplete
-	}
-	n := binary.BigEndian.Uint32(b)
-	if n < 4 || n > MaxFrame {
-		return nil, 0, FrameInvalid
-	}
-	if uint32(len(b)) < n {
-		return nil, int(n), FrameIncomplete
-	}
-	return b[4:n], int(n), FrameComplete
-}
+// ParseFrame reads the first frame of b (see evidence.ParseFrame).
+func ParseFrame(b []byte) (payload []byte, total int, st FrameState) { return evidence.ParseFrame(b) }
 
 // FrameMessage sends one frame whose payload is "whoami" and reads until a
 // whole frame comes back or the deadline. Bytes that cannot start a frame

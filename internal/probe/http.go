@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // MaxBody is how much of a response body is kept as evidence.
@@ -20,29 +22,8 @@ const MaxBody = 512
 // maxDrain is how much more of a body is read so the connection can be reused.
 const maxDrain = 64 << 10
 
-// HTTP is an HTTP request and what came back.
-type HTTP struct {
-	Exchange
-	Host       string // the Host header sent
-	Path       string // the request target sent
-	Status     int    // 0 when no HTTP response came back
-	StatusLine string // "HTTP/1.1 200 OK"
-	Header     http.Header
-	Body       []byte // the first MaxBody bytes of the body
-	Err        error  // why no response could be read, if none was
-	// FirstByte is the time from the request written to the first byte of
-	// the answer, from the standard library's trace hooks.
-	FirstByte time.Duration
-	Whoami    *Whoami // the endpoint is conndiag listen and said who it sees
-}
-
-// Server is the Server header of the response.
-func (h *HTTP) Server() string {
-	if h == nil || h.Header == nil {
-		return ""
-	}
-	return h.Header.Get("Server")
-}
+// HTTP is a request and its answer (defined in internal/evidence).
+type HTTP = evidence.HTTP
 
 // HTTPRequest sends "GET path" with the Host header host over conn (plain,
 // or TLS already done) and reads the response head and the start of the
@@ -75,7 +56,7 @@ func HTTPRequest(ctx context.Context, conn net.Conn, deadline time.Time, host, p
 	if err != nil {
 		res.Err = err
 	} else {
-		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header, body
+		res.Status, res.StatusLine, res.Header, res.Body = resp.StatusCode, resp.Proto+" "+resp.Status, evidence.Header(resp.Header), body
 	}
 	res.Exchange = rec.exchange()
 	switch {

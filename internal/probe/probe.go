@@ -14,16 +14,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/escape"
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // MaxKeep is how many bytes of each direction an Exchange keeps as evidence.
@@ -43,45 +42,30 @@ const maxTLSAnswer = 512 << 10
 // ErrTooLong is the error of a read past a probe's byte cap.
 var ErrTooLong = errors.New("probe: the answer is longer than conndiag reads")
 
-// Cut says why an answer that had begun was not read to its end.
-type Cut string
+// Cut says why an answer that had begun was not read to its end (defined in internal/evidence).
+type Cut = evidence.Cut
 
+// The cuts.
 const (
-	CutNone Cut = ""
-	// CutDeadline: bytes came, then the deadline passed while the probe
-	// still waited for the rest (a server that stalls or trickles).
-	CutDeadline Cut = "deadline"
-	// CutCap: the answer passed the probe's byte cap and reading stopped
-	// there; ReceivedN bytes were read.
-	CutCap Cut = "cap"
+	CutNone     = evidence.CutNone
+	CutDeadline = evidence.CutDeadline
+	CutCap      = evidence.CutCap
 )
 
-// Reply is how the server reacted to what was sent.
-type Reply string
+// Reply is how the server reacted to what was sent (defined in internal/evidence).
+type Reply = evidence.Reply
 
+// The replies.
 const (
-	Answered Reply = "answered" // bytes came back
-	Silent   Reply = "silent"   // nothing came back before the deadline
-	Closed   Reply = "closed"   // the server closed the connection (FIN) without a byte
-	Reset    Reply = "reset"    // the connection was reset (RST) before a byte came back
-	Failed   Reply = "failed"   // another error; see Exchange.Err
+	Answered = evidence.ReplyAnswered
+	Silent   = evidence.ReplySilent
+	Closed   = evidence.ReplyClosed
+	Reset    = evidence.ReplyReset
+	Failed   = evidence.ReplyFailed
 )
 
-// Exchange is one conversation on one connection: the first bytes each way,
-// and how it ended.
-type Exchange struct {
-	Sent      []byte // the first MaxKeep bytes written
-	SentN     int    // every byte written
-	Received  []byte // the first MaxKeep bytes read
-	ReceivedN int
-	Reply     Reply
-	Err       error         // the first network error of the exchange, if any
-	FirstByte time.Duration // from the first write to the first byte read; 0 when none came
-	Duration  time.Duration // from the start of the exchange to its end
-	// Cut is set when an answer began (Reply Answered) but was not read to
-	// its end: what arrived is a start, not proof of a protocol.
-	Cut Cut
-}
+// Exchange is one conversation on one connection (defined in internal/evidence).
+type Exchange = evidence.Exchange
 
 // ReplyOf sorts a network error into Silent, Closed, Reset or Failed.
 func ReplyOf(err error) Reply {
@@ -204,7 +188,22 @@ func (r *recorder) exchange() Exchange {
 	} else {
 		e.Reply = ReplyOf(r.err)
 	}
+	e.Service = Classify(e.Received, e.Sent)
+	e.Start = StatusStart(e.Received)
 	return e
+}
+
+// StatusStart is the first line of b when it is a whole, valid HTTP status line, else "".
+func StatusStart(b []byte) string {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return ""
+	}
+	line := bytes.TrimSuffix(b[:i], []byte("\r"))
+	if _, ok := ParseStatusLine(string(line)); !ok {
+		return ""
+	}
+	return string(line)
 }
 
 // closeOnDone closes c when ctx ends, so a cancelled probe stops at once.
@@ -252,20 +251,3 @@ func readUntil(rec *recorder, enough func([]byte) bool) []byte {
 // most max runes of output are produced; a cut is marked with "…". It is
 // escape.Bytes, the one escaper of everything conndiag shows.
 func Escape(b []byte, max int) string { return escape.Bytes(b, max) }
-
-// Show describes bytes for people: TLS records by what they are (a binary
-// ClientHello means nothing escaped), everything else escaped, with the
-// total size when not all of it is shown.
-func Show(b []byte, total, max int) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if d, ok := describeTLS(b); ok {
-		return fmt.Sprintf("[%s, %d bytes]", d, total)
-	}
-	s := Escape(b, max)
-	if strings.HasSuffix(s, "…") || total > len(b) {
-		s += fmt.Sprintf(" (%d bytes)", total)
-	}
-	return s
-}

@@ -5,15 +5,12 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
-// Message is one message sent on a Workerman text or frame connection (or a
-// raw TCP one) and what came back.
-type Message struct {
-	Exchange
-	Service Service // what the answer looks like
-	Whoami  *Whoami // a conndiag listen endpoint answered
-}
+// Message is a text or frame exchange (defined in internal/evidence).
+type Message = evidence.Message
 
 // TextMessage sends the line "whoami\n", as the Workerman text protocol
 // frames messages, and reads until a line comes back or the deadline. An

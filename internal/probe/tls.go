@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // TLSConfig says what the TLS probe asks for and what it verifies.
@@ -23,58 +25,26 @@ type TLSConfig struct {
 	Now   func() time.Time
 }
 
-// TLS is what the TLS handshake showed.
-type TLS struct {
-	Exchange          // the handshake bytes
-	Done       bool   // the handshake completed
-	ServerName string // the SNI sent ("" for an address)
-	Version    string // "TLS 1.3"
-	Cipher     string
-	ALPN       string
-	Chain      []Cert // as the server sent it, leaf first
-	Problems   []CertProblem
-	Alert      string // the alert the server sent, e.g. "handshake failure"
-	Err        error
-}
+// TLS is a handshake and what it learned (defined in internal/evidence).
+type TLS = evidence.TLS
 
-// Cert is one certificate of the chain, as evidence.
-type Cert struct {
-	Subject    string
-	Issuer     string
-	DNSNames   []string
-	IPs        []netip.Addr
-	NotBefore  time.Time
-	NotAfter   time.Time
-	SelfSigned bool
-}
-
-// Names lists the names the certificate is valid for.
-func (c Cert) Names() []string {
-	out := append([]string(nil), c.DNSNames...)
-	for _, ip := range c.IPs {
-		out = append(out, ip.String())
-	}
-	return out
-}
+// Cert is one certificate of a chain (defined in internal/evidence).
+type Cert = evidence.Cert
 
 // Problem is one thing wrong with a certificate chain.
-type Problem string
+type Problem = evidence.Problem
 
+// The problems.
 const (
-	Expired      Problem = "expired"
-	NotYetValid  Problem = "not_yet_valid"
-	WrongName    Problem = "wrong_name"
-	Untrusted    Problem = "untrusted"
-	OtherProblem Problem = "other"
+	Expired      = evidence.Expired
+	NotYetValid  = evidence.NotYetValid
+	WrongName    = evidence.WrongName
+	Untrusted    = evidence.Untrusted
+	OtherProblem = evidence.OtherProblem
 )
 
 // CertProblem is one problem and the certificate it concerns.
-type CertProblem struct {
-	Kind   Problem
-	Cert   int    // index into TLS.Chain
-	Name   string // WrongName: the name asked for
-	Detail string // the verifier's own words
-}
+type CertProblem = evidence.CertProblem
 
 // TLSHandshake runs a TLS client handshake on conn and verifies the
 // certificate itself, so that it can report every problem rather than the

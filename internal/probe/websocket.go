@@ -11,21 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
+
 	"github.com/gorilla/websocket"
 )
 
-// WebSocket is the opening handshake of RFC 6455 and what came back.
-type WebSocket struct {
-	HTTP             // the handshake request and the server's answer
-	Upgraded    bool // 101 with the right Upgrade, Connection and Sec-WebSocket-Accept
-	AcceptWant  string
-	Subprotocol string
-}
-
-// AcceptOK reports whether the server's Sec-WebSocket-Accept matches the key sent.
-func (w *WebSocket) AcceptOK() bool {
-	return w.AcceptWant != "" && w.Header.Get("Sec-WebSocket-Accept") == w.AcceptWant
-}
+// WebSocket is the opening handshake and what came back (defined in internal/evidence).
+type WebSocket = evidence.WebSocket
 
 // WebSocketHandshake runs the opening handshake for path with the Host
 // header host on conn (plain, or TLS already done), before deadline. A
@@ -54,7 +46,7 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 		resp, c, err = nil, nil, badStatus(resp.StatusCode)
 	}
 	if resp != nil {
-		res.Status, res.StatusLine, res.Header = resp.StatusCode, resp.Proto+" "+resp.Status, resp.Header
+		res.Status, res.StatusLine, res.Header = resp.StatusCode, resp.Proto+" "+resp.Status, evidence.Header(resp.Header)
 		if resp.Body != nil {
 			res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 		}

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
-	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // WhoamiRequest is the message that asks a conndiag listen endpoint who it
@@ -14,13 +15,8 @@ const WhoamiRequest = "whoami"
 // UserAgent identifies conndiag's requests in server logs.
 const UserAgent = "conndiag"
 
-// Whoami is a conndiag listen endpoint's answer about the connection it saw.
-type Whoami struct {
-	Proto   string         // the endpoint's protocol: websocket, http, text, frame, tcp
-	Version string         // the endpoint's conndiag version
-	Client  netip.AddrPort // this client as the server saw it
-	Server  netip.AddrPort // the server address the connection arrived at
-}
+// Whoami is what a conndiag listen endpoint reports (defined in internal/evidence).
+type Whoami = evidence.Whoami
 
 // ParseWhoami reads one whoami JSON object; ok is false for anything else.
 // Surrounding space and a trailing newline are allowed.
@@ -53,24 +49,13 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
+// ListenVersion recognises the Server header of a conndiag listen endpoint (see evidence.ListenVersion).
+func ListenVersion(server string) (string, bool) { return evidence.ListenVersion(server) }
+
 // clip keeps fields from a stranger short and printable.
 func clip(s string) string {
 	if len(s) > 64 {
 		s = s[:64]
 	}
 	return Escape([]byte(s), 64)
-}
-
-// ListenVersion recognises the Server header of a conndiag listen endpoint
-// ("conndiag-listen/VERSION") and returns the version.
-func ListenVersion(server string) (string, bool) {
-	const prefix = "conndiag-listen/"
-	if len(server) < len(prefix) || !strings.EqualFold(server[:len(prefix)], prefix) {
-		return "", false
-	}
-	v := server[len(prefix):]
-	if i := strings.IndexByte(v, ' '); i >= 0 {
-		v = v[:i]
-	}
-	return clip(v), true
 }

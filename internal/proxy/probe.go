@@ -15,40 +15,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
+
 	xproxy "golang.org/x/net/proxy"
 
 	"github.com/conndiag/conndiag/internal/neterr"
 )
 
-// Stage is how far the test of a proxy got.
-type Stage string
+// Stage is how far the test of a proxy got (defined in internal/evidence).
+type Stage = evidence.ProxyStage
 
+// The stages.
 const (
-	StageResolve   Stage = "resolve"   // the proxy's own name did not resolve
-	StageConnect   Stage = "connect"   // TCP to the proxy failed
-	StageTLS       Stage = "tls"       // TLS with an https:// proxy failed
-	StageHandshake Stage = "handshake" // the proxy did not speak the protocol of its URL (SOCKS5 greeting, HTTP response)
-	StageRequest   Stage = "request"   // the proxy answered the CONNECT with a failure
-	StageOK        Stage = "ok"        // the tunnel to the target is open
+	StageResolve   = evidence.StageResolve
+	StageConnect   = evidence.StageConnect
+	StageTLS       = evidence.StageTLS
+	StageHandshake = evidence.StageHandshake
+	StageRequest   = evidence.StageRequest
+	StageOK        = evidence.StageOK
 )
 
 // Result is what testing one proxy found.
-type Result struct {
-	URL        string // the proxy, password redacted
-	Scheme     string
-	Asked      string // the target as asked of the proxy (host:port)
-	Stage      Stage
-	Addr       netip.AddrPort // the proxy address connected to
-	Connect    neterr.Result  // the TCP connect to the proxy
-	Status     int            // HTTP CONNECT status code, when one came
-	StatusText string         // its status line text ("403 Forbidden")
-	Reply      string         // the SOCKS5 reply, when it was not "succeeded"
-	Err        string         // what went wrong at Stage
-	Duration   time.Duration
-}
-
-// Tunnel reports whether the proxy opened the connection to the target.
-func (r Result) Tunnel() bool { return r.Stage == StageOK }
+type Result = evidence.ProxyResult
 
 // maxHead bounds a proxy's answer to CONNECT (or to the SOCKS5 handshake).
 const maxHead = 64 << 10

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/conndiag/conndiag/internal/evidence"
+
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/conndiag/conndiag/internal/target"
@@ -19,26 +21,10 @@ import (
 var Vars = []string{"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}
 
 // Setting is one proxy variable that is set.
-type Setting struct{ Var, Value string }
+type Setting = evidence.ProxySetting
 
 // Choice is the proxy the environment gives a client for one target.
-type Choice struct {
-	Set []Setting // every proxy variable that is set, password redacted
-	Var string    // the variable that applies to the target; "" when none does
-	URL *url.URL  // its value, parsed; nil when none applies or it does not parse
-	Raw string    // its value as set (password redacted)
-	Bad string    // why the value is not a usable proxy URL
-	// Bypass names what exempts the target from the proxy: the NO_PROXY
-	// variable that matches, or "loopback" (clients never proxy loopback).
-	Bypass      string
-	BypassValue string
-}
-
-// Applies reports whether the client would send the target through the proxy.
-func (c Choice) Applies() bool { return c.Var != "" && c.Bypass == "" }
-
-// Any reports whether any proxy variable is set.
-func (c Choice) Any() bool { return len(c.Set) > 0 }
+type Choice = evidence.ProxyChoice
 
 // varsFor lists, in order, the variables a client consults for a target:
 // HTTP(S)_PROXY for the HTTP and WebSocket schemes, then ALL_PROXY, which
@@ -58,7 +44,7 @@ func Choose(getenv func(string) string, t target.Target) Choice {
 	var c Choice
 	for _, v := range Vars {
 		if val := strings.TrimSpace(getenv(v)); val != "" {
-			c.Set = append(c.Set, Setting{v, redact(val)})
+			c.Set = append(c.Set, Setting{Var: v, Value: redact(val)})
 		}
 	}
 	for _, v := range varsFor(t) {

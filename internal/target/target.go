@@ -5,10 +5,11 @@ package target
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // Forms lists the accepted target forms, for usage messages.
@@ -16,46 +17,23 @@ const Forms = "host:port, [v6addr]:port, tcp://host:port, ws://host[:port][/path
 	"wss://host[:port][/path], http://host[:port][/path], https://host[:port][/path], text://host:port, " +
 	"frame://host:port, tls://host:port, ssl://host:port"
 
-// Protocol is what is spoken after TCP connects.
-type Protocol string
+// Protocol is what is spoken after TCP connects (defined in internal/evidence).
+type Protocol = evidence.Protocol
 
+// The protocols.
 const (
-	TCP       Protocol = "tcp"
-	WebSocket Protocol = "websocket"
-	HTTP      Protocol = "http"
-	Text      Protocol = "text"
-	Frame     Protocol = "frame"
-	TLSOnly   Protocol = "tls"
+	TCP       = evidence.ProtoTCP
+	WebSocket = evidence.ProtoWebSocket
+	HTTP      = evidence.ProtoHTTP
+	Text      = evidence.ProtoText
+	Frame     = evidence.ProtoFrame
+	TLSOnly   = evidence.ProtoTLS
 )
 
-type schemeInfo struct {
-	proto       Protocol
-	tls         bool
-	defaultPort uint16 // 0: the port is required
-	hasPath     bool
-}
-
-var schemes = map[string]schemeInfo{
-	"tcp":       {proto: TCP},
-	"ws":        {proto: WebSocket, defaultPort: 80, hasPath: true},
-	"websocket": {proto: WebSocket, defaultPort: 80, hasPath: true},
-	"wss":       {proto: WebSocket, tls: true, defaultPort: 443, hasPath: true},
-	"http":      {proto: HTTP, defaultPort: 80, hasPath: true},
-	"https":     {proto: HTTP, tls: true, defaultPort: 443, hasPath: true},
-	"text":      {proto: Text},
-	"frame":     {proto: Frame},
-	"tls":       {proto: TLSOnly, tls: true},
-	"ssl":       {proto: TLSOnly, tls: true},
-}
+var schemes = evidence.Schemes
 
 // Target is one parsed target.
-type Target struct {
-	Raw    string // as given
-	Scheme string // "tcp" for host:port
-	Host   string // name or address, without brackets
-	Port   uint16
-	Path   string // path and query for ws/http schemes ("/" by default), else ""
-}
+type Target = evidence.Target
 
 // Error is a target that cannot be parsed. Its message shows the accepted forms.
 type Error struct {
@@ -65,29 +43,6 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("bad target %q: %s (accepted forms: %s)", e.Input, e.Reason, Forms)
-}
-
-// Protocol is what the scheme implies after TCP connects.
-func (t Target) Protocol() Protocol { return schemes[t.Scheme].proto }
-
-// TLS reports whether the scheme starts with a TLS handshake.
-func (t Target) TLS() bool { return schemes[t.Scheme].tls }
-
-// Addr is host:port suitable for net.Dial.
-func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port))) }
-
-// IP returns the host as an address when it is a literal.
-func (t Target) IP() (netip.Addr, bool) {
-	a, err := netip.ParseAddr(t.Host)
-	return a, err == nil
-}
-
-// String is the canonical form: scheme://host:port/path, or host:port for plain TCP given without a scheme.
-func (t Target) String() string {
-	if t.Scheme == "tcp" && !strings.Contains(t.Raw, "://") {
-		return t.Addr()
-	}
-	return t.Scheme + "://" + t.Addr() + t.Path
 }
 
 // Parse parses one target. Surrounding space is ignored.
@@ -115,7 +70,7 @@ func Parse(s string) (Target, error) {
 	hostport := rest
 	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
 		hostport, t.Path = rest[:j], rest[j:]
-		if !info.hasPath {
+		if !info.HasPath {
 			if strings.Trim(t.Path, "/") != "" {
 				return fail(fmt.Sprintf("%s targets take no path", t.Scheme))
 			}
@@ -128,7 +83,7 @@ func Parse(s string) (Target, error) {
 			t.Path = "/" + t.Path
 		}
 	}
-	if info.hasPath && t.Path == "" {
+	if info.HasPath && t.Path == "" {
 		t.Path = "/"
 	}
 	if strings.Contains(hostport, "@") {
@@ -139,10 +94,10 @@ func Parse(s string) (Target, error) {
 		return fail(err.Error())
 	}
 	if port == "" {
-		if info.defaultPort == 0 {
+		if info.DefaultPort == 0 {
 			return fail("port is missing")
 		}
-		t.Port = info.defaultPort
+		t.Port = info.DefaultPort
 	} else {
 		n, err := strconv.ParseUint(port, 10, 16)
 		if err != nil || n == 0 || port[0] == '+' {

@@ -2,9 +2,7 @@ package verdict
 
 import (
 	"strings"
-	"syscall"
 
-	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
@@ -36,31 +34,4 @@ func withSkipped(ev Evidence, fs []Finding) []Finding {
 	}
 	fs[0] = fs[0].with(i18n.M("bulk.ev.addrs_capped", "Host", ev.Target.Host, "N", n, "Tried", tried, "Max", MaxTried, "Skipped", n-tried))
 	return fs
-}
-
-// fdExhausted: the connect failed with EMFILE or ENFILE. In check the
-// process out of descriptors is conndiag itself, so the finding says so and
-// says nothing about the target: the socket was never made.
-func fdExhausted(a AddrEvidence) Finding {
-	c := a.Connect
-	if c.Errno == syscall.ENFILE {
-		f := newFinding(CauseFDExhausted, High).with(connectLine(a))
-		return f.fix(i18n.M("cause.fd_exhausted.fix"), i18n.Cmd("sysctl fs.file-nr fs.file-max"))
-	}
-	f := newFinding(CauseFDExhausted, High)
-	f.Summary = i18n.M("bulk.fd_own.summary", "Addr", a.Addr.String())
-	f = f.with(connectLine(a))
-	if a.NoFile != nil {
-		f = f.with(i18n.M("ev.nofile", "Soft", a.NoFile.Soft, "Hard", a.NoFile.Hard, "Open", a.NoFile.Open))
-	}
-	f = f.with(i18n.M("bulk.ev.fd_own"))
-	want := uint64(4096)
-	if a.NoFile != nil && a.NoFile.Soft != host.Unlimited {
-		want = max(want, 2*a.NoFile.Soft)
-	}
-	f = f.fix(i18n.M("bulk.fd_own.fix"), i18n.Cmd("ulimit -n %d", want))
-	if a.NoFile != nil && a.NoFile.Hard != host.Unlimited && want > a.NoFile.Hard {
-		f = f.fix(i18n.M("bulk.fd_own.fix_hard", "Hard", a.NoFile.Hard))
-	}
-	return f
 }

@@ -111,6 +111,7 @@ func nAllText(fs []Finding) string {
 }
 
 func TestNameRanking(t *testing.T) {
+	snap := newSnapshot(t)
 	const ws = "ws://app.test:8282/"
 	sys := "203.0.113.2:8282"
 	other := "203.0.113.9:8282"
@@ -296,6 +297,10 @@ func TestNameRanking(t *testing.T) {
 			}(),
 			outcome: OutcomeOK, causes: []Cause{CauseOK}, conf: High, not: []string{"proxy_in_path"},
 			want: []string{"NO_PROXY=.test exempts this target"}},
+		{name: "the system finds no address, --resolver does",
+			ev:      nEv(ws, DNS{NotFound: true, Err: "lookup app.test: no such host", Resolver: nAnswer("1.1.1.1:53", "NOERROR", "203.0.113.2")}),
+			outcome: OutcomeDNSFailure, causes: []Cause{CauseDNSFailure, CauseDNSMismatch}, conf: High,
+			want: []string{"1.1.1.1:53"}},
 		{name: "proxy value not testable",
 			ev: func() Evidence {
 				e := nEv(ws, DNS{}, nAddr(sys, neterr.OK))
@@ -307,6 +312,7 @@ func TestNameRanking(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, fs := Decide(tt.ev)
+			snap.add(tt.name, out, fs)
 			var got []Cause
 			for _, f := range fs {
 				got = append(got, f.Cause)
@@ -330,6 +336,7 @@ func TestNameRanking(t *testing.T) {
 }
 
 func TestDNSFailureNamesTheRcode(t *testing.T) {
+	snap := newSnapshot(t)
 	tests := []struct {
 		rcode string
 		want  string
@@ -344,6 +351,7 @@ func TestDNSFailureNamesTheRcode(t *testing.T) {
 	for _, tt := range tests {
 		ev := nEv("app.test:80", DNS{Err: "lookup app.test: no such host", Server: nAnswer("198.51.100.1:53", tt.rcode)})
 		out, fs := Decide(ev)
+		snap.add(tt.rcode, out, fs)
 		if out != OutcomeDNSFailure || fs[0].Cause != CauseDNSFailure || len(fs) != 1 {
 			t.Fatalf("%s: %s %v", tt.rcode, out, fs)
 		}
@@ -371,6 +379,7 @@ func TestDNSFailureNamesTheRcode(t *testing.T) {
 }
 
 func TestWhoami(t *testing.T) {
+	snap := newSnapshot(t)
 	w := func(local, seen, server string) Evidence {
 		a := nAddr("203.0.113.2:8282", neterr.OK)
 		a.Connect.Local = netip.MustParseAddrPort(local)
@@ -407,6 +416,7 @@ func TestWhoami(t *testing.T) {
 
 	for _, tt := range tests {
 		out, fs := Decide(tt.ev)
+		snap.add(tt.name, out, fs)
 		var got []Cause
 		for _, f := range fs {
 			got = append(got, f.Cause)

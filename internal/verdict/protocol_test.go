@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/probe"
@@ -18,7 +19,8 @@ import (
 const wsRequest = "GET /chat HTTP/1.1\r\nHost: app.test:8282\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 func answered(sent, got string) probe.Exchange {
-	return probe.Exchange{Sent: []byte(sent), SentN: len(sent), Received: []byte(got), ReceivedN: len(got), Reply: probe.Answered}
+	return probe.Exchange{Sent: []byte(sent), SentN: len(sent), Received: []byte(got), ReceivedN: len(got), Reply: probe.Answered,
+		Service: probe.Classify([]byte(got), []byte(sent)), Start: probe.StatusStart([]byte(got))}
 }
 
 func noAnswer(sent string, r probe.Reply) probe.Exchange {
@@ -36,12 +38,12 @@ func wsAnswer(status int, hdr http.Header, body string) *probe.WebSocket {
 	raw := "HTTP/1.1 " + http.StatusText(status) + "\r\n\r\n" + body
 	return &probe.WebSocket{HTTP: probe.HTTP{
 		Exchange: answered(wsRequest, raw), Host: "app.test:8282", Path: "/chat",
-		Status: status, StatusLine: "HTTP/1.1 " + http.StatusText(status), Header: hdr, Body: []byte(body),
+		Status: status, StatusLine: "HTTP/1.1 " + http.StatusText(status), Header: evidence.Header(hdr), Body: []byte(body),
 	}, AcceptWant: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}
 }
 
 func wsNot(e probe.Exchange) *probe.WebSocket {
-	return &probe.WebSocket{HTTP: probe.HTTP{Exchange: e, Path: "/chat", Header: http.Header{}}}
+	return &probe.WebSocket{HTTP: probe.HTTP{Exchange: e, Path: "/chat", Header: evidence.Header{}}}
 }
 
 func try(kind probe.TryKind, e probe.Exchange) probe.Try {
@@ -80,6 +82,7 @@ func protoEv(t *testing.T, raw string, p *ProtoEvidence) Evidence {
 }
 
 func TestDecideProtocol(t *testing.T) {
+	snap := newSnapshot(t)
 	goTLS400 := "Client sent an HTTP request to an HTTPS server.\n"
 	tests := []struct {
 		name    string
@@ -92,7 +95,7 @@ func TestDecideProtocol(t *testing.T) {
 	}{
 		{"ws upgraded", "ws://app.test:8282/chat", ProtoEvidence{WS: &probe.WebSocket{HTTP: probe.HTTP{
 			Exchange: answered(wsRequest, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), Path: "/chat", Status: 101,
-			StatusLine: "HTTP/1.1 101 Switching Protocols", Header: http.Header{"Sec-Websocket-Accept": {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}},
+			StatusLine: "HTTP/1.1 101 Switching Protocols", Header: evidence.Header{"Sec-Websocket-Accept": {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}},
 			Upgraded: true, AcceptWant: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
 			OutcomeOK, CauseOK, High, "WebSocket handshake accepted"},
 		{"ws to http:// worker", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(200, http.Header{"Server": {"workerman"}}, "hello")},
@@ -138,7 +141,7 @@ func TestDecideProtocol(t *testing.T) {
 			Tries: []probe.Try{try(probe.TryTLS, noAnswer(clientHello, probe.Reset))}},
 			OutcomeReset, CauseResetByPeer, High, "reset the connection"},
 		{"http 200", "http://app.test/", ProtoEvidence{HTTP: &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"),
-			Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: http.Header{"Server": {"nginx"}}, FirstByte: 2 * time.Millisecond}},
+			Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: evidence.Header{"Server": {"nginx"}}, FirstByte: 2 * time.Millisecond}},
 			OutcomeOK, CauseOK, High, "Phases: DNS 1.0 ms, TCP connect 1.0 ms, first byte 2.0 ms"},
 		{"http to a binary protocol", "http://app.test:9000/", ProtoEvidence{HTTP: &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "\x01\x02\x03\x04\x05")}},
 			OutcomeProtocolMismatch, CauseNotHTTP, High, `\x01\x02`},
@@ -159,10 +162,10 @@ func TestDecideProtocol(t *testing.T) {
 			OutcomeTLSFailure, CauseUnknown, Medium, "SNI"},
 		{"tls ok", "tls://app.test:443", ProtoEvidence{TLS: tlsDone()}, OutcomeOK, CauseOK, High, "TLS 1.3"},
 		{"wss expired, ws fine", "wss://app.test/chat", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.Expired}),
-			WS: &probe.WebSocket{HTTP: probe.HTTP{Status: 101, Path: "/chat", Header: http.Header{}}, Upgraded: true}},
+			WS: &probe.WebSocket{HTTP: probe.HTTP{Status: 101, Path: "/chat", Header: evidence.Header{}}, Upgraded: true}},
 			OutcomeTLSFailure, CauseTLSCertificate, High, "expired on 2026-04-01 00:00 UTC"},
 		{"https wrong name", "https://app.test/", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.WrongName, Name: "api.test"}),
-			HTTP: &probe.HTTP{Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: http.Header{}}},
+			HTTP: &probe.HTTP{Status: 200, StatusLine: "HTTP/1.1 200 OK", Header: evidence.Header{}}},
 			OutcomeTLSFailure, CauseTLSCertificate, High, "for app.test, www.app.test; the client asked for api.test"},
 		{"wss untrusted", "wss://app.test/chat", ProtoEvidence{TLS: tlsDone(probe.CertProblem{Kind: probe.Untrusted}),
 			WS: wsAnswer(404, http.Header{}, "")},
@@ -190,6 +193,37 @@ func TestDecideProtocol(t *testing.T) {
 		{"frame to a text echo", "frame://app.test:5678", ProtoEvidence{Message: &probe.Message{Exchange: answered(frameWhoami, "\x00\x00\x00\n"),
 			Service: probe.Service{Name: probe.SvcEcho}}},
 			OutcomeProtocolMismatch, CauseOtherService, High, `\x00\x00\x00\n`},
+		{"wss silent, a service that waits answers plain HTTP", "wss://app.test:6379/", ProtoEvidence{TLS: tlsFailed(noAnswer(clientHello, probe.Silent)),
+			Tries: []probe.Try{try(probe.TryHTTP, answered("GET / HTTP/1.1\r\n", "-ERR unknown command 'GET'\r\n"))}},
+			OutcomeProtocolMismatch, CauseOtherService, High, "Redis"},
+		{"wss closed at once, nothing known", "wss://app.test:8282/chat", ProtoEvidence{TLS: tlsFailed(noAnswer(clientHello, probe.Closed))},
+			OutcomeTLSFailure, CauseUnknown, Low, "closed the connection"},
+		{"tls failed otherwise", "tls://app.test:443", ProtoEvidence{TLS: &probe.TLS{Exchange: probe.Exchange{Sent: []byte(clientHello), Reply: probe.Failed},
+			Err: errors.New("tls: oversized record received")}},
+			OutcomeTLSFailure, CauseUnknown, Low, "oversized record"},
+		{"ws to binary, ClientHello answered", "ws://app.test:8443/", ProtoEvidence{WS: wsNot(answered(wsRequest, "\x01\x02\x03")),
+			Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, serverHello))}},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "TLS ServerHello"},
+		{"ws silent, the port is Redis", "ws://app.test:6379/", ProtoEvidence{WS: wsNot(noAnswer(wsRequest, probe.Silent)),
+			Tries: []probe.Try{try(probe.TryHTTP, answered("GET / HTTP/1.1\r\n", "-ERR unknown command 'GET'\r\n"))}},
+			OutcomeProtocolMismatch, CauseOtherService, High, "Redis"},
+		{"ws failed otherwise", "ws://app.test:8282/chat", ProtoEvidence{WS: &probe.WebSocket{HTTP: probe.HTTP{Exchange: probe.Exchange{Reply: probe.Failed},
+			Path: "/chat", Header: evidence.Header{}, Err: errors.New("write: broken pipe")}}},
+			OutcomeProtocolMismatch, CauseUnknown, Low, "broken pipe"},
+		{"text to a conndiag listen endpoint", "text://app.test:5678", ProtoEvidence{Message: &probe.Message{Exchange: answered("whoami\n", "{}\n"),
+			Whoami: &probe.Whoami{Proto: "text", Version: "1.0"}}},
+			OutcomeOK, CauseOK, High, "5678"},
+		{"text closed, TLS port", "text://app.test:8443", ProtoEvidence{Message: &probe.Message{Exchange: noAnswer("whoami\n", probe.Closed)},
+			Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, serverHello))}},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "TLS ServerHello"},
+		{"text closed, web server", "text://app.test:8080", ProtoEvidence{Message: &probe.Message{Exchange: noAnswer("whoami\n", probe.Closed)},
+			Tries: []probe.Try{try(probe.TryHTTP, answered("GET / HTTP/1.1\r\n", "HTTP/1.1 400 Bad Request\r\n"))}},
+			OutcomeProtocolMismatch, CauseOtherService, High, "an HTTP server"},
+		{"frame closed, text worker", "frame://app.test:5678", ProtoEvidence{Message: &probe.Message{Exchange: noAnswer(frameWhoami, probe.Closed)},
+			Tries: []probe.Try{try(probe.TryText, answered("whoami\n", "whoami\n"))}},
+			OutcomeProtocolMismatch, CauseOtherService, High, "text"},
+		{"text failed otherwise", "text://app.test:5678", ProtoEvidence{Message: &probe.Message{Exchange: probe.Exchange{Reply: probe.Failed}}},
+			OutcomeProtocolMismatch, CauseUnknown, Low, "text"},
 		{"frame to garbage", "frame://app.test:5678", ProtoEvidence{Message: &probe.Message{Exchange: answered(frameWhoami, "\x01\x02\x03\x04\x05"),
 			Service: probe.Service{Name: probe.SvcBinary}}},
 			OutcomeProtocolMismatch, CauseUnknown, Low, "not a frame"},
@@ -199,6 +233,7 @@ func TestDecideProtocol(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pe := tt.p
 			out, fs := Decide(protoEv(t, tt.target, &pe))
+			snap.add(tt.name, out, fs)
 			if out != tt.outcome || fs[0].Cause != tt.cause || fs[0].Confidence != tt.conf {
 				t.Fatalf("got %s / %s / %s, want %s / %s / %s\n%s", out, fs[0].Cause, fs[0].Confidence, tt.outcome, tt.cause, tt.conf, render(p, fs))
 			}
@@ -290,6 +325,7 @@ func cut(sent, got string, total int, c probe.Cut, d time.Duration) probe.Exchan
 // protocol: unknown, medium for a whole HTTP status line, low otherwise;
 // never not_http or other_service with certainty.
 func TestDecideCutAnswer(t *testing.T) {
+	snap := newSnapshot(t)
 	endless101 := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Long: " + strings.Repeat("a", 3000)
 	endless200 := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 3000)
 	const d = 3 * time.Second
@@ -354,6 +390,9 @@ func TestDecideCutAnswer(t *testing.T) {
 			OutcomeTimeout, CauseUnknown, Low,
 			"The server began to answer the TLS ClientHello but had not finished after 3.0 s; the bytes that came are too few to tell what it speaks.",
 			"TLS ServerHello"},
+		{"wss, a record header that stops, a fresh ClientHello answered", "wss://app.test:8443/chat",
+			ProtoEvidence{TLS: tlsFailed(cut(clientHello, "\x16\x03", 2, probe.CutDeadline, d)), Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, serverHello))}},
+			OutcomeProtocolMismatch, CauseTLSExpected, High, "", "TLS ServerHello"},
 		{"wss, plain bytes that stop still prove plain", "wss://app.test:8443/chat",
 			ProtoEvidence{TLS: tlsFailed(cut(clientHello, "HTTP/1.1 400", 12, probe.CutDeadline, d))},
 			OutcomeTLSFailure, CauseTLSUnexpected, High, "", "HTTP/1.1 400"},
@@ -366,6 +405,7 @@ func TestDecideCutAnswer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pe := tt.p
 			out, fs := Decide(protoEv(t, tt.target, &pe))
+			snap.add(tt.name, out, fs)
 			text := render(p, fs)
 			if out != tt.outcome || fs[0].Cause != tt.cause || fs[0].Confidence != tt.conf {
 				t.Fatalf("got %s / %s / %s, want %s / %s / %s\n%s", out, fs[0].Cause, fs[0].Confidence, tt.outcome, tt.cause, tt.conf, text)

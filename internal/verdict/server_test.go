@@ -77,6 +77,7 @@ func svRender(t *testing.T, fs []Finding) string {
 }
 
 func TestDecidePort(t *testing.T) {
+	snap := newSnapshot(t)
 	v4only := svHost
 	v4only.Addrs = []netip.Addr{svV4}
 	overflow := v4only
@@ -173,6 +174,18 @@ func TestDecidePort(t *testing.T) {
 			[]Cause{CauseFirewallLocal}, []Confidence{Low}, nil},
 		{"watch: all answered", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
 			Watch: svWatch(AnswerSynAck, AnswerSynAck)}, nil, nil, nil},
+		{"watch: one SYN at the window's end unanswered among answered ones", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
+			Firewall: []FirewallEvidence{svAccept(firewall.IPv4)}, Watch: func() *Watch {
+				w := svWatch(AnswerSynAck, AnswerSynAck, AnswerSynAck, AnswerNone)
+				w.SYNs[3].Count = 1
+				return w
+			}()}, []Cause{CauseFirewallLocal}, []Confidence{Low}, []string{"1 of 4 attempts", "never retransmitted"}},
+		{"watch: unanswered and retransmitted, but the watch's socket dropped packets", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{svListen("0.0.0.0:8282", -1)},
+			Firewall: []FirewallEvidence{svAccept(firewall.IPv4)}, Watch: func() *Watch {
+				w := svWatch(AnswerSynAck, AnswerNone)
+				w.KernelDrops = 40
+				return w
+			}()}, []Cause{CauseFirewallLocal}, []Confidence{Medium}, []string{"dropped 40 packets"}},
 		{"accept queue full", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{full}},
 			[]Cause{CauseAcceptQueueOverflow}, []Confidence{High}, []string{"128 connections wait", "/etc/sysctl.d/60-conndiag.conf"}},
 		{"descriptors exhausted", v4only, PortEvidence{Port: 8282, Asked: true, Listeners: []Listener{atLimit}},
@@ -183,6 +196,7 @@ func TestDecidePort(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecidePort(tt.h, tt.p)
+		snap.add(tt.name, "", fs)
 		var got []Cause
 		var confs []Confidence
 		for _, f := range fs {
@@ -210,6 +224,7 @@ func TestDecidePort(t *testing.T) {
 }
 
 func TestDecideHost(t *testing.T) {
+	snap := newSnapshot(t)
 	lim := svHost.Limits
 	tests := []struct {
 		name  string
@@ -257,6 +272,7 @@ func TestDecideHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecideHost(tt.h)
+		snap.add(tt.name, "", fs)
 		var got []Cause
 		var confs []Confidence
 		for _, f := range fs {
@@ -306,6 +322,7 @@ func TestSysctlAdvice(t *testing.T) {
 // The listen-address fix names what the server listens on now, and what to
 // change for the clients that are refused.
 func TestServerListenFix(t *testing.T) {
+	snap := newSnapshot(t)
 	bindV6Only := svHost
 	bindV6Only.Limits.BindV6Only = 1
 	tests := []struct {
@@ -327,6 +344,7 @@ func TestServerListenFix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fs := DecidePort(tt.h, PortEvidence{Port: 8282, Asked: true, Listeners: tt.listen})
+		snap.add(tt.name, "", fs)
 		if len(fs) == 0 {
 			t.Errorf("%s: no finding", tt.name)
 			continue

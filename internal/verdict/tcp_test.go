@@ -35,6 +35,7 @@ func listener(s string) host.Socket {
 }
 
 func TestDecide(t *testing.T) {
+	snap := newSnapshot(t)
 	alive := []PortProbe{{Port: 22, Kind: neterr.Refused, Duration: time.Millisecond}}
 	silentOthers := []PortProbe{{Port: 22, Kind: neterr.Timeout}, {Port: 80, Kind: neterr.Timeout}}
 	tests := []struct {
@@ -119,10 +120,22 @@ func TestDecide(t *testing.T) {
 			OutcomeLocalError, CauseSourceAddressInvalid, High},
 		{"too many open files", ev1(AddrEvidence{Addr: server, Connect: neterr.Result{Kind: neterr.TooManyFiles, Op: "socket", Errno: syscall.EMFILE},
 			NoFile: &Limit{Soft: 1024, Hard: 4096, Open: 1024}}), OutcomeLocalError, CauseFDExhausted, High},
+		{"system file table full", ev1(AddrEvidence{Addr: server, Connect: neterr.Result{Kind: neterr.TooManyFiles, Op: "socket", Errno: syscall.ENFILE}}),
+			OutcomeLocalError, CauseFDExhausted, High},
 		{"reset", ev1(AddrEvidence{Addr: server, Connect: conn(neterr.Reset, syscall.ECONNRESET)}), OutcomeReset, CauseResetByPeer, High},
 		{"eacces without route or icmp", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.PermissionDenied, syscall.EACCES)}),
 			OutcomeUnreachable, CauseFirewallReject, Medium},
 		{"unexplained", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Other, syscall.EPROTO)}), OutcomeLocalError, CauseUnknown, Low},
+		{"private behind default route, router prohibits", ev1(AddrEvidence{Addr: private, Route: defRoute,
+			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 13, "198.51.100.1")}), OutcomeUnreachable, CauseFirewallReject, High},
+		{"private, no route at all", ev1(AddrEvidence{Addr: private, Route: &host.Route{Type: "none", Errno: syscall.ENETUNREACH},
+			Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
+		{"private behind default route, unreachable without ICMP", ev1(AddrEvidence{Addr: private, Route: defRoute,
+			Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
+		{"unreachable on the link, neighbour failed", ev1(AddrEvidence{Addr: server, Route: &host.Route{Dst: netip.MustParsePrefix("203.0.113.0/24"), Iface: "eth1", Type: "unicast", OnLink: true},
+			Neigh: "FAILED", Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CauseHostUnreachable, High},
+		{"unreachable without ICMP or neighbour", ev1(AddrEvidence{Addr: server, Route: defRoute,
+			Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CauseHostUnreachable, Medium},
 		{"one of two addresses works", Evidence{DNS: DNS{Addresses: []netip.Addr{server.Addr(), netip.MustParseAddr("2001:db8::2")}},
 			Addrs: []AddrEvidence{
 				{Addr: server, Connect: conn(neterr.Timeout, 0), Others: silentOthers, Route: defRoute},
@@ -133,6 +146,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.ev.Target = target.Target{Scheme: "tcp", Host: "h", Port: 8282}
 			out, fs := Decide(tt.ev)
+			snap.add(tt.name, out, fs)
 			if len(fs) == 0 {
 				t.Fatalf("no findings")
 			}

@@ -1,30 +1,23 @@
 package verdict
 
 import (
-	"net/netip"
-	"time"
-
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
 // HopKind is what answered a TTL-limited SYN.
-type HopKind string
+type HopKind = evidence.HopKind
 
+// The hop kinds.
 const (
-	HopRouter  HopKind = "router"  // ICMP time exceeded: a router on the way
-	HopReached HopKind = "reached" // the destination answered (SYN-ACK or RST)
-	HopError   HopKind = "error"   // another ICMP error (unreachable, prohibited)
-	HopSilent  HopKind = "silent"  // nothing within the wait
+	HopRouter  = evidence.HopRouter
+	HopReached = evidence.HopReached
+	HopError   = evidence.HopError
+	HopSilent  = evidence.HopSilent
 )
 
 // Hop is one step of --trace.
-type Hop struct {
-	TTL  int
-	Kind HopKind
-	From netip.Addr
-	RTT  time.Duration
-	ICMP string // description of an ICMP error
-}
+type Hop = evidence.Hop
 
 // traceLines renders the path and says where it ends.
 func traceLines(hops []Hop) []i18n.Msg {

@@ -1,70 +1,27 @@
 // Package verdict holds the diagnostic knowledge of conndiag as pure rules:
-// evidence in, ranked findings out. Nothing here does I/O, so every rule is
-// tested with a table and no network.
+// evidence in, ranked findings out. Nothing here does I/O: it reads only the
+// plain values of internal/evidence (a test holds that boundary), so every
+// rule is tested with a table and no network.
+//
+// The knowledge has three parts:
+//
+//   - catalog.go: one record per SPEC cause (the outcome a client meets, the
+//     causes it supersedes, its general fix), and the fix builders, where
+//     every command conndiag offers is built;
+//   - rules_*.go: one ordered table per stage (TCP, TLS, WebSocket, HTTP,
+//     not-HTTP, message, name, server port and host). Each row names its
+//     cause, the condition over the evidence, the confidence and the
+//     evidence lines; docs/rules.md lists them with the table case that
+//     proves each;
+//   - rules.go: how tables are applied (the first row that holds, or every
+//     row) and rank, the one ordering of findings.
+//
+// Adding a cause is a catalog record, rule rows and catalog texts.
 package verdict
 
 import (
 	"github.com/conndiag/conndiag/internal/i18n"
 )
-
-// Cause names a checklist item (SPEC.md "Outcome and cause codes").
-type Cause string
-
-const (
-	CauseOK                      Cause = "ok"
-	CauseNotListening            Cause = "not_listening"
-	CauseWrongPort               Cause = "wrong_port"
-	CauseBoundToLoopback         Cause = "bound_to_loopback"
-	CauseBoundToOtherAddress     Cause = "bound_to_other_address"
-	CauseProxyInPath             Cause = "proxy_in_path"
-	CauseDNSFailure              Cause = "dns_failure"
-	CauseDNSMismatch             Cause = "dns_mismatch"
-	CauseCDNInPath               Cause = "cdn_in_path"
-	CauseCDNPortNotProxied       Cause = "cdn_port_not_proxied"
-	CauseFiltered                Cause = "filtered"
-	CauseFirewallLocal           Cause = "firewall_local"
-	CauseFilteredUpstream        Cause = "filtered_upstream"
-	CauseFirewallReject          Cause = "firewall_reject"
-	CauseHostDown                Cause = "host_down"
-	CauseHostUnreachable         Cause = "host_unreachable"
-	CauseNoRoute                 Cause = "no_route"
-	CausePrivateAddress          Cause = "private_address"
-	CauseEphemeralPortsExhausted Cause = "ephemeral_ports_exhausted"
-	CauseSourceAddressInvalid    Cause = "source_address_invalid"
-	CauseFDExhausted             Cause = "fd_exhausted"
-	CauseAcceptQueueOverflow     Cause = "accept_queue_overflow"
-	CauseWSUpgradeRejected       Cause = "ws_upgrade_rejected"
-	CauseWSPathNotFound          Cause = "ws_path_not_found"
-	CauseNotHTTP                 Cause = "not_http"
-	CauseTLSExpected             Cause = "tls_expected"
-	CauseTLSUnexpected           Cause = "tls_unexpected"
-	CauseTLSCertificate          Cause = "tls_certificate"
-	CauseOtherService            Cause = "other_service"
-	CauseResetByPeer             Cause = "reset_by_peer"
-	CauseClientFirewall          Cause = "client_firewall"
-	CauseFamilyMismatch          Cause = "family_mismatch"
-	CauseProxyUpstreamFailed     Cause = "proxy_upstream_failed"
-	CauseWSOriginRejected        Cause = "ws_origin_rejected"
-	CauseTLSClientCertificate    Cause = "tls_client_certificate"
-	CauseTLSObsolete             Cause = "tls_obsolete"
-	CauseMTUBlackhole            Cause = "mtu_blackhole"
-	CauseBlockedByClient         Cause = "blocked_by_client"
-	CauseIdleTimeout             Cause = "idle_timeout"
-	CauseUnknown                 Cause = "unknown"
-)
-
-// Causes lists every cause code, in SPEC order.
-var Causes = []Cause{
-	CauseOK, CauseNotListening, CauseWrongPort, CauseBoundToLoopback, CauseBoundToOtherAddress,
-	CauseProxyInPath, CauseDNSFailure, CauseDNSMismatch, CauseCDNInPath, CauseCDNPortNotProxied,
-	CauseFiltered, CauseFirewallLocal, CauseFilteredUpstream, CauseFirewallReject, CauseHostDown,
-	CauseHostUnreachable, CauseNoRoute, CausePrivateAddress, CauseEphemeralPortsExhausted,
-	CauseSourceAddressInvalid, CauseFDExhausted, CauseAcceptQueueOverflow, CauseWSUpgradeRejected,
-	CauseWSPathNotFound, CauseNotHTTP, CauseTLSExpected, CauseTLSUnexpected, CauseTLSCertificate,
-	CauseOtherService, CauseResetByPeer, CauseClientFirewall, CauseFamilyMismatch, CauseProxyUpstreamFailed,
-	CauseWSOriginRejected, CauseTLSClientCertificate, CauseTLSObsolete, CauseMTUBlackhole, CauseBlockedByClient,
-	CauseIdleTimeout, CauseUnknown,
-}
 
 // Outcome is what the client experiences.
 type Outcome string
@@ -108,20 +65,12 @@ type Finding struct {
 	Summary    i18n.Msg
 	Evidence   []i18n.Msg
 	Fix        []i18n.Msg
-}
-
-// Summary of a cause comes from the catalog entry "cause.CAUSE.summary"; the
-// fix from "cause.CAUSE.fix". Rules add specific lines on top.
-func newFinding(c Cause, conf Confidence, args ...any) Finding {
-	return Finding{Cause: c, Confidence: conf, Summary: i18n.M("cause."+string(c)+".summary", args...)}
+	Rule       string // the rule that made it (docs/rules.md)
+	place      Place
+	parts      []string // the other rules whose observations it carries (Rule.Part)
 }
 
 func (f Finding) with(ev ...i18n.Msg) Finding {
 	f.Evidence = append(f.Evidence, ev...)
-	return f
-}
-
-func (f Finding) fix(fx ...i18n.Msg) Finding {
-	f.Fix = append(f.Fix, fx...)
 	return f
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package diagnose
 
 import (
 	"context"
@@ -59,14 +59,14 @@ func BenchmarkServerAudit(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		rep, err := audit(ctx, auditOptions{Ports: []uint16{port}})
+		rep, err := Audit(ctx, AuditOptions{Ports: []uint16{port}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if rep.HostEv.Limits.Established < 2*pairs {
 			b.Fatalf("saw %d established sockets, want at least %d", rep.HostEv.Limits.Established, 2*pairs)
 		}
-		if len(rep.Ports) != 1 || len(rep.Ports[0].ev.Listeners) != 1 || len(rep.Ports[0].ev.Listeners[0].Owners) != 1 {
+		if len(rep.Ports) != 1 || len(rep.Ports[0].Evidence.Listeners) != 1 || len(rep.Ports[0].Evidence.Listeners[0].Owners) != 1 {
 			b.Fatalf("listener or its owner not found: %+v", rep.Ports)
 		}
 	}
