@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,7 +48,24 @@ func checkRSS(t *testing.T, ns *testbed.NS, args ...string) (hostileReport, int,
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("check %v: %v", args, err)
+	}
+	// wait4's ru_maxrss is no measure here: the kernel carries the RSS of the
+	// process that forked (this test binary, large after the suite's other
+	// tests) across exec. VmHWM of the exec'd process is conndiag's own.
+	var peak int64
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	for running := true; running; {
+		select {
+		case err = <-done:
+			running = false
+		case <-time.After(time.Millisecond):
+			peak = max(peak, vmHWM(cmd.Process.Pid))
+		}
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("check %v: killed after %v\nstderr:\n%s", args, testbed.ExecTimeout, stderr.String())
 	}
@@ -56,15 +75,26 @@ func checkRSS(t *testing.T, ns *testbed.NS, args ...string) (hostileReport, int,
 	} else if err != nil {
 		t.Fatalf("check %v: %v", args, err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage")
-	}
 	var r hostileReport
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
 		t.Fatalf("check %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
 	}
-	return r, code, ru.Maxrss << 10
+	return r, code, peak
+}
+
+// vmHWM is the peak resident set of process pid, from /proc (0 once it is gone).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // Servers that answer without end, stall after a valid start, or trickle:
