@@ -126,7 +126,7 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))
-	root.AddCommand(newServer(g))
+	root.AddCommand(newServer(g), newLoad(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}
@@ -183,7 +183,6 @@ func version() string {
 func pending() []*cobra.Command {
 	specs := []struct{ use, short, example string }{
 		{"explain TEXT", "Classify a pasted error message, or explain a cause code", "  conndiag explain 'connect() failed: Connection refused'\n  conndiag explain filtered"},
-		{"load TARGET", "Open many connections and report the ceiling reached and why", "  conndiag load 127.0.0.1:8282 --hold 10000"},
 		{"serve", "Prometheus exporter with a blackbox-style /probe endpoint", "  conndiag serve --listen :9115"},
 	}
 	var cmds []*cobra.Command
