@@ -340,4 +340,3 @@ func loadJSON(r *load.Report, p *i18n.Printer) jsonLoad {
 	}
 	return j
 }
-

@@ -271,9 +271,13 @@ func (l *eloop) arm(now, t int64) {
 // the sources allow.
 func (l *eloop) ramp(now int64) {
 	r := l.r
-	for !r.rampDone.Load() {
+	for {
+		if r.wallStop.Load() {
+			break
+		}
 		if !l.ticketOK {
-			if !r.acquire() {
+			// A ticket already taken is still started after the last one was handed out.
+			if r.rampDone.Load() || !r.acquire() {
 				return
 			}
 			planned, ok := r.ticket(now)

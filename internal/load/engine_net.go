@@ -381,4 +381,3 @@ func network(ap netip.AddrPort) string {
 	}
 	return "tcp6"
 }
-

@@ -194,7 +194,7 @@ func deathFinding(ds []Death, ping time.Duration, ws bool) (verdict.Finding, boo
 		f.Evidence = append(f.Evidence, i18n.M("load.ev.cluster.pinged", "Ping", verdict.Dur(ping)))
 	}
 	f.Evidence = append(f.Evidence, culprits(c.Age)...)
-	hb := max(time.Second, (c.Age/2).Truncate(time.Second))
+	hb := max(time.Second, (c.Age / 2).Truncate(time.Second))
 	f.Fix = []i18n.Msg{
 		i18n.M("load.idle.fix.heartbeat", "Age", age, "Ping", verdict.Dur(hb)),
 		i18n.Snippet("$gateway->pingInterval = %d;  // GatewayWorker; or a Timer that sends a ping or a small message on each connection", int(hb/time.Second)),

@@ -66,8 +66,8 @@ func (c Config) withDefaults() Config {
 // Progress is a live snapshot.
 type Progress struct {
 	Elapsed     time.Duration
-	Open        int64   // established and not closed
-	Established int64   // since the start
+	Open        int64 // established and not closed
+	Established int64 // since the start
 	Attempted   int64
 	Rate        float64 // established per second over the last second
 	Errors      map[verdict.Cause]int64

@@ -80,7 +80,7 @@ type run struct {
 	diagDone chan struct{} // closed when the first failure's diagnosis is done
 	diag     []verdict.Finding
 	hists    []*hists
-	onWall   func() // releases the descriptor reserve
+	onWall   func()            // releases the descriptor reserve
 	counters *host.TCPCounters // this machine's counters at the start, when readable
 }
 

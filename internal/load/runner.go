@@ -15,10 +15,10 @@ import (
 
 // engine opens and holds the connections of a run.
 type engine interface {
-	run()      // until run.stopping, then close every connection
-	wake()     // make run notice run.stopping
-	fds() int  // descriptors the engine holds itself
-	close()    // release them when run never ran
+	run()     // until run.stopping, then close every connection
+	wake()    // make run notice run.stopping
+	fds() int // descriptors the engine holds itself
+	close()   // release them when run never ran
 }
 
 // fdReserve is how many descriptors are kept back for the end of a run
@@ -93,8 +93,8 @@ func (rn *Runner) Run() *Report {
 
 	tick := time.NewTicker(sampleEvery)
 	defer tick.Stop()
-	var samples [11]int64 // established counts of the last second, one per tick
-	nsample := 0
+	var samples [11]int64 // established counts of the last second, one per tick, from 0 at the start
+	nsample := 1
 	var deadline <-chan time.Time
 	if cfg.Duration > 0 {
 		t := time.NewTimer(cfg.Duration)
@@ -119,10 +119,10 @@ loop:
 		rate := 0.0
 		if nsample >= len(samples) {
 			rate = float64(est - samples[nsample%len(samples)]) // over the last second
-		} else if el := time.Since(r.start); el >= 200*time.Millisecond {
-			rate = float64(est) / el.Seconds() // the first second: since the start
+			rep.PeakRate = max(rep.PeakRate, rate)
+		} else if el := time.Since(r.start); el > 0 {
+			rate = float64(est) / el.Seconds() // the first second, for the live line
 		}
-		rep.PeakRate = max(rep.PeakRate, rate)
 		if nsample%5 == 0 {
 			peakRSS = max(peakRSS, rssKiB())
 		}
@@ -135,8 +135,8 @@ loop:
 			break // nothing left to open or to watch
 		}
 	}
-	if nsample < 2 {
-		// Over before the first samples: its average is its best window.
+	if nsample < len(samples) {
+		// Over within a second: its average is its best window.
 		rep.PeakRate = max(rep.PeakRate, float64(r.established.Load())/max(time.Since(r.start).Seconds(), 1e-3))
 	}
 	peakRSS = max(peakRSS, rssKiB())
