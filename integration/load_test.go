@@ -3,7 +3,10 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/probe/probetest"
 	"github.com/conndiag/conndiag/internal/testbed"
 )
 
@@ -325,4 +329,40 @@ func tailLines(s string, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return strings.Join(ls, "\n")
+}
+
+// wss:// runs on the goroutine engine: TLS, then the WebSocket handshake. An
+// untrusted certificate is tls_certificate for every attempt; with the CA
+// trusted (SSL_CERT_FILE) every connection is held.
+func TestLoadWSS(t *testing.T) {
+	testbed.RequireRoot(t)
+	b := testbed.New(t)
+	ns := b.NS("wss")
+	certs := probetest.NewCerts(t)
+	dir := t.TempDir()
+	keyDER, err := x509.MarshalECPrivateKey(certs.Good.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs.Good.Certificate[0]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(t, bin, "listen", "--quiet", "--cert", certFile, "--key", keyFile, "wss://127.0.0.1:8443")
+	ns.WaitListening(t, "tcp", 8443, 10*time.Second)
+
+	r, code := runLoad(t, ns, "wss://127.0.0.1:8443/", "--hold", "20", "--duration", "2s")
+	if code != 1 || r.Verdict.Cause != "tls_certificate" || r.Errors["tls_certificate"] != 20 {
+		t.Errorf("untrusted: exit %d, %s, errors %v; want 1, tls_certificate for all 20", code, r.Verdict.Cause, r.Errors)
+	}
+	stdout, stderr, code := testbed.Exec(t, ns, "env", "SSL_CERT_FILE="+certs.WriteCA(t), bin, "load", "--json", "wss://127.0.0.1:8443/", "--hold", "20", "--duration", "2s")
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout, stderr)
+	}
+	if code != 0 || r.Verdict.Cause != "ok" || r.Established != 20 || r.PeakOpen != 20 {
+		t.Errorf("trusted: exit %d, %s, established %d, peak %d; want 0, ok, 20, 20: %s", code, r.Verdict.Cause, r.Established, r.PeakOpen, dump(r))
+	}
 }
