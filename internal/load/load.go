@@ -89,6 +89,8 @@ type Failure struct {
 	At      time.Duration // since the start
 	Open    int64         // connections open at that moment
 	Attempt int64         // its number, from 1
+	// Established counts the connections established before it.
+	Established int64
 }
 
 // Report is the result of a run.

@@ -67,7 +67,7 @@ func TestPredict(t *testing.T) {
 				Reserved: []host.PortRange{{Lo: 39990, Hi: 40001}, {Lo: 40011, Hi: 40020}}, Listening: []uint16{22, 40005, 40000}},
 			ceiling: 8, binding: LimitPorts, ports: 8, fds: -1},
 		{name: "the descriptor limit binds",
-			f: Facts{Dst: dst, Sources: []netip.Addr{src2}, Range: def, NoFileSoft: 20000, NoFileOpen: 12, Reserve: 4},
+			f:       Facts{Dst: dst, Sources: []netip.Addr{src2}, Range: def, NoFileSoft: 20000, NoFileOpen: 12, Reserve: 4},
 			want:    25000,
 			ceiling: 19984, binding: LimitFDs, ports: 28232, fds: 19984, needNoFile: 25016},
 		{name: "conntrack binds",

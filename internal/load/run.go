@@ -271,7 +271,7 @@ func (r *run) fail(f failure, src int, now int64, text string) {
 	r.mu.Lock()
 	first := r.first == nil
 	if first {
-		fl := &Failure{Cause: c, Phase: f.phase, Text: text, At: time.Duration(now), Open: r.open.Load() + r.inflight.Load(), Attempt: r.attempted.Load()}
+		fl := &Failure{Cause: c, Phase: f.phase, Text: text, At: time.Duration(now), Open: r.open.Load() + r.inflight.Load(), Attempt: r.attempted.Load(), Established: r.established.Load()}
 		if f.errno != 0 {
 			fl.Errno = errnoName(f.errno)
 			if fl.Text == "" {

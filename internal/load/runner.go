@@ -223,7 +223,7 @@ func (rn *Runner) predictionLine(rep *Report) []i18n.Msg {
 	}
 	reached := rep.PeakOpen
 	if rn.r.cfg.Mode == Short {
-		reached = rep.First.Attempt - 1
+		reached = rep.First.Established
 	}
 	return []i18n.Msg{i18n.M("load.ev.predicted", "Ceiling", p.Ceiling, "Reached", reached, "Limit", LimitText(p.Binding))}
 }
