@@ -94,13 +94,15 @@ func newEpollEngine(r *run, loops int, sizeHint int) (*epollEngine, error) {
 		loops = runtime.GOMAXPROCS(0)
 	}
 	e := &epollEngine{}
-	dst, family := sockaddr(r.cfg.Dst)
-	var srcSA []unix.Sockaddr
-	for _, s := range r.srcs {
-		sa, _ := sockaddr(netip.AddrPortFrom(s.addr, 0))
-		srcSA = append(srcSA, sa)
-	}
 	for range loops {
+		// A unix.Sockaddr keeps its raw form inside and rewrites it on each
+		// call: every loop has its own.
+		dst, family := sockaddr(r.cfg.Dst)
+		var srcSA []unix.Sockaddr
+		for _, s := range r.srcs {
+			sa, _ := sockaddr(netip.AddrPortFrom(s.addr, 0))
+			srcSA = append(srcSA, sa)
+		}
 		l := &eloop{r: r, epfd: -1, wakefd: -1, timerfd: -1, events: make([]unix.EpollEvent, 512),
 			rbuf: make([]byte, rbufLen), h: newHists(), dst: dst, family: family, srcSA: srcSA}
 		if sizeHint > 0 {
@@ -751,7 +753,7 @@ func (l *eloop) shutdown(now int64) {
 
 // newEngine picks the epoll engine for plain targets, the goroutine engine for TLS.
 func newEngine(r *run, sizeHint int) (engine, error) {
-	if r.cfg.Target.TLS() {
+	if r.cfg.Target.TLS() || r.cfg.netEngine {
 		return newNetEngine(r), nil
 	}
 	return newEpollEngine(r, r.cfg.Loops, sizeHint)

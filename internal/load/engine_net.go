@@ -166,11 +166,12 @@ func (e *netEngine) attempt(src int, planned int64) {
 	r.connected.Store(true)
 	e.record(true, now-planned)
 	t1 := now
-	if err := e.handshake(ctx, &conn); err != nil {
+	rest, hf := e.handshake(ctx, &conn)
+	if hf != nil {
 		conn.Close()
 		e.release()
 		if !r.stopping.Load() {
-			r.fail(err.failure, src, r.now(), err.text)
+			r.fail(hf.failure, src, r.now(), hf.text)
 		}
 		return
 	}
@@ -201,7 +202,7 @@ func (e *netEngine) attempt(src int, planned int64) {
 	}
 	e.conns[conn] = src
 	e.mu.Unlock()
-	e.hold(conn, src, now)
+	e.hold(conn, src, now, rest)
 }
 
 type netFailure struct {
@@ -213,7 +214,9 @@ func (f *netFailure) Error() string { return f.text }
 
 // handshake runs TLS and the WebSocket or HTTP exchange; conn is replaced
 // by the TLS connection.
-func (e *netEngine) handshake(ctx context.Context, conn *net.Conn) *netFailure {
+// It returns what the server sent after its answer (a WebSocket server may
+// ping at once).
+func (e *netEngine) handshake(ctx context.Context, conn *net.Conn) ([]byte, *netFailure) {
 	r := e.r
 	dl, _ := ctx.Deadline()
 	_ = (*conn).SetDeadline(dl)
@@ -221,15 +224,15 @@ func (e *netEngine) handshake(ctx context.Context, conn *net.Conn) *netFailure {
 	if r.cfg.Target.TLS() {
 		tc := tls.Client(*conn, &tls.Config{ServerName: r.cfg.Target.Host})
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return tlsFailure(err)
+			return nil, tlsFailure(err)
 		}
 		*conn = tc
 	}
 	if r.request == nil {
-		return nil
+		return nil, nil
 	}
 	if _, err := (*conn).Write(r.request); err != nil {
-		return ioFailure(err)
+		return nil, ioFailure(err)
 	}
 	buf := make([]byte, 0, 4096)
 	tmp := make([]byte, 4096)
@@ -240,42 +243,42 @@ func (e *netEngine) handshake(ctx context.Context, conn *net.Conn) *netFailure {
 			if bd != nil {
 				done, ferr := bd.feed(tmp[:n])
 				if ferr != nil {
-					return &netFailure{failure{phase: PhaseHandshake, proto: ferr}, ferr.Error()}
+					return nil, &netFailure{failure{phase: PhaseHandshake, proto: ferr}, ferr.Error()}
 				}
 				if done {
-					return nil
+					return nil, nil
 				}
 			} else {
 				buf = append(buf, tmp[:n]...)
 				h, ok, perr := parseHead(buf)
 				if perr != nil {
-					return &netFailure{failure{phase: PhaseHandshake, proto: perr}, perr.Error()}
+					return nil, &netFailure{failure{phase: PhaseHandshake, proto: perr}, perr.Error()}
 				}
 				if ok {
 					switch {
 					case r.ws && h.status != 101, !r.ws && h.status >= 502 && h.status <= 504:
-						return &netFailure{failure{phase: PhaseHandshake, status: h.status}, "HTTP status " + itoa(h.status)}
+						return nil, &netFailure{failure{phase: PhaseHandshake, status: h.status}, "HTTP status " + itoa(h.status)}
 					case r.ws && h.accept != r.key.accept:
-						return &netFailure{failure{phase: PhaseHandshake, proto: errNoAccept}, errNoAccept.Error()}
+						return nil, &netFailure{failure{phase: PhaseHandshake, proto: errNoAccept}, errNoAccept.Error()}
 					case r.ws:
-						return nil
+						return append([]byte(nil), buf[h.n:]...), nil
 					}
 					bd = newBody(h)
 					done, ferr := bd.feed(buf[h.n:])
 					if ferr != nil {
-						return &netFailure{failure{phase: PhaseHandshake, proto: ferr}, ferr.Error()}
+						return nil, &netFailure{failure{phase: PhaseHandshake, proto: ferr}, ferr.Error()}
 					}
 					if done {
-						return nil
+						return nil, nil
 					}
 				}
 			}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && bd != nil && bd.mode == bodyEOF {
-				return nil
+				return nil, nil
 			}
-			return ioFailure(err)
+			return nil, ioFailure(err)
 		}
 	}
 }
@@ -303,10 +306,9 @@ func tlsFailure(err error) *netFailure {
 }
 
 // hold reads until the connection dies or the run closes it.
-func (e *netEngine) hold(conn net.Conn, src int, opened int64) {
+func (e *netEngine) hold(conn net.Conn, src int, opened int64, in []byte) {
 	r := e.r
 	buf := make([]byte, 512)
-	var in []byte
 	var w wsIn
 	nextPing := time.Time{}
 	if r.ping > 0 && r.ws {
@@ -326,9 +328,12 @@ func (e *netEngine) hold(conn net.Conn, src int, opened int64) {
 		now := r.now()
 		r.death(Death{Opened: time.Duration(opened), Age: time.Duration(now - opened), Code: code, Reset: reset}, src)
 	}
-	for {
-		n, err := conn.Read(buf)
-		if n > 0 && r.ws {
+	for first := true; ; first = false {
+		n, err := 0, error(nil)
+		if !first || len(in) == 0 {
+			n, err = conn.Read(buf)
+		}
+		if (n > 0 || first) && r.ws {
 			in = append(in, buf[:n]...)
 			for len(in) > 0 {
 				op, payload, k, ferr := w.next(in)

@@ -50,6 +50,8 @@ type Config struct {
 	// Check diagnoses the target the way conndiag check does, for the first
 	// failure that this package cannot explain from its own evidence; nil: no such diagnosis.
 	Check func(src netip.Addr) []verdict.Finding
+
+	netEngine bool // tests: the goroutine engine for every target
 }
 
 func (c Config) withDefaults() Config {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command noport measures, in the network namespace it runs in, how many
 // connections bind-then-connect clients open from several source addresses
 // toward one or two destinations, with and without IP_BIND_ADDRESS_NO_PORT:
