@@ -53,7 +53,8 @@ func ReadFacts(dst netip.AddrPort, sources []netip.Addr) Facts {
 		f.Timestamps = v != 0
 	}
 	if soft, _, open, err := host.NoFile(); err == nil {
-		f.NoFileSoft, f.NoFileOpen = soft, open
+		// The listing of /proc/self/fd counts its own descriptor.
+		f.NoFileSoft, f.NoFileOpen = soft, max(open, 1)-1
 	} else {
 		f.Missing = append(f.Missing, "RLIMIT_NOFILE")
 	}

@@ -22,12 +22,9 @@ type engine interface {
 }
 
 // fdReserve is how many descriptors are kept back for the end of a run
-// that meets EMFILE; fdSlack are those the run may still open (the Go
-// runtime's poller, /proc reads of the diagnosis).
-const (
-	fdReserve = 8
-	fdSlack   = 4
-)
+// that meets EMFILE (the diagnosis reads /proc; the report is written), and
+// given back then. They are open during the preflight, so it counts them.
+const fdReserve = 8
 
 // Runner is a prepared run: the engine is ready and the preflight done.
 type Runner struct {
@@ -60,7 +57,6 @@ func Prepare(ctx context.Context, cfg Config) (*Runner, error) {
 		r.counters = &c
 	}
 	rn.Facts = ReadFacts(cfg.Dst, cfg.Sources)
-	rn.Facts.Reserve = fdSlack
 	want := 0
 	if cfg.Mode == Hold {
 		want = cfg.Hold
