@@ -129,7 +129,7 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))
-	root.AddCommand(newServer(g), newExplain(g))
+	root.AddCommand(newServer(g), newExplain(g), newLoad(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}
@@ -185,7 +185,6 @@ func version() string {
 // say so and exit 3 rather than pretending.
 func pending() []*cobra.Command {
 	specs := []struct{ use, short, example string }{
-		{"load TARGET", "Open many connections and report the ceiling reached and why", "  conndiag load 127.0.0.1:8282 --hold 10000"},
 		{"serve", "Prometheus exporter with a blackbox-style /probe endpoint", "  conndiag serve --listen :9115"},
 	}
 	var cmds []*cobra.Command
