@@ -76,3 +76,27 @@ func TestOptionsDefaults(t *testing.T) {
 		t.Errorf("an explicit empty probe port list must stay empty")
 	}
 }
+
+// The wait for a silent port, sized from the round trip another port of the
+// host answered in.
+func TestSilencePlan(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name                           string
+		rtt, elapsed, minWait, timeout time.Duration
+		ok                             bool
+		wait, giveUpIn, thirdIn        time.Duration
+	}{
+		{"LAN: the minimum wait", 200 * time.Microsecond, ms, 200 * ms, 3 * time.Second, true, 200 * ms, 199 * ms, 99500 * time.Microsecond},
+		{"slow path: ten round trips", 80 * ms, 90 * ms, 200 * ms, 3 * time.Second, true, 800 * ms, 710 * ms, 355 * ms},
+		{"late answer: three round trips beyond now", 30 * ms, 280 * ms, 200 * ms, 3 * time.Second, true, 370 * ms, 90 * ms, 45 * ms},
+		{"ten round trips reach the timeout: the timeout runs", 400 * ms, 410 * ms, 200 * ms, 3 * time.Second, false, 0, 0, 0},
+		{"a short --timeout below the minimum wait", ms, 2 * ms, 200 * ms, 100 * ms, false, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		p, ok := silencePlan(tt.rtt, tt.elapsed, tt.minWait, tt.timeout)
+		if ok != tt.ok || p.Wait != tt.wait || p.GiveUpIn != tt.giveUpIn || p.ThirdSYNIn != tt.thirdIn {
+			t.Errorf("%s: got %+v %v, want wait %v, give up in %v, third SYN in %v, %v", tt.name, p, ok, tt.wait, tt.giveUpIn, tt.thirdIn, tt.ok)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -138,19 +139,15 @@ loop:
 				continue
 			}
 			ev.RTT = p.Duration
-			wait := max(opt.MinWait, 10*p.Duration)
-			elapsed := opt.Now().Sub(start)
-			if wait < elapsed+3*p.Duration {
-				wait = elapsed + 3*p.Duration
-			}
-			if wait >= opt.Timeout {
+			plan, ok := silencePlan(p.Duration, opt.Now().Sub(start), opt.MinWait, opt.Timeout)
+			if !ok {
 				continue // the full timeout is shorter: let it run
 			}
-			ev.Wait = wait
-			deadline = time.After(wait - elapsed)
+			ev.Wait = plan.Wait
+			deadline = time.After(plan.GiveUpIn)
 			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
 			launch()
-			extra = time.After((wait - elapsed) / 2)
+			extra = time.After(plan.ThirdSYNIn)
 		case <-extra:
 			extra = nil
 			launch()
@@ -163,7 +160,7 @@ loop:
 			if ev.Route != nil && ev.NextHop.IsValid() {
 				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
-					if verdict.NeighFailed(st) {
+					if evidence.NeighFailed(st) {
 						giveUp()
 						break loop
 					}
@@ -210,6 +207,28 @@ loop:
 		ev.Trace = trace(ctx, ap, opt)
 	}
 	return ev, kept
+}
+
+// waitPlan is how long a silent target port is given once another port of
+// the host answered, and when the SYNs beyond the first go out.
+type waitPlan struct {
+	Wait       time.Duration // the whole wait, from the start of the attempt
+	GiveUpIn   time.Duration // from now: the target port is silent after this
+	ThirdSYNIn time.Duration // from now: the third SYN, halfway (the second goes now)
+}
+
+// silencePlan sizes the wait for a silent port from the round trip rtt that
+// another port of the host answered in, elapsed after the first SYN: ten
+// round trips, at least minWait, and at least three round trips beyond what
+// has already passed. ok is false when that is not shorter than timeout:
+// then the full timeout runs.
+func silencePlan(rtt, elapsed, minWait, timeout time.Duration) (waitPlan, bool) {
+	wait := max(minWait, 10*rtt, elapsed+3*rtt)
+	if wait >= timeout {
+		return waitPlan{}, false
+	}
+	left := wait - elapsed
+	return waitPlan{Wait: wait, GiveUpIn: left, ThirdSYNIn: left / 2}, true
 }
 
 func portProbe(r neterr.Result) verdict.PortProbe {

@@ -138,3 +138,7 @@ type Rlimit struct{ Soft, Hard uint64 }
 
 // Unlimited is RLIM_INFINITY.
 const Unlimited = math.MaxUint64
+
+// NeighFailed reports whether a neighbour-table state means nothing answered
+// ARP/NDP for that address on the link.
+func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "FAILED" }

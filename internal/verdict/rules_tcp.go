@@ -83,7 +83,7 @@ func (x tcp) localRefusal() bool {
 	return false
 }
 
-func (x tcp) neighFailed() bool { return NeighFailed(x.a.Neigh) }
+func (x tcp) neighFailed() bool { return evidence.NeighFailed(x.a.Neigh) }
 
 // listenersBy splits the local listeners on the target port into those on
 // loopback (while the target is not) and those on another address.
@@ -470,7 +470,3 @@ func listenerLines(a AddrEvidence) []i18n.Msg {
 func tracerouteCmd(ap netip.AddrPort) i18n.Msg {
 	return i18n.Cmd("traceroute -T -p %d %s", ap.Port(), ap.Addr())
 }
-
-// NeighFailed reports whether a neighbour-table state means nothing answered
-// ARP/NDP for that address on the link.
-func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "FAILED" }
