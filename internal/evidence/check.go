@@ -126,7 +126,46 @@ type ProtoEvidence struct {
 	Tries    []Try         // fingerprints on fresh connections, after a failure
 	Timeout  time.Duration // how long a handshake answer was waited for
 	Wait     time.Duration // how long silence was waited out where it is an acceptable answer
+
+	// What a refused WebSocket handshake led to (each on fresh connections).
+	OriginRetry *Retry  // after a 401 or 403: the same handshake with another Origin, or none
+	Redirects   []Retry // the Location of a redirect, followed hop by hop (same host only)
+	// RedirectStop says why the redirects were not followed further; "" when
+	// the last hop answered without redirecting.
+	RedirectStop RedirectStop
+	RedirectNext string // the Location not followed, raw
+	// Holders are the processes listening on the target port, read when the
+	// server closed connections before reading and the target is this machine.
+	Holders []Owner
 }
+
+// Retry is one more WebSocket handshake on a fresh connection that changes
+// one thing the first answer called for: the Origin, or the URL.
+type Retry struct {
+	URL     Target // the scheme, host, port and path asked for
+	Addr    netip.AddrPort
+	TLS     *TLS       // wss: the handshake
+	WS      *WebSocket // nil when the connection or TLS failed
+	DialErr error
+}
+
+// Upgraded reports whether the handshake of the retry succeeded.
+func (r *Retry) Upgraded() bool { return r != nil && r.WS != nil && r.WS.Upgraded }
+
+// RedirectStop is why a redirect was not followed.
+type RedirectStop string
+
+const (
+	StopNone      RedirectStop = ""
+	StopOtherHost RedirectStop = "other_host" // the Location names another host
+	StopScheme    RedirectStop = "scheme"     // not http, https, ws or wss
+	StopLimit     RedirectStop = "limit"      // MaxRedirects hops redirected again
+	StopLoop      RedirectStop = "loop"       // a hop redirected to a URL already asked
+	StopBad       RedirectStop = "bad"        // the Location is not a URL
+)
+
+// MaxRedirects bounds the redirects check follows.
+const MaxRedirects = 3
 
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step struct {
@@ -152,6 +191,20 @@ func (p *ProtoEvidence) Steps() []Step {
 		if t.DialErr == nil {
 			out = append(out, Step{"try_" + string(t.Kind), t.Exchange})
 		}
+	}
+	retry := func(name string, r *Retry) {
+		if r.TLS != nil {
+			out = append(out, Step{name + "_tls", r.TLS.Exchange})
+		}
+		if r.WS != nil {
+			out = append(out, Step{name, r.WS.Exchange})
+		}
+	}
+	if p.OriginRetry != nil {
+		retry("origin_retry", p.OriginRetry)
+	}
+	for i := range p.Redirects {
+		retry("redirect", &p.Redirects[i])
 	}
 	return out
 }

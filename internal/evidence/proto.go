@@ -136,6 +136,7 @@ type WebSocket struct {
 	Upgraded    bool // 101 with the right Upgrade, Connection and Sec-WebSocket-Accept
 	AcceptWant  string
 	Subprotocol string
+	Origin      string // the Origin header sent; "" when none was
 }
 
 // AcceptOK reports whether the server's Sec-WebSocket-Accept matches the key sent.
@@ -212,6 +213,9 @@ const (
 	TryHTTP  TryKind = "http"  // a plain HTTP GET: does it speak plain HTTP?
 	TryFrame TryKind = "frame" // one Workerman frame
 	TryText  TryKind = "text"  // one line
+	// TryIdle sends nothing and waits: a server that closes before it has
+	// read a byte is not judging what the client said.
+	TryIdle TryKind = "idle"
 )
 
 // Try is one fingerprinting attempt on a fresh connection.

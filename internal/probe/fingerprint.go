@@ -246,6 +246,7 @@ const (
 	TryHTTP  = evidence.TryHTTP
 	TryFrame = evidence.TryFrame
 	TryText  = evidence.TryText
+	TryIdle  = evidence.TryIdle
 )
 
 // Try is one fingerprinting attempt on a fresh connection (defined in internal/evidence).
@@ -306,6 +307,12 @@ func try(ctx context.Context, dial DialFunc, kind TryKind, deadline time.Time, h
 	case TryText:
 		m := TextMessage(ctx, conn, deadline)
 		t.Exchange, t.Whoami = m.Exchange, m.Whoami
+	case TryIdle:
+		// Nothing is sent: the first byte, the close or the deadline ends it.
+		rec := record(conn, MaxKeep)
+		rec.SetDeadline(deadline)
+		readUntil(rec, func([]byte) bool { return true })
+		t.Exchange = rec.exchange()
 	}
 	t.Service = Classify(t.Received, t.Sent)
 	return t
