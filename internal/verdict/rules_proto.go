@@ -163,7 +163,7 @@ func (r proto) tlsNoAnswerLine() i18n.Msg {
 
 func (r proto) tlsReplied(want ...evidence.Reply) bool { return replyIs(r.tls().Reply, want...) }
 
-var tlsRules = append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), tlsAnswerRules...)
+var tlsRules = append(append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), closedUnreadRules("tls")...), tlsAnswerRules...)
 
 var tlsAlertRule = Rule[proto]{ID: "tls.alert", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTLSFailure,
 	When: func(r proto) bool { return r.tls().Alert != "" },
@@ -331,7 +331,7 @@ var tlsComplaintRule = Rule[proto]{ID: "http.tls_complaint", Cause: CauseTLSExpe
 		return Draft{Lines: lines, Fix: r.tlsExpectedFix()}
 	}, Note: "a 400 that says HTTPS (Go, nginx, Apache), or a ClientHello answered on a fresh connection"}
 
-var wsRules = []Rule[proto]{
+var wsRules = append([]Rule[proto]{
 	{ID: "ws.ok", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.ws().Upgraded },
 		Make: func(r proto) Draft {
@@ -355,27 +355,11 @@ var wsRules = []Rule[proto]{
 				Fix: []i18n.Msg{i18n.M("fix.proto.ws_bad_101")}}
 		}, Note: "101 without a valid WebSocket upgrade"},
 	tlsComplaintRule,
-	{ID: "ws.path_not_found", Cause: CauseWSPathNotFound, Conf: High, Outcome: OutcomeProtocolMismatch,
-		When: func(r proto) bool { return r.ws().Status == 404 },
-		Make: func(r proto) Draft {
-			w := r.ws()
-			return Draft{Lines: append(r.lines(r.statusLine()), r.headerLines(&w.HTTP)...),
-				Fix: []i18n.Msg{i18n.M("fix.proto.ws_404", "Path", escape.Bytes([]byte(w.Path), 100))}}
-		}},
-	{ID: "ws.upgrade_rejected", Cause: CauseWSUpgradeRejected, Conf: High, Outcome: OutcomeProtocolMismatch,
-		When: func(r proto) bool { return r.ws().Status != 0 },
-		Make: func(r proto) Draft {
-			w := r.ws()
-			lines := append(r.lines(r.statusLine()), r.headerLines(&w.HTTP)...)
-			if w.Header.Get("Upgrade") == "" {
-				lines = append(lines, i18n.M("ev.proto.ws.no_upgrade"))
-			}
-			return Draft{Args: []any{"Status", w.Status}, Lines: lines, Fix: r.upgradeFix(&w.HTTP)}
-		}, Note: "any other HTTP status"},
-}
+}, wsRefusalRules...)
 
 var httpRules = []Rule[proto]{
 	tlsComplaintRule,
+	upstreamRule,
 	{ID: "http.ok", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.http().Status != 0 },
 		Make: func(r proto) Draft {
@@ -421,7 +405,7 @@ func tryIsTLS(tr evidence.Try) bool {
 }
 func tryIsOther(tr evidence.Try) bool { return evidence.SpeaksOther(tr.Service.Name) }
 
-var notHTTPRules = append(append([]Rule[proto]{notHTTPTLSRecord}, cutRules("nothttp")...), notHTTPAnswerRules...)
+var notHTTPRules = append(append(append([]Rule[proto]{notHTTPTLSRecord}, cutRules("nothttp")...), closedUnreadRules("nothttp")...), notHTTPAnswerRules...)
 
 var notHTTPTLSRecord = Rule[proto]{ID: "nothttp.tls_record", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
 	When: func(r proto) bool { return r.answered() && r.e.Service.Name == evidence.SvcTLS },
@@ -550,7 +534,7 @@ func (r proto) msgTryDraft(make func(evidence.Try, i18n.Msg) Draft) Draft {
 	return make(tr, r.msgNoAnswerLine())
 }
 
-var messageRules = []Rule[proto]{
+var messageRules = insertBefore("msg.closed.try_tls", closedUnreadRules("msg"), []Rule[proto]{
 	{ID: "msg.whoami", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.msg().Whoami != nil },
 		Make: func(r proto) Draft { return r.msgOK() }, Note: "a conndiag listen endpoint answered whoami"},
@@ -627,7 +611,7 @@ var messageRules = []Rule[proto]{
 			}
 			return Draft{Lines: r.lines(i18n.M("ev.proto.error", "What", r.msgWhat(), "Err", errText))}
 		}},
-}
+})
 
 // tlsOnlyRules: a tls:// target whose handshake completed.
 var tlsOnlyRules = []Rule[proto]{
