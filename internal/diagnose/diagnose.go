@@ -51,6 +51,9 @@ type Options struct {
 	// Resolver (tests) unless ResolvConf is given: there is no system
 	// configuration to copy then.
 	askConf bool
+	// Origin is the Origin header of the first WebSocket handshake (--origin,
+	// "http://app.example.com"); "" sends the target's own (OwnOrigin).
+	Origin string
 	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops

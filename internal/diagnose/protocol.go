@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/target"
@@ -78,10 +79,11 @@ func hostHeader(t target.Target) string {
 }
 
 // run runs step and, if it has not finished after the silence wait, starts
-// the fingerprint tries alongside, so that a silent server costs one
-// timeout in all rather than a timeout and then the tries. failed, asked
-// once step is done, says whether the tries are wanted.
-func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, failed func() bool) {
+// the fingerprint tries early alongside, so that a silent server costs one
+// timeout in all rather than a timeout and then the tries. after, asked once
+// step is done, names the tries wanted (nil: none); tries started early are
+// kept as they are.
+func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, after func() []probe.TryKind) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -89,7 +91,7 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 	}()
 	var tries chan []probe.Try
 	cancel := func() {}
-	start := func(dl time.Time) {
+	start := func(kinds []probe.TryKind, dl time.Time) {
 		ctx, c := context.WithCancel(s.ctx)
 		cancel = c
 		tries = make(chan []probe.Try, 1)
@@ -100,13 +102,14 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 	select {
 	case <-done:
 	case <-wait.C:
-		if len(kinds) > 0 {
-			start(deadline)
+		if len(early) > 0 {
+			start(early, deadline)
 		}
 		<-done
 	}
 	defer func() { cancel() }()
-	if !failed() || len(kinds) == 0 {
+	kinds := after()
+	if len(kinds) == 0 {
 		if tries != nil {
 			cancel()
 			<-tries
@@ -114,30 +117,38 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 		return
 	}
 	if tries == nil {
-		start(time.Now().Add(s.p.Wait))
+		start(kinds, time.Now().Add(s.p.Wait))
 	}
 	s.p.Tries = <-tries
+}
+
+// withIdle adds the try that sends nothing when the server closed or reset
+// the connection without a byte: it tells a server that hangs up before it
+// reads (a forwarder whose backend is down) from one that refused the bytes.
+func withIdle(kinds []probe.TryKind, e probe.Exchange) []probe.TryKind {
+	if e.ReceivedN == 0 && (e.Reply == probe.Closed || e.Reply == probe.Reset) {
+		return append(kinds[:len(kinds):len(kinds)], probe.TryIdle)
+	}
+	return kinds
 }
 
 // handshake: TLS when the scheme says so, then WebSocket or HTTP on top.
 func (s *session) handshake(conn net.Conn) {
 	t, p := s.t, s.p
 	if t.TLS() {
-		cfg := probe.TLSConfig{Now: s.opt.Now}
-		if ip, ok := t.IP(); ok {
-			cfg.IP = ip
-		} else {
-			cfg.ServerName = t.Host
-		}
-		if t.Protocol() != target.TLSOnly {
-			cfg.ALPN = []string{"http/1.1"}
-		}
+		cfg := s.tlsConfig(t)
 		var tc net.Conn
 		deadline := time.Now().Add(s.opt.Timeout)
-		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline,
-			[]probe.TryKind{probe.TryHTTP},
-			func() bool { return !p.TLS.Done && p.TLS.Alert == "" && p.TLS.Reply != probe.Answered })
+		tlsKinds := []probe.TryKind{probe.TryHTTP}
+		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline, tlsKinds,
+			func() []probe.TryKind {
+				if p.TLS.Done || p.TLS.Alert != "" || p.TLS.Reply == probe.Answered {
+					return nil
+				}
+				return withIdle(tlsKinds, p.TLS.Exchange)
+			})
 		if tc == nil {
+			s.holders()
 			return
 		}
 		defer tc.Close()
@@ -146,16 +157,43 @@ func (s *session) handshake(conn net.Conn) {
 	deadline := time.Now().Add(s.opt.Timeout)
 	var kinds []probe.TryKind
 	if !t.TLS() {
-		kinds = []probe.TryKind{probe.TryTLS, probe.TryFrame}
+		// The text line is a command a service that waits for one answers (Redis, memcached).
+		kinds = []probe.TryKind{probe.TryTLS, probe.TryFrame, probe.TryText}
+	}
+	after := func(h *probe.HTTP) func() []probe.TryKind {
+		return func() []probe.TryKind {
+			if !wantTries(h) {
+				return nil
+			}
+			return withIdle(kinds, h.Exchange)
+		}
 	}
 	switch t.Protocol() {
 	case target.WebSocket:
-		s.run(func() { p.WS = probe.WebSocketHandshake(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
-			func() bool { return wantTries(&p.WS.HTTP) })
+		req := probe.WSRequest{Host: hostHeader(t), Path: t.Path, Origin: s.origin()}
+		s.run(func() { p.WS = probe.Upgrade(s.ctx, conn, deadline, req) }, deadline, kinds,
+			func() []probe.TryKind { return after(&p.WS.HTTP)() })
+		s.followUp()
 	case target.HTTP:
 		s.run(func() { p.HTTP = probe.HTTPRequest(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
-			func() bool { return wantTries(p.HTTP) })
+			func() []probe.TryKind { return after(p.HTTP)() })
 	}
+	s.holders()
+}
+
+// tlsConfig is the TLS probe's configuration for t: SNI for a name, the
+// address checked for a literal, and HTTP/1.1 by ALPN above TLS.
+func (s *session) tlsConfig(t target.Target) probe.TLSConfig {
+	cfg := probe.TLSConfig{Now: s.opt.Now}
+	if ip, ok := t.IP(); ok {
+		cfg.IP = ip
+	} else {
+		cfg.ServerName = t.Host
+	}
+	if t.Protocol() != target.TLSOnly {
+		cfg.ALPN = []string{"http/1.1"}
+	}
+	return cfg
 }
 
 // wantTries: the answer does not already say what the server speaks.
@@ -185,8 +223,9 @@ func (s *session) message(conn net.Conn) {
 		p.Message = probe.TextMessage(s.ctx, conn, deadline)
 	}
 	if r := p.Message.Reply; r == probe.Closed || r == probe.Reset {
-		p.Tries = probe.Fingerprint(s.ctx, s.dial, []probe.TryKind{probe.TryTLS, probe.TryHTTP, other},
+		p.Tries = probe.Fingerprint(s.ctx, s.dial, withIdle([]probe.TryKind{probe.TryTLS, probe.TryHTTP, other}, p.Message.Exchange),
 			time.Now().Add(p.Wait), hostHeader(s.t))
+		s.holders()
 	}
 }
 
@@ -259,6 +298,28 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 			res = t.Service.Name
 		}
 		add("fingerprint_"+string(t.Kind), res, t.Exchange)
+	}
+	retry := func(name string, r *evidence.Retry) {
+		at := r.Addr.String()
+		switch {
+		case r.DialErr != nil:
+			out = append(out, Probe{Name: name, Address: at, Result: "connect_failed"})
+			return
+		case r.TLS != nil && !r.TLS.Done:
+			e := r.TLS.Exchange
+			out = append(out, Probe{Name: name + "_tls", Address: at, Result: "tls_" + string(e.Reply), Duration: e.Duration,
+				Sent: verdict.Show(e.Sent, e.SentN, 200), Received: verdict.Show(e.Received, e.ReceivedN, 200)})
+		}
+		if w := r.WS; w != nil {
+			out = append(out, Probe{Name: name, Address: at, Result: httpResult(&w.HTTP, w.Upgraded), Duration: w.Duration,
+				Sent: verdict.Show(w.Sent, w.SentN, 200), Received: verdict.Show(w.Received, w.ReceivedN, 200)})
+		}
+	}
+	if p.OriginRetry != nil {
+		retry("websocket_origin_retry", p.OriginRetry)
+	}
+	for i := range p.Redirects {
+		retry("websocket_redirect", &p.Redirects[i])
 	}
 	return out
 }
