@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -145,6 +146,24 @@ func (r proto) location() string { return escape.Bytes([]byte(r.ws().Header.Get(
 func (r proto) originRejected() bool {
 	s := r.status()
 	return (s == 401 || s == 403) && r.p.OriginRetry.Upgraded()
+}
+
+// originRefusals are what WebSocket libraries say when they refuse an Origin.
+var originRefusals = []string{
+	"invalid Origin header",                  // Python websockets
+	"request origin not allowed by Upgrader", // gorilla/websocket
+	"Origin not allowed",                     // many frameworks
+}
+
+// originNamed: the refusal's body says it is the Origin.
+func (r proto) originNamed() bool {
+	b := r.ws().Body
+	for _, s := range originRefusals {
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r proto) originLines() []i18n.Msg {
@@ -441,6 +460,15 @@ var wsRefusalRules = []Rule[proto]{
 			d.Fix = r.originFix()
 			return d
 		}, Note: "401 or 403, and the same handshake on a fresh connection with the target's own Origin (or none) is accepted"},
+	{ID: "ws.origin_named", Cause: CauseWSOriginRejected, Conf: Medium, Outcome: OutcomeProtocolMismatch,
+		When: func(r proto) bool { s := r.status(); return (s == 401 || s == 403) && r.originNamed() },
+		Make: func(r proto) Draft {
+			d := r.refusalDraft(append(r.originLines(), i18n.M("wsverdict.ev.origin_named"))...)
+			d.Summary = i18n.M("wsverdict.origin_named.summary", "Status", r.status())
+			d.Fix = []i18n.Msg{i18n.M("wsverdict.fix.origin_list"),
+				i18n.Cmd("conndiag check %s --origin https://app.example.com", r.ev.Target.String())}
+			return d
+		}, Note: "401 or 403 whose body says the Origin is refused (Python websockets, gorilla/websocket), and neither the target's own Origin nor none is accepted: medium, no allowed origin was seen"},
 	{ID: "ws.auth", Cause: CauseWSUpgradeRejected, Conf: Medium, ConfOf: proto.authConf, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool { s := r.status(); return s == 401 || s == 403 },
 		Make: proto.authDraft,
