@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
-# nftables, nginx-light) when they are missing. As non-root it installs nothing: the tests
-# that need root skip and say so.
+# nftables, nginx-light, socat, redis-server, python3-websockets) when they are
+# missing. As non-root it installs nothing: the tests that need root skip and
+# say so.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
@@ -9,6 +10,11 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy
+# The WebSocket verdict tests: a forwarder, a service that waits for a command, a Python WebSocket app
+# (Debian's package is for /usr/bin/python3, which the tests use when a python3 earlier in PATH lacks it).
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")

@@ -122,6 +122,16 @@ func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, af
 	s.p.Tries = <-tries
 }
 
+// tlsOnly keeps the TLS try of kinds.
+func tlsOnly(kinds []probe.TryKind) []probe.TryKind {
+	for _, k := range kinds {
+		if k == probe.TryTLS {
+			return []probe.TryKind{probe.TryTLS}
+		}
+	}
+	return nil
+}
+
 // withIdle adds the try that sends nothing when the server closed or reset
 // the connection without a byte: it tells a server that hangs up before it
 // reads (a forwarder whose backend is down) from one that refused the bytes.
@@ -162,8 +172,14 @@ func (s *session) handshake(conn net.Conn) {
 	}
 	after := func(h *probe.HTTP) func() []probe.TryKind {
 		return func() []probe.TryKind {
-			if !wantTries(h) {
+			switch {
+			case !wantTries(h):
 				return nil
+			case h.Status == 400 && h.Software().App != "":
+				return nil // a WebSocket library refused in plain HTTP: the port is plain
+			case h.Status == 400:
+				// Only a TLS server's 400 is in question; frame and text are for non-HTTP answers.
+				return tlsOnly(kinds)
 			}
 			return withIdle(kinds, h.Exchange)
 		}
