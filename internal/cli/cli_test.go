@@ -51,6 +51,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"check", "--probe-ports", "0", "h:1"}, "--probe-ports"},
 		{[]string{"check", "--source", "nowhere", "h:1"}, "--source"},
 		{[]string{"check", "--concurrency", "0", "h:1"}, "--concurrency"},
+		{[]string{"check", "--origin", "app.example.com", "ws://h:1/"}, "--origin"},
+		{[]string{"check", "--origin", "ftp://app.example.com", "ws://h:1/"}, "--origin"},
+		{[]string{"check", "--origin", "https://app.example.com/page", "ws://h:1/"}, "--origin"},
+		{[]string{"check", "--origin", "https://app.example.com:0", "ws://h:1/"}, "--origin"},
 		{[]string{"check", "-f", missing}, "cannot read target file"},
 		{[]string{"version", "extra"}, "unknown command"},
 	}
