@@ -240,6 +240,7 @@ func TestCheckWSVerdicts(t *testing.T) {
 			if want := map[bool]int{true: 0, false: 1}[tt.cause == "ok"]; code != want {
 				t.Errorf("exit %d, want %d", code, want)
 			}
+			t.Logf("%s in %d ms", r.Verdict.Cause, r.DurationMS)
 			f := r.Findings[0]
 			if f.Confidence != tt.conf {
 				t.Errorf("confidence %s, want %s: %s", f.Confidence, tt.conf, dump(f))
