@@ -262,3 +262,31 @@ func TestCheckWSVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// A forwarder whose backend is down, seen from another machine: socat in the
+// server namespace accepts and closes before reading; the client cannot see
+// who listens, so the verdict is medium and says where to look. wss:// to it
+// fails in the TLS handshake the same way.
+func TestCheckWSForwarderFromAfar(t *testing.T) {
+	testbed.RequireRoot(t)
+	requireTools(t, "socat")
+	n := testbed.Pair(t)
+	n.Server.Start(t, "socat", "TCP-LISTEN:8282,bind="+n.ServerIP.String()+",fork,reuseaddr", "TCP:127.0.0.1:9")
+	n.Server.WaitListening(t, "tcp", 8282, 10*time.Second)
+	for _, tt := range []struct{ scheme, outcome string }{{"ws", "protocol_mismatch"}, {"wss", "tls_failure"}} {
+		t.Run(tt.scheme, func(t *testing.T) {
+			r := expect(t, n.Client, tt.outcome, "proxy_upstream_failed", tt.scheme+"://"+n.ServerIP.String()+":8282/chat")
+			f := r.Findings[0]
+			want := "On the server, see which process holds port 8282: a forwarder there (socat, docker-proxy, haproxy, an SSH tunnel) has a backend that is down; start the application behind it, or point the forwarder at it:"
+			if f.Confidence != "medium" || len(f.Fix) < 2 || f.Fix[0] != want || f.Fix[1] != "ss -ltnp 'sport = :8282'" {
+				t.Errorf("want a medium verdict that says where to look, got %s: %q", f.Confidence, f.Fix)
+			}
+			if !hasEvidence(r, "it hangs up before it reads anything") || probeCount(r, "fingerprint_idle") != 1 {
+				t.Errorf("want the try that sent nothing: %s", dump(r))
+			}
+			if len(r.Findings) < 2 || r.Findings[1].Cause != "reset_by_peer" || r.Findings[1].Confidence != "low" {
+				t.Errorf("want the server that refuses everyone as the low alternative: %s", dump(r.Findings))
+			}
+		})
+	}
+}
