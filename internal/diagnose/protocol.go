@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -84,6 +85,7 @@ func hostHeader(t target.Target) string {
 // step is done, names the tries wanted (nil: none); tries started early are
 // kept as they are.
 func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, after func() []probe.TryKind) {
+	began := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -118,8 +120,40 @@ func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, af
 	}
 	if tries == nil {
 		start(kinds, time.Now().Add(s.p.Wait))
+		s.p.Tries = <-tries
+		return
 	}
 	s.p.Tries = <-tries
+	// The tries started early are those the step could call for before it
+	// ended; the one that sends nothing is called for only by a close
+	// without a byte, and only matters when no try got one either. The
+	// server took that long to close the step's connection (a forwarder
+	// waiting on its backend), so the try waits as long, and a silence wait.
+	if missing := without(kinds, early); len(missing) > 0 && !anyAnswered(s.p.Tries) && s.ctx.Err() == nil {
+		wait := min(time.Since(began)+s.p.Wait, s.opt.Timeout)
+		s.p.Tries = append(s.p.Tries, probe.Fingerprint(s.ctx, s.dial, missing, time.Now().Add(wait), hostHeader(s.t))...)
+	}
+}
+
+// without is the kinds not in have.
+func without(kinds, have []probe.TryKind) []probe.TryKind {
+	var out []probe.TryKind
+	for _, k := range kinds {
+		if !slices.Contains(have, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// anyAnswered: a try got at least one byte.
+func anyAnswered(tries []probe.Try) bool {
+	for _, t := range tries {
+		if t.ReceivedN > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // tlsOnly keeps the TLS try of kinds.

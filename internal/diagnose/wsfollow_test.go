@@ -1,10 +1,17 @@
 package diagnose
 
 import (
+	"context"
+	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/host"
+	"github.com/conndiag/conndiag/internal/probe/probetest"
 	"github.com/conndiag/conndiag/internal/target"
+	"github.com/conndiag/conndiag/internal/verdict"
 )
 
 func TestRedirectTarget(t *testing.T) {
@@ -48,5 +55,38 @@ func TestRetryOrigin(t *testing.T) {
 		if got := retryOrigin(tt.first, own); got != tt.want {
 			t.Errorf("retryOrigin(%q) = %q, want %q", tt.first, got, tt.want)
 		}
+	}
+}
+
+// A forwarder slow to give up on its backend (it closes only after the
+// silence wait, when the fingerprint tries have started early): the try
+// that sends nothing still runs, after them, and the verdict is the
+// forwarder's.
+func TestSlowForwarderGetsTheIdleTry(t *testing.T) {
+	ln := probetest.Listen(t)
+	probetest.Serve(t, ln, func(c net.Conn) {
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+	})
+	// Who listens is not looked up here: this test process is not a forwarder.
+	saved := listenersOn
+	listenersOn = func(uint16) ([]host.Socket, error) { return nil, errors.New("not looked up in this test") }
+	defer func() { listenersOn = saved }()
+	tg, err := target.Parse("ws://" + ln.Addr().String() + "/chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(context.Background(), tg, Options{ProbePorts: []uint16{}, Timeout: 2 * time.Second, MinWait: 100 * time.Millisecond})
+	if r.Findings[0].Cause != verdict.CauseProxyUpstreamFailed {
+		t.Errorf("got %s, want proxy_upstream_failed: %+v", r.Findings[0].Cause, r.Probes)
+	}
+	idle := 0
+	for _, p := range r.Probes {
+		if p.Name == "fingerprint_idle" {
+			idle++
+		}
+	}
+	if idle != 1 {
+		t.Errorf("%d tries that send nothing, want 1: %+v", idle, r.Probes)
 	}
 }
