@@ -31,6 +31,31 @@ async def main():
 asyncio.run(main())
 `
 
+// wsNodeApp is a Node.js ws echo server: origins given, verifyClient
+// allows only those ("-" stands for none).
+const wsNodeApp = `const { WebSocketServer } = require('ws');
+const allowed = process.argv.slice(3);
+const opts = { host: '127.0.0.1', port: +process.argv[2] };
+if (allowed.length) opts.verifyClient = ({ origin }) => allowed.includes(origin || '-');
+new WebSocketServer(opts).on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+`
+
+// nodeWS is the environment under which node finds the ws package
+// (Debian's node-ws is in /usr/share/nodejs), nil when it cannot.
+func nodeWS() []string {
+	if _, err := exec.LookPath("node"); err != nil {
+		return nil
+	}
+	for _, env := range [][]string{{"NODE_PATH=/usr/share/nodejs"}, {}} {
+		cmd := exec.Command("node", "-e", "require('ws')")
+		cmd.Env = append(os.Environ(), env...)
+		if cmd.Run() == nil {
+			return append([]string{"env"}, env...)
+		}
+	}
+	return nil
+}
+
 // wsPython is a Python interpreter that has the websockets package
 // (Debian's python3-websockets is in /usr/bin/python3, which a pyenv or
 // venv python3 earlier in PATH may not see).
@@ -66,20 +91,33 @@ func requireTools(t *testing.T, tools ...string) {
 //	19003  the app, only https://app.example
 //	17000  socat forwarding to 17001, where nothing listens
 //	16390  redis-server
+//	19101  a Node.js ws app, only no Origin or its own; 19102 any Origin,
+//	       behind nginx's /node-noup/ without the upgrade headers (when node
+//	       and its ws package are there)
 //	18443  nginx with TLS (a test CA's certificate), proxying to the app;
 //	       18080's /secure/ redirects to it
 //
 // The environment returned makes check trust the test CA.
-func wsServers(t *testing.T) (*testbed.NS, []string) {
+func wsServers(t *testing.T) (ns *testbed.NS, env []string, node bool) {
 	t.Helper()
 	testbed.RequireRoot(t)
 	requireTools(t, "nginx", "socat", "redis-server")
 	py := wsPython(t)
-	ns := testbed.New(t).NS("ws")
+	ns = testbed.New(t).NS("ws")
 	dir := t.TempDir()
 	app := filepath.Join(dir, "app.py")
 	if err := os.WriteFile(app, []byte(wsApp), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	ports := []int{18080, 18443, 19001, 19002, 19003, 17000, 16390}
+	if run := nodeWS(); run != nil {
+		js := filepath.Join(dir, "app.js")
+		if err := os.WriteFile(js, []byte(wsNodeApp), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ns.Start(t, append(run, "node", js, "19101", "-", "http://127.0.0.1:19101")...)
+		ns.Start(t, append(run, "node", js, "19102")...)
+		ports, node = append(ports, 19101, 19102), true
 	}
 	ns.Start(t, py, app, "19001")
 	ns.Start(t, py, app, "19002", "-", "http://127.0.0.1:19002")
@@ -114,6 +152,7 @@ http {
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection "upgrade";
     }
+    location /node-noup/ { proxy_pass http://127.0.0.1:19102; }
     location = /old { return 301 /good/; }
     location /secure/ { return 301 https://$host:18443$request_uri; }
   }
@@ -146,10 +185,10 @@ http {
 	ns.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
 	ns.Start(t, "socat", "TCP-LISTEN:17000,bind=127.0.0.1,fork,reuseaddr", "TCP:127.0.0.1:17001")
 	ns.Start(t, "redis-server", "--port", "16390", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	for _, port := range []int{18080, 18443, 19001, 19002, 19003, 17000, 16390} {
+	for _, port := range ports {
 		ns.WaitListening(t, "tcp", port, 15*time.Second)
 	}
-	return ns, []string{"SSL_CERT_FILE=" + certs.WriteCA(t)}
+	return ns, []string{"SSL_CERT_FILE=" + certs.WriteCA(t)}, node
 }
 
 func writePEM(t *testing.T, path, kind string, der []byte) {
@@ -175,10 +214,11 @@ func probeCount(r report, prefix string) int {
 // steps (the Origin retry, the redirect hop, the try that sends nothing) run
 // only when their trigger is seen, one handshake each.
 func TestCheckWSVerdicts(t *testing.T) {
-	ns, env := wsServers(t)
+	ns, env, node := wsServers(t)
 	nginxUpgrade := "nginx passed the handshake to the application without the upgrade: by default it speaks HTTP/1.0 to the upstream and drops the Upgrade and Connection headers. In the location that proxies to the application, add:"
 	tests := []struct {
 		name        string
+		node        bool // needs node and its ws package
 		args        []string
 		outcome     string
 		cause, conf string
@@ -187,52 +227,64 @@ func TestCheckWSVerdicts(t *testing.T) {
 		evidence    string         // an evidence line, its part
 		probes      map[string]int // probe name prefix → how many
 	}{
-		{"nginx with the upgrade headers", []string{"ws://127.0.0.1:18080/good/"},
+		{"nginx with the upgrade headers", false, []string{"ws://127.0.0.1:18080/good/"},
 			"ok", "ok", "high", "", "", "Server header: nginx/1.22",
 			map[string]int{"websocket_origin_retry": 0, "websocket_redirect": 0, "fingerprint_": 0}},
-		{"nginx without the upgrade headers (HTTP/1.0)", []string{"ws://127.0.0.1:18080/noup/"},
+		{"nginx without the upgrade headers (HTTP/1.0)", false, []string{"ws://127.0.0.1:18080/noup/"},
 			"protocol_mismatch", "ws_upgrade_rejected", "high", nginxUpgrade, "proxy_http_version 1.1;", "Python websockets",
 			map[string]int{"websocket_origin_retry": 0, "websocket_redirect": 0, "fingerprint_": 0}},
-		{"nginx with HTTP/1.1 but no Upgrade header: 426", []string{"ws://127.0.0.1:18080/noup11/"},
+		{"nginx with HTTP/1.1 but no Upgrade header: 426", false, []string{"ws://127.0.0.1:18080/noup11/"},
 			"protocol_mismatch", "ws_upgrade_rejected", "high", nginxUpgrade, "proxy_http_version 1.1;", "426 Upgrade Required", nil},
-		{"nginx with a dead upstream: 502", []string{"ws://127.0.0.1:18080/dead/"},
+		{"nginx with a dead upstream: 502", false, []string{"ws://127.0.0.1:18080/dead/"},
 			"protocol_mismatch", "proxy_upstream_failed", "high",
 			"nginx got no answer from its upstream (proxy_pass): the application behind it is down, or listens on another address or port. nginx's error log names the upstream it tried:",
 			"tail -n 20 /var/log/nginx/error.log", "nginx's own error page", nil},
-		{"nginx redirects /old to /good/, which upgrades", []string{"ws://127.0.0.1:18080/old"},
+		{"nginx redirects /old to /good/, which upgrades", false, []string{"ws://127.0.0.1:18080/old"},
 			"protocol_mismatch", "ws_path_not_found", "high", "Connect to ws://127.0.0.1:18080/good/.", "WebSocket clients, browsers included, do not follow redirects",
 			"ws://127.0.0.1:18080/good/ got: HTTP/1.1 101 Switching Protocols", map[string]int{"websocket_redirect": 1, "websocket_origin_retry": 0}},
-		{"nginx redirects to https://: wss:// there upgrades", []string{"ws://127.0.0.1:18080/secure/chat"},
+		{"nginx redirects to https://: wss:// there upgrades", false, []string{"ws://127.0.0.1:18080/secure/chat"},
 			"protocol_mismatch", "tls_expected", "high", "Connect to wss://127.0.0.1:18443/secure/chat.",
 			"A page served over https:// must open wss:// anyway", "wss://127.0.0.1:18443/secure/chat got: HTTP/1.1 101",
 			map[string]int{"websocket_redirect": 1, "websocket_redirect_tls": 0}},
-		{"nginx's 404 from its files is an HTTP server, not a WebSocket path", []string{"ws://127.0.0.1:18080/static/x"},
+		{"nginx's 404 from its files is an HTTP server, not a WebSocket path", false, []string{"ws://127.0.0.1:18080/static/x"},
 			"protocol_mismatch", "ws_upgrade_rejected", "medium",
 			"nginx answered /static/x itself (from its files): no location proxies it to the WebSocket server. Add one, with your WebSocket server's address in proxy_pass:",
 			"location /static/x {", "Nothing in the answer shows a WebSocket server", nil},
-		{"an Origin-checking server, its own origin", []string{"ws://127.0.0.1:19002/chat"},
+		{"an Origin-checking server, its own origin", false, []string{"ws://127.0.0.1:19002/chat"},
 			"ok", "ok", "high", "", "", "101 Switching Protocols", map[string]int{"websocket_origin_retry": 0}},
-		{"an Origin-checking server, another page's origin", []string{"ws://127.0.0.1:19002/chat", "--origin", "https://evil.example"},
+		{"an Origin-checking server, another page's origin", false, []string{"ws://127.0.0.1:19002/chat", "--origin", "https://evil.example"},
 			"protocol_mismatch", "ws_origin_rejected", "high",
 			"Add the page's origin, https://evil.example, to the origins the WebSocket server allows (a client that is not a browser may also send no Origin at all).",
 			"In Python websockets, the allowed origins are the origins list:", "the same handshake with Origin http://127.0.0.1:19002 got: HTTP/1.1 101",
 			map[string]int{"websocket_origin_retry": 1}},
-		{"an Origin-checking server that allows neither its own origin nor none", []string{"ws://127.0.0.1:19003/chat"},
+		{"an Origin-checking server that allows neither its own origin nor none", false, []string{"ws://127.0.0.1:19003/chat"},
 			"protocol_mismatch", "ws_origin_rejected", "medium",
 			"Check with the origin of the page that opens the socket; if the server refuses that one too, add it to the origins the server allows:",
 			"conndiag check ws://127.0.0.1:19003/chat --origin https://app.example.com", "without an Origin header got: HTTP/1.1 403",
 			map[string]int{"websocket_origin_retry": 1}},
-		{"socat forwarding to a dead backend", []string{"ws://127.0.0.1:17000/"},
+		{"socat forwarding to a dead backend", false, []string{"ws://127.0.0.1:17000/"},
 			"protocol_mismatch", "proxy_upstream_failed", "high",
 			"socat passes the connections on to an application that is down or listens elsewhere. See where it forwards (its command line), then start that application or correct the address:",
 			"ps -o args= -p ", "it hangs up before it reads anything", map[string]int{"fingerprint_idle": 1}},
-		{"redis behind ws://, recognised by a command it answers", []string{"ws://127.0.0.1:16390/"},
+		{"redis behind ws://, recognised by a command it answers", false, []string{"ws://127.0.0.1:16390/"},
 			"protocol_mismatch", "other_service", "high",
 			"Point the client at your own service's port, or move one of the two; see which process holds port 16390 (on the server):",
 			"ss -ltnp 'sport = :16390'", "a Redis server", nil},
+		{"nginx without the upgrade headers in front of a Node.js ws app: 426", true, []string{"ws://127.0.0.1:18080/node-noup/"},
+			"protocol_mismatch", "ws_upgrade_rejected", "high", nginxUpgrade, "proxy_http_version 1.1;", "426 Upgrade Required", nil},
+		{"a Node.js ws app whose verifyClient refuses another page's origin", true, []string{"ws://127.0.0.1:19101/", "--origin", "https://evil.example"},
+			"protocol_mismatch", "ws_origin_rejected", "high",
+			"Add the page's origin, https://evil.example, to the origins the WebSocket server allows (a client that is not a browser may also send no Origin at all).",
+			"In Node.js (ws), decide in verifyClient", "the same handshake with Origin http://127.0.0.1:19101 got: HTTP/1.1 101",
+			map[string]int{"websocket_origin_retry": 1}},
+		{"a Node.js ws app, its own origin", true, []string{"ws://127.0.0.1:19101/"},
+			"ok", "ok", "high", "", "", "101 Switching Protocols", map[string]int{"websocket_origin_retry": 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.node && !node {
+				t.Skip("node with the ws package not found (Debian package node-ws: apt-get install node-ws)")
+			}
 			r, code := checkEnv(t, ns, env, tt.args...)
 			if r.Outcome != tt.outcome || r.Verdict.Cause != tt.cause || len(r.Findings) == 0 {
 				t.Fatalf("got outcome %q cause %q, want %q / %q\nfindings: %s", r.Outcome, r.Verdict.Cause, tt.outcome, tt.cause, dump(r.Findings))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
-# nftables, nginx-light, socat, redis-server, python3-websockets) when they are
+# nftables, nginx-light, socat, redis-server, python3-websockets, node-ws) when they are
 # missing. As non-root it installs nothing: the tests that need root skip and
 # say so.
 set -euo pipefail
@@ -15,6 +15,8 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout te
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+# A Node.js ws app (Debian's node-ws lives in /usr/share/nodejs, which a node from elsewhere does not search).
+NODE_PATH=/usr/share/nodejs node -e "require('ws')" >/dev/null 2>&1 || need+=(node-ws)
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")

@@ -178,6 +178,8 @@ func Identify(code int, statusLine string, h Header, body []byte) Software {
 	case s.App != "":
 	case code == 200 && strings.EqualFold(reason, "WebSocket") && s.Name == SoftWorkerman:
 		s.App = SoftWorkerman // Workerman's websocket:// worker refusing a request without Sec-WebSocket-Key
+	case nodeWSAbort(code, reason, h, body):
+		s.App = SoftNodeWS
 	case code != 101 && code != 0 && (h.Get("Sec-Websocket-Version") != "" || strings.EqualFold(h.Get("Upgrade"), "websocket")):
 		s.App = SoftWSLibrary // RFC 6455 4.4: a WebSocket server names the versions it speaks
 	case s.Name == SoftPythonWS:
@@ -187,6 +189,23 @@ func Identify(code int, statusLine string, h Header, body []byte) Software {
 		s.OwnPage = true // Caddy and ELB answer a dead backend with an empty body
 	}
 	return s
+}
+
+// nodeWSAbort: the answer the ws package writes itself when it refuses a
+// handshake (abortHandshake: verifyClient said no, a bad key): exactly
+// Connection, Content-Type text/html and Content-Length, no Date (Node's
+// own HTTP server always sends one), and the reason phrase as the body.
+// Connection may be missing: Go's HTTP client drops "Connection: close".
+func nodeWSAbort(code int, reason string, h Header, body []byte) bool {
+	if code < 400 || reason == "" || string(body) != reason || h.Get("Content-Type") != "text/html" || h.Get("Content-Length") == "" {
+		return false
+	}
+	for k := range h {
+		if k != "Connection" && k != "Content-Type" && k != "Content-Length" {
+			return false
+		}
+	}
+	return h.Get("Connection") == "" || h.Get("Connection") == "close"
 }
 
 // stripPre drops Express's "<!DOCTYPE html>…<pre>" around "Cannot GET /path".

@@ -25,6 +25,9 @@ func TestIdentify(t *testing.T) {
 		{"HAProxy's page without a Server header", "HTTP/1.1 503 Service Unavailable\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n", SoftHAProxy, true, true, ""},
 		{"Caddy's empty 502", "HTTP/1.1 502 Bad Gateway\r\nServer: Caddy\r\n\r\n", SoftCaddy, true, true, ""},
 		{"an unknown server", "HTTP/1.1 400 Bad Request\r\nServer: frobnicator\r\n\r\n", SoftOther, false, false, ""},
+		{"the ws package refuses in verifyClient", "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 12\r\n\r\nUnauthorized", "", false, false, SoftNodeWS},
+		{"the same, read by Go's client, which drops Connection: close", "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/html\r\nContent-Length: 12\r\n\r\nUnauthorized", "", false, false, SoftNodeWS},
+		{"a page that happens to say its status", "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 12\r\nDate: Wed, 02 Dec 2026 15:46:50 GMT\r\n\r\nUnauthorized", "", false, false, ""},
 		{"nothing said", "HTTP/1.1 400 Bad Request\r\n\r\nBad Request", "", false, false, ""},
 	}
 	for _, tt := range tests {
