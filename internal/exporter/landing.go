@@ -37,9 +37,9 @@ var landing = template.Must(template.New("landing").Parse(`<!doctype html>
 type landingModule struct{ Name, Summary string }
 
 type landingRow struct {
-	ID                                   int64
-	Time, Module, Target, Cause, Result  string
-	Class, Duration                      string
+	ID                                  int64
+	Time, Module, Target, Cause, Result string
+	Class, Duration                     string
 }
 
 func (e *Exporter) serveLanding(w http.ResponseWriter, r *http.Request) {
