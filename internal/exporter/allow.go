@@ -96,10 +96,11 @@ func parseNetwork(s string) (netip.Prefix, error) {
 
 // parseAllowName checks one allow.names entry.
 func parseAllowName(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "*" {
 		return s, true
 	}
+	s = strings.TrimSuffix(s, ".")
 	rest := strings.TrimPrefix(s, "*.")
 	if rest == "" || len(rest) > 253 {
 		return "", false

@@ -99,6 +99,14 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig checks a configuration (TOML). Relative cdn_ranges paths are
 // read from dir. Every error names the setting it is about.
 func ParseConfig(b []byte, dir string) (*Config, error) {
+	// The decoder lets a scalar where a table belongs pass silently
+	// ("modules = 3"): look at the shape first.
+	var shape map[string]any
+	if _, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape); err == nil {
+		if err := checkShape(shape); err != nil {
+			return nil, err
+		}
+	}
 	var f fileConfig
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&f)
 	if err != nil {
@@ -134,6 +142,28 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 		c.Modules[n] = m
 	}
 	return c, nil
+}
+
+func checkShape(shape map[string]any) error {
+	if v, ok := shape["allow"]; ok {
+		if _, ok := v.(map[string]any); !ok {
+			return fmt.Errorf("allow must be a table: [allow] with networks = [...] and names = [...]")
+		}
+	}
+	v, ok := shape["modules"]
+	if !ok {
+		return nil
+	}
+	mods, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("modules must be a table of modules: [modules.NAME]")
+	}
+	for name, m := range mods {
+		if _, ok := m.(map[string]any); !ok {
+			return fmt.Errorf("modules.%s must be a table: [modules.%s]", name, name)
+		}
+	}
+	return nil
 }
 
 func parseModule(name string, f fileModule, dir string) (Module, error) {
