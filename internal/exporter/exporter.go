@@ -330,7 +330,8 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), p.Deadline)
 	defer cancel()
 
-	if !e.acquire(ctx) {
+	waited, ok := e.acquire(ctx)
+	if !ok {
 		e.refused.WithLabelValues("busy").Inc()
 		if ctx.Err() != nil && r.Context().Err() == nil {
 			e.fail(w, http.StatusServiceUnavailable, i18n.M("serve.err.busy_deadline", "N", e.opt.Concurrency, "Dur", p.Deadline.String()))
@@ -340,10 +341,11 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.inFlight.Inc()
-	// Time spent waiting for the slot is gone from the deadline: the
+	// Time spent waiting for a slot is gone from the deadline: the
 	// attempts shrink to what is left.
-	if dl, ok := ctx.Deadline(); ok {
-		p.Attempt = min(p.Attempt, max(time.Millisecond, time.Until(dl)*9/10/time.Duration(sequential(t))))
+	if dl, ok := ctx.Deadline(); ok && waited {
+		left := time.Until(dl) * 9 / 10 / time.Duration(sequential(t))
+		p.Attempt = min(p.Attempt, max(time.Millisecond, left.Truncate(time.Millisecond)))
 	}
 	rep := e.opt.Check(ctx, t, e.diagnoseOptions(mod, p))
 	took := e.opt.Now().Sub(start)
@@ -377,24 +379,24 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-// acquire takes a probe slot, waiting until ctx ends; too many waiting
-// already is a refusal at once.
-func (e *Exporter) acquire(ctx context.Context) bool {
+// acquire takes a probe slot, waiting until ctx ends (waited says it had
+// to); too many waiting already is a refusal at once.
+func (e *Exporter) acquire(ctx context.Context) (waited, ok bool) {
 	select {
 	case e.slots <- struct{}{}:
-		return true
+		return false, true
 	default:
 	}
 	if e.waiting.Add(1) > int64(waitingPerSlot*e.opt.Concurrency) {
 		e.waiting.Add(-1)
-		return false
+		return false, false
 	}
 	defer e.waiting.Add(-1)
 	select {
 	case e.slots <- struct{}{}:
-		return true
+		return true, true
 	case <-ctx.Done():
-		return false
+		return true, false
 	}
 }
 
@@ -462,7 +464,7 @@ func (e *Exporter) debugText(r diagnose.Report, reg *prometheus.Registry, m Modu
 		why = i18n.M("serve.debug.why_header", "Scrape", p.Scrape.String(), "Offset", e.opt.TimeoutOffset.String())
 	}
 	fmt.Fprintln(&b, pr.T("serve.debug.plan", "Deadline", p.Deadline.String(), "Why", why, "Attempt", p.Attempt.String(),
-		"Took", took.Round(time.Microsecond).String()))
+		"Took", took.Round(100*time.Microsecond).String()))
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, pr.T("serve.debug.metrics"))
 	if mfs, err := reg.Gather(); err == nil {
