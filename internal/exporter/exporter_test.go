@@ -158,9 +158,9 @@ func TestProbeMetrics(t *testing.T) {
 				evidence.Evidence{DNS: evidence.DNS{Literal: true}, Addrs: []evidence.AddrEvidence{addr(evidence.Timeout, 200*ms, nil)}})
 		}, map[string]float64{
 			"probe_success": 0, "probe_dns_lookup_time_seconds": 0,
-			`conndiag_probe_phase_duration_seconds{phase="dns"}`:     0,
-			`conndiag_probe_phase_duration_seconds{phase="connect"}`: 0.2,
-			`conndiag_probe_outcome{outcome="timeout"}`:              1,
+			`conndiag_probe_phase_duration_seconds{phase="dns"}`:         0,
+			`conndiag_probe_phase_duration_seconds{phase="connect"}`:     0.2,
+			`conndiag_probe_outcome{outcome="timeout"}`:                  1,
 			`conndiag_probe_cause{cause="filtered",confidence="medium"}`: 1,
 		}},
 		{"wss ok", "wss://app.test/chat", func(tg target.Target) diagnose.Report {
@@ -184,10 +184,10 @@ func TestProbeMetrics(t *testing.T) {
 				evidence.Evidence{DNS: evidence.DNS{Literal: true}, Addrs: []evidence.AddrEvidence{addr(evidence.Refused, ms, nil)}})
 		}, map[string]float64{
 			"probe_success": 0, "probe_dns_lookup_time_seconds": 0,
-			`conndiag_probe_phase_duration_seconds{phase="dns"}`:       0,
-			`conndiag_probe_phase_duration_seconds{phase="connect"}`:   0.001,
-			`conndiag_probe_phase_duration_seconds{phase="handshake"}`: 0,
-			`conndiag_probe_outcome{outcome="refused"}`:                1,
+			`conndiag_probe_phase_duration_seconds{phase="dns"}`:            0,
+			`conndiag_probe_phase_duration_seconds{phase="connect"}`:        0.001,
+			`conndiag_probe_phase_duration_seconds{phase="handshake"}`:      0,
+			`conndiag_probe_outcome{outcome="refused"}`:                     1,
 			`conndiag_probe_cause{cause="not_listening",confidence="high"}`: 1,
 		}},
 		{"dns failure", "nx.test:80", func(tg target.Target) diagnose.Report {
@@ -195,9 +195,9 @@ func TestProbeMetrics(t *testing.T) {
 				evidence.Evidence{DNS: evidence.DNS{NotFound: true, Duration: 7 * ms}})
 		}, map[string]float64{
 			"probe_success": 0, "probe_dns_lookup_time_seconds": 0.007,
-			`conndiag_probe_phase_duration_seconds{phase="dns"}`:     0.007,
-			`conndiag_probe_phase_duration_seconds{phase="connect"}`: 0,
-			`conndiag_probe_outcome{outcome="dns_failure"}`:          1,
+			`conndiag_probe_phase_duration_seconds{phase="dns"}`:          0.007,
+			`conndiag_probe_phase_duration_seconds{phase="connect"}`:      0,
+			`conndiag_probe_outcome{outcome="dns_failure"}`:               1,
 			`conndiag_probe_cause{cause="dns_failure",confidence="high"}`: 1,
 		}},
 		{"a working connection to the wrong place is no success", "app.test:80", func(tg target.Target) diagnose.Report {
@@ -205,9 +205,9 @@ func TestProbeMetrics(t *testing.T) {
 				evidence.Evidence{Addrs: []evidence.AddrEvidence{addr(evidence.OK, ms, nil)}})
 		}, map[string]float64{
 			"probe_success": 0, "probe_dns_lookup_time_seconds": 0,
-			`conndiag_probe_phase_duration_seconds{phase="dns"}`:     0,
-			`conndiag_probe_phase_duration_seconds{phase="connect"}`: 0.001,
-			`conndiag_probe_outcome{outcome="ok"}`:                   1,
+			`conndiag_probe_phase_duration_seconds{phase="dns"}`:           0,
+			`conndiag_probe_phase_duration_seconds{phase="connect"}`:       0.001,
+			`conndiag_probe_outcome{outcome="ok"}`:                         1,
 			`conndiag_probe_cause{cause="dns_mismatch",confidence="high"}`: 1,
 		}},
 		{"cut short: no verdict", "10.0.0.1:80", func(tg target.Target) diagnose.Report {
