@@ -126,6 +126,38 @@ type ProtoEvidence struct {
 	Tries    []Try         // fingerprints on fresh connections, after a failure
 	Timeout  time.Duration // how long a handshake answer was waited for
 	Wait     time.Duration // how long silence was waited out where it is an acceptable answer
+	MSS      *MSSRetry     // the stalled step again with a small MSS (a path MTU black hole lets it through)
+}
+
+// SmallMSS is the MSS the retry of a stalled answer asks for (TCP_MAXSEG
+// before connect): the IPv4 minimum every path carries (RFC 879).
+const SmallMSS = 536
+
+// MSSRetry is the protocol step that stalled, again on a fresh connection
+// whose SYN announces a small MSS, so the server sends only small segments.
+type MSSRetry struct {
+	MSS     int
+	Connect Connect    // the fresh connection
+	Stage   string     // what stalled and was retried: "tls", "websocket", "http"
+	TLS     *TLS       // the handshake again (TLS targets)
+	WS      *WebSocket // the WebSocket handshake again, when that stalled
+	HTTP    *HTTP      // the HTTP request again, when that stalled
+}
+
+// Passed reports whether the retry got through the stage that stalled.
+func (m *MSSRetry) Passed() bool {
+	if m == nil || m.Connect.Kind != OK {
+		return false
+	}
+	switch m.Stage {
+	case "tls":
+		return m.TLS != nil && m.TLS.Done
+	case "websocket":
+		return m.WS != nil && m.WS.Status != 0 && m.WS.Cut == CutNone
+	case "http":
+		return m.HTTP != nil && m.HTTP.Status != 0 && m.HTTP.Cut == CutNone
+	}
+	return false
 }
 
 // Step is one conversation of the protocol step, for showing the exchange.
