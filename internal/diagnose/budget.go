@@ -32,8 +32,10 @@ const (
 	// fdsHost: netlink sockets and /proc files read for routes, neighbours, listeners.
 	fdsHost = 2
 	// fdsFingerprint: the connection kept for the protocol step plus the
-	// fingerprint tries (at most three, each a fresh connect).
-	fdsFingerprint = 1 + 3*fdsPerConnect
+	// fingerprint tries (at most three, each a fresh connect) and, beside
+	// them, the small-MSS retry of a stalled answer (the legacy TLS
+	// handshake comes after them).
+	fdsFingerprint = 1 + 3*fdsPerConnect + fdsPerConnect
 	// fdsDNS: the system lookup (A and AAAA at once, plus the files it reads)
 	// and the resolv.conf server asked directly (A and AAAA), the hosts file.
 	fdsDNS = 3 + 2 + 1

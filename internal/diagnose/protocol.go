@@ -122,21 +122,17 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 // handshake: TLS when the scheme says so, then WebSocket or HTTP on top.
 func (s *session) handshake(conn net.Conn) {
 	t, p := s.t, s.p
+	var cfg probe.TLSConfig
 	if t.TLS() {
-		cfg := probe.TLSConfig{Now: s.opt.Now}
-		if ip, ok := t.IP(); ok {
-			cfg.IP = ip
-		} else {
-			cfg.ServerName = t.Host
-		}
-		if t.Protocol() != target.TLSOnly {
-			cfg.ALPN = []string{"http/1.1"}
-		}
+		cfg = s.tlsConfig()
 		var tc net.Conn
 		deadline := time.Now().Add(s.opt.Timeout)
+		stall := s.watchStall("tls", deadline, cfg)
 		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline,
 			[]probe.TryKind{probe.TryHTTP},
 			func() bool { return !p.TLS.Done && p.TLS.Alert == "" && p.TLS.Reply != probe.Answered })
+		p.MSS = stall.finish(tlsStalled(p.TLS))
+		s.legacy(cfg)
 		if tc == nil {
 			return
 		}
@@ -150,12 +146,17 @@ func (s *session) handshake(conn net.Conn) {
 	}
 	switch t.Protocol() {
 	case target.WebSocket:
+		stall := s.watchStall("websocket", deadline, cfg)
 		s.run(func() { p.WS = probe.WebSocketHandshake(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
 			func() bool { return wantTries(&p.WS.HTTP) })
+		p.MSS = stall.finish(httpStalled(&p.WS.HTTP))
 	case target.HTTP:
+		stall := s.watchStall("http", deadline, cfg)
 		s.run(func() { p.HTTP = probe.HTTPRequest(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
 			func() bool { return wantTries(p.HTTP) })
+		p.MSS = stall.finish(httpStalled(p.HTTP))
 	}
+	s.lateAlert()
 }
 
 // wantTries: the answer does not already say what the server speaks.
@@ -220,18 +221,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 		})
 	}
 	if t := p.TLS; t != nil {
-		res := string(t.Reply)
-		switch {
-		case t.Done && len(t.Problems) > 0:
-			res = "certificate_problem"
-		case t.Done:
-			res = "ok"
-		case t.Alert != "":
-			res = "alert"
-		case t.Cut != probe.CutNone:
-			res = cutResult(t.Cut)
-		}
-		add("tls_handshake", res, t.Exchange)
+		add("tls_handshake", tlsResult(t), t.Exchange)
 	}
 	switch {
 	case p.WS != nil:
@@ -260,7 +250,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 		}
 		add("fingerprint_"+string(t.Kind), res, t.Exchange)
 	}
-	return out
+	return append(out, tlsVerdictProbes(a.Addr.String(), p)...)
 }
 
 func httpResult(h *probe.HTTP, upgraded bool) string {
