@@ -45,7 +45,7 @@ func TestWeights(t *testing.T) {
 	}{
 		{3, false, 2*(3+3) + fdsHost},
 		{0, false, fdsFingerprint + fdsHost},
-		{0, true, 2*traceWave + fdsHost},
+		{0, true, max(2*traceWave, fdsFingerprint) + fdsHost}, // the protocol step (with the small-MSS retry) or --trace
 		{20, true, 2*(3+20) + fdsHost},
 	}
 	for _, tt := range addr {
