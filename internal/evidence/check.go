@@ -162,7 +162,7 @@ func (m *MSSRetry) Passed() bool {
 
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step struct {
-	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text
+	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text, tls_legacy, small_mss_tls, small_mss_websocket, small_mss_http
 	Exchange
 }
 
@@ -183,6 +183,20 @@ func (p *ProtoEvidence) Steps() []Step {
 	for _, t := range p.Tries {
 		if t.DialErr == nil {
 			out = append(out, Step{"try_" + string(t.Kind), t.Exchange})
+		}
+	}
+	if p.TLS != nil && p.TLS.Legacy != nil && p.TLS.Legacy.SentN > 0 {
+		out = append(out, Step{"tls_legacy", p.TLS.Legacy.Exchange})
+	}
+	if m := p.MSS; m != nil {
+		if m.TLS != nil {
+			out = append(out, Step{"small_mss_tls", m.TLS.Exchange})
+		}
+		switch {
+		case m.WS != nil:
+			out = append(out, Step{"small_mss_websocket", m.WS.Exchange})
+		case m.HTTP != nil:
+			out = append(out, Step{"small_mss_http", m.HTTP.Exchange})
 		}
 	}
 	return out

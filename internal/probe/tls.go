@@ -100,6 +100,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	err := tc.HandshakeContext(hctx)
 	cancel()
+	took := time.Since(rec.start)
 	if err == nil && res.CertRequested && cfg.Linger > 0 {
 		until := time.Now().Add(cfg.Linger)
 		if until.After(deadline) {
@@ -108,6 +109,7 @@ func TLSHandshake(ctx context.Context, conn net.Conn, deadline time.Time, cfg TL
 		res.LateAlert = linger(tc, until)
 	}
 	res.Exchange = rec.exchange()
+	res.Duration = took // the handshake's, without the wait for a refusal
 	if err != nil {
 		res.Err = err
 		res.Alert = RemoteAlert(err)
