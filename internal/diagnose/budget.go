@@ -33,9 +33,9 @@ const (
 	fdsHost = 2
 	// fdsFingerprint: the connection kept for the protocol step plus the
 	// fingerprint tries (at most three, each a fresh connect) and, beside
-	// them, the small-MSS retry of a stalled answer (the legacy TLS
-	// handshake comes after them).
-	fdsFingerprint = 1 + 3*fdsPerConnect + fdsPerConnect
+	// them, the small-MSS retry of a stalled answer and its control (the
+	// legacy TLS handshake comes after them).
+	fdsFingerprint = 1 + 3*fdsPerConnect + 2*fdsPerConnect
 	// fdsDNS: the system lookup (A and AAAA at once, plus the files it reads)
 	// and the resolv.conf server asked directly (A and AAAA), the hosts file.
 	fdsDNS = 3 + 2 + 1

@@ -84,10 +84,11 @@ func stalledExchange(e probe.Exchange) bool {
 	return e.Reply == probe.Silent || e.Reply == probe.Answered && e.Cut == probe.CutDeadline
 }
 
-// mssWatch starts the small-MSS retry of a step once the step has run for
-// the silence wait (a TLS or HTTP answer takes a few round trips), beside
-// the fingerprint tries, so a stalled step costs no wait of its own. The
-// retry is kept only when the step stalled; otherwise it is cancelled.
+// mssWatch starts the small-MSS retry of a step, and beside it its control
+// with the system's MSS, once the step has run for the silence wait (a TLS
+// or HTTP answer takes a few round trips), beside the fingerprint tries, so
+// a stalled step costs no wait of its own. The retries are kept only when
+// the step stalled; otherwise they are cancelled.
 type mssWatch struct {
 	timer  *time.Timer
 	cancel context.CancelFunc
@@ -107,7 +108,13 @@ func (s *session) watchStall(stage string, deadline time.Time, cfg probe.TLSConf
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	w.cancel = cancel
 	w.res = make(chan *evidence.MSSRetry, 1)
-	w.run = func() *evidence.MSSRetry { return s.mssRetry(ctx, stage, deadline, cfg) }
+	w.run = func() *evidence.MSSRetry {
+		control := make(chan *evidence.MSSRetry, 1)
+		go func() { control <- s.mssRetry(ctx, 0, stage, deadline, cfg) }()
+		m := s.mssRetry(ctx, evidence.SmallMSS, stage, deadline, cfg)
+		m.Control = <-control
+		return m
+	}
 	w.timer = time.AfterFunc(s.p.Wait, w.start)
 	return w
 }
@@ -145,10 +152,10 @@ func (w *mssWatch) finish(stalled bool) *evidence.MSSRetry {
 }
 
 // mssRetry runs the stage that stalled again, on a fresh connection whose
-// SYN announces evidence.SmallMSS: the server then sends only segments
-// small enough for any path.
-func (s *session) mssRetry(ctx context.Context, stage string, deadline time.Time, cfg probe.TLSConfig) *evidence.MSSRetry {
-	m := &evidence.MSSRetry{MSS: evidence.SmallMSS, Stage: stage}
+// SYN announces mss (evidence.SmallMSS: the server then sends only segments
+// small enough for any path; 0: the system's, for the control).
+func (s *session) mssRetry(ctx context.Context, mss int, stage string, deadline time.Time, cfg probe.TLSConfig) *evidence.MSSRetry {
+	m := &evidence.MSSRetry{MSS: mss, Stage: stage}
 	r, conn := neterr.Dialer{Source: s.opt.Source, MSS: m.MSS}.Connect(ctx, s.a.Addr)
 	m.Connect = r
 	if conn == nil {
@@ -204,19 +211,17 @@ func tlsVerdictProbes(addr string, p *evidence.ProtoEvidence) []Probe {
 	if p.TLS != nil && p.TLS.Legacy != nil {
 		add("tls_handshake_legacy", tlsResult(p.TLS.Legacy), p.TLS.Legacy.Exchange)
 	}
-	m := p.MSS
-	if m == nil {
-		return out
-	}
-	out = append(out, Probe{Name: "tcp_connect_small_mss", Address: addr, Result: string(m.Connect.Kind), Duration: m.Connect.Duration})
-	if m.TLS != nil {
-		add("tls_handshake_small_mss", tlsResult(m.TLS), m.TLS.Exchange)
-	}
-	switch {
-	case m.WS != nil:
-		add("websocket_handshake_small_mss", httpResult(&m.WS.HTTP, m.WS.Upgraded), m.WS.Exchange)
-	case m.HTTP != nil:
-		add("http_request_small_mss", httpResult(m.HTTP, false), m.HTTP.Exchange)
+	for m, suffix := p.MSS, "_small_mss"; m != nil; m, suffix = m.Control, "_default_mss" {
+		out = append(out, Probe{Name: "tcp_connect" + suffix, Address: addr, Result: string(m.Connect.Kind), Duration: m.Connect.Duration})
+		if m.TLS != nil {
+			add("tls_handshake"+suffix, tlsResult(m.TLS), m.TLS.Exchange)
+		}
+		switch {
+		case m.WS != nil:
+			add("websocket_handshake"+suffix, httpResult(&m.WS.HTTP, m.WS.Upgraded), m.WS.Exchange)
+		case m.HTTP != nil:
+			add("http_request"+suffix, httpResult(m.HTTP, false), m.HTTP.Exchange)
+		}
 	}
 	return out
 }

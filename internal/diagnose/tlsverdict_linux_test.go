@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,27 +69,53 @@ func TestCheckMTUBlackhole(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nhi\n")
 		}
 	}
+	// once stalls the first connection whatever its MSS and serves the
+	// others with h: an intermittent stall, not the path's MTU.
+	once := func(h func(net.Conn)) net.Listener {
+		ln := probetest.Listen(t)
+		var n atomic.Int32
+		probetest.Serve(t, ln, func(c net.Conn) {
+			if n.Add(1) == 1 {
+				io.Copy(io.Discard, c)
+				return
+			}
+			h(c)
+		})
+		return ln
+	}
 	tests := []struct {
 		name, scheme string
+		listen       func(func(net.Conn)) net.Listener
 		h            func(net.Conn)
 		cause        verdict.Cause
+		conf         verdict.Confidence
 		retry        string // the probe of the retried step and its result
+		control      string // the probe of its control with the usual MSS and its result
 	}{
 		// The test CA is not among the system's: the handshake completes with a certificate problem.
-		{"TLS", "tls", tlsOK, verdict.CauseMTUBlackhole, "tls_handshake_small_mss certificate_problem"},
-		{"HTTP", "http", httpOK, verdict.CauseMTUBlackhole, "http_request_small_mss status_200"},
-		{"TLS, stalls whatever the MSS", "tls", func(c net.Conn) { io.Copy(io.Discard, c) }, verdict.CauseTLSUnexpected, "tls_handshake_small_mss silent"},
+		{"TLS", "tls", nil, tlsOK, verdict.CauseMTUBlackhole, verdict.High, "tls_handshake_small_mss certificate_problem", "tls_handshake_default_mss silent"},
+		{"HTTP", "http", nil, httpOK, verdict.CauseMTUBlackhole, verdict.High, "http_request_small_mss status_200", "http_request_default_mss silent"},
+		{"TLS, stalls whatever the MSS", "tls", nil, func(c net.Conn) { io.Copy(io.Discard, c) }, verdict.CauseTLSUnexpected, verdict.Medium,
+			"tls_handshake_small_mss silent", "tls_handshake_default_mss silent"},
+		{"TLS, only the first connection stalls", "tls", once, tlsOK, verdict.CauseUnknown, verdict.Medium,
+			"tls_handshake_small_mss certificate_problem", "tls_handshake_default_mss certificate_problem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln := blackhole(t, tt.h)
-			r := Check(context.Background(), mustTarget(t, tt.scheme+"://"+ln.Addr().String()), opt)
-			if r.Findings[0].Cause != tt.cause {
-				t.Fatalf("cause %s, want %s: %+v", r.Findings[0].Cause, tt.cause, r.Probes)
+			listen := tt.listen
+			if listen == nil {
+				listen = func(h func(net.Conn)) net.Listener { return blackhole(t, h) }
 			}
-			name, result, _ := strings.Cut(tt.retry, " ")
-			if p, ok := probeNamed(r, name); !ok || p.Result != result {
-				t.Errorf("want probe %s with result %s: %+v", name, result, r.Probes)
+			ln := listen(tt.h)
+			r := Check(context.Background(), mustTarget(t, tt.scheme+"://"+ln.Addr().String()), opt)
+			if r.Findings[0].Cause != tt.cause || r.Findings[0].Confidence != tt.conf {
+				t.Fatalf("%s (%s), want %s (%s): %+v", r.Findings[0].Cause, r.Findings[0].Confidence, tt.cause, tt.conf, r.Probes)
+			}
+			for _, want := range []string{tt.retry, tt.control} {
+				name, result, _ := strings.Cut(want, " ")
+				if p, ok := probeNamed(r, name); !ok || p.Result != result {
+					t.Errorf("want probe %s with result %s: %+v", name, result, r.Probes)
+				}
 			}
 			if p, ok := probeNamed(r, "tcp_connect_small_mss"); !ok || p.Result != "ok" {
 				t.Errorf("want the small-MSS connect: %+v", r.Probes)

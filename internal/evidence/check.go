@@ -136,12 +136,23 @@ const SmallMSS = 536
 // MSSRetry is the protocol step that stalled, again on a fresh connection
 // whose SYN announces a small MSS, so the server sends only small segments.
 type MSSRetry struct {
-	MSS     int
+	MSS     int        // the MSS asked for; 0 for the control (the system's)
 	Connect Connect    // the fresh connection
 	Stage   string     // what stalled and was retried: "tls", "websocket", "http"
 	TLS     *TLS       // the handshake again (TLS targets)
 	WS      *WebSocket // the WebSocket handshake again, when that stalled
 	HTTP    *HTTP      // the HTTP request again, when that stalled
+	// Control is the same retry at the same time with the system's MSS: on a
+	// black hole it stalls too; when it gets through, the stall was
+	// intermittent (a dead backend behind a balancer, load), not the MTU.
+	Control *MSSRetry
+}
+
+// BlackHole reports whether the retries show a path MTU black hole: the
+// small-MSS retry got through and its control, with the system's MSS,
+// connected and stalled again.
+func (m *MSSRetry) BlackHole() bool {
+	return m.Passed() && m.Control != nil && m.Control.Connect.Kind == OK && !m.Control.Passed()
 }
 
 // Passed reports whether the retry got through the stage that stalled.
@@ -162,7 +173,7 @@ func (m *MSSRetry) Passed() bool {
 
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step struct {
-	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text, tls_legacy, small_mss_tls, small_mss_websocket, small_mss_http
+	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text, tls_legacy, small_mss_* and default_mss_* (tls, websocket, http)
 	Exchange
 }
 
@@ -188,15 +199,15 @@ func (p *ProtoEvidence) Steps() []Step {
 	if p.TLS != nil && p.TLS.Legacy != nil && p.TLS.Legacy.SentN > 0 {
 		out = append(out, Step{"tls_legacy", p.TLS.Legacy.Exchange})
 	}
-	if m := p.MSS; m != nil {
+	for m, name := p.MSS, "small_mss_"; m != nil; m, name = m.Control, "default_mss_" {
 		if m.TLS != nil {
-			out = append(out, Step{"small_mss_tls", m.TLS.Exchange})
+			out = append(out, Step{name + "tls", m.TLS.Exchange})
 		}
 		switch {
 		case m.WS != nil:
-			out = append(out, Step{"small_mss_websocket", m.WS.Exchange})
+			out = append(out, Step{name + "websocket", m.WS.Exchange})
 		case m.HTTP != nil:
-			out = append(out, Step{"small_mss_http", m.HTTP.Exchange})
+			out = append(out, Step{name + "http", m.HTTP.Exchange})
 		}
 	}
 	return out

@@ -163,8 +163,8 @@ func (r proto) tlsNoAnswerLine() i18n.Msg {
 
 func (r proto) tlsReplied(want ...evidence.Reply) bool { return replyIs(r.tls().Reply, want...) }
 
-var tlsRules = append(append(append([]Rule[proto]{tlsClientCertAlertRule}, tlsObsoleteRules...), mtuBlackholeRule, tlsAlertRule),
-	append(cutRules("tls"), tlsAnswerRules...)...)
+var tlsRules = append(append(append([]Rule[proto]{tlsClientCertAlertRule}, tlsObsoleteRules...), stallRules...),
+	append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), tlsAnswerRules...)...)
 
 // tlsClientCertAlertRule: the server asked for a client certificate and
 // refused the handshake without one.
@@ -195,12 +195,18 @@ var tlsObsoleteRules = []Rule[proto]{
 // mtuBlackholeRule: the step stalled, and on a fresh connection whose SYN
 // announced a small MSS it completed.
 var mtuBlackholeRule = Rule[proto]{ID: "proto.mtu_blackhole", Cause: CauseMTUBlackhole, Conf: High, Outcome: OutcomeTimeout,
-	When: proto.mssPassed, Make: proto.mtuDraft,
-	Note: "the TLS or HTTP answer stalled; with TCP_MAXSEG 536 it came whole"}
+	ConfOf: proto.mtuConf, When: proto.mssPassed, Make: proto.mtuDraft,
+	Note: "the TLS or HTTP answer stalled; with TCP_MAXSEG 536 it came whole while a control with the usual MSS stalled again (medium without a control)"}
 
-// mtuRules decide before the WebSocket and HTTP tables: their answer stalled
-// and the small-MSS retry got it.
-var mtuRules = []Rule[proto]{mtuBlackholeRule}
+// stallIntermittentRule: the step stalled, and both fresh connections (the
+// small MSS and the usual one) got through: not the MTU.
+var stallIntermittentRule = Rule[proto]{ID: "proto.stall_intermittent", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTimeout,
+	When: proto.stallIntermittent, Make: proto.intermittentDraft,
+	Note: "the answer stalled once; both retries, with a small and with the usual MSS, got it"}
+
+// stallRules judge an answer that stalled by its retries; in the TLS table,
+// and before the WebSocket and HTTP tables when their answer stalled.
+var stallRules = []Rule[proto]{mtuBlackholeRule, stallIntermittentRule}
 
 // clientCertRules decide, after a completed handshake, before the WebSocket
 // and HTTP tables: the server refuses to go on without a client certificate.
@@ -727,7 +733,7 @@ func decideProtoTables(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	var ok bool
 	switch {
 	case r.p.MSS.Passed():
-		fs, out, ok = decideFirst(mtuRules, r)
+		fs, out, ok = decideFirst(stallRules, r)
 	case r.p.TLS != nil:
 		fs, out, ok = decideFirst(clientCertRules, r)
 	}

@@ -301,8 +301,21 @@ func (r proto) certOptionalLine() []i18n.Msg {
 
 // ---- a path MTU black hole ----
 
-// mssPassed: the step that stalled got through on a connection with a small MSS.
-func (r proto) mssPassed() bool { return r.p.MSS.Passed() }
+// mssPassed: the step that stalled got through on a connection with a small
+// MSS, and its control with the usual MSS did not.
+func (r proto) mssPassed() bool {
+	m := r.p.MSS
+	return m.Passed() && !(m.Control != nil && m.Control.Passed())
+}
+
+// mtuConf: certain when the control connected and stalled again; likely
+// when there is no control to compare with.
+func (r proto) mtuConf() Confidence {
+	if r.p.MSS.BlackHole() {
+		return High
+	}
+	return Medium
+}
 
 // stalledLine says how the step that the retry got through stalled.
 func (r proto) stalledLine() i18n.Msg {
@@ -336,18 +349,25 @@ func (r proto) retryLine() i18n.Msg {
 	return i18n.M("tlsverdict.ev.mss_http", "MSS", m.MSS, "Dur", Dur(m.HTTP.Duration), "Status", escape.Bytes([]byte(m.HTTP.StatusLine), 100), "Bytes", m.HTTP.ReceivedN)
 }
 
-func (r proto) mtuDraft() Draft {
-	what := i18n.M("what.tls")
+// stallWhat names the step that stalled and was retried.
+func (r proto) stallWhat() i18n.Msg {
 	switch r.p.MSS.Stage {
 	case "websocket":
-		what = i18n.M("what.ws")
+		return i18n.M("what.ws")
 	case "http":
-		what = i18n.M("what.http")
+		return i18n.M("what.http")
 	}
+	return i18n.M("what.tls")
+}
+
+func (r proto) mtuDraft() Draft {
 	lines := r.lines(r.stalledLine(), r.retryLine())
+	if r.p.MSS.BlackHole() {
+		lines = append(lines, i18n.M("tlsverdict.ev.mss_control_stalled"))
+	}
 	lines = append(lines, r.tryLines()...)
 	return Draft{
-		Summary: i18n.M("tlsverdict.mtu.summary", "What", what, "MSS", r.p.MSS.MSS),
+		Summary: i18n.M("tlsverdict.mtu.summary", "What", r.stallWhat(), "MSS", r.p.MSS.MSS),
 		Lines:   lines,
 		Fix:     mtuFix(r.a.Addr.Addr().Is6(), r.a.Addr.Addr().String()),
 	}
@@ -373,14 +393,40 @@ func mtuFix(v6 bool, addr string) []i18n.Msg {
 	}
 }
 
-// mssStalledToo: the retry with a small MSS stalled the same way, so the
-// path's MTU is not what holds the answer back.
+// mssStalledToo: the retry with a small MSS connected and stalled the same
+// way, so the path's MTU is not what holds the answer back.
 func mssStalledToo(p *evidence.ProtoEvidence) (i18n.Msg, bool) {
 	m := p.MSS
-	if m == nil || m.Passed() || m.Connect.Kind != evidence.OK {
+	if m == nil || m.Connect.Kind != evidence.OK || m.Passed() {
 		return i18n.Msg{}, false
 	}
 	return i18n.M("tlsverdict.ev.mss_stalled_too", "MSS", m.MSS), true
+}
+
+// stallIntermittent: the step stalled, and both fresh connections, with the
+// small MSS and with the usual one, got through.
+func (r proto) stallIntermittent() bool {
+	m := r.p.MSS
+	return m.Passed() && m.Control != nil && m.Control.Passed()
+}
+
+// intermittentDraft: the stall, both retries that got through, and no fix
+// but to look behind the address when it happens again.
+func (r proto) intermittentDraft() Draft {
+	m := r.p.MSS
+	c := m.Control
+	dur := c.Connect.Duration
+	switch {
+	case c.TLS != nil && m.Stage == "tls":
+		dur = c.TLS.Duration
+	case c.WS != nil:
+		dur = c.WS.Duration
+	case c.HTTP != nil:
+		dur = c.HTTP.Duration
+	}
+	lines := r.lines(r.stalledLine(), r.retryLine(), i18n.M("tlsverdict.ev.control_passed", "Dur", Dur(dur)))
+	return Draft{Summary: i18n.M("tlsverdict.intermittent.summary", "What", r.stallWhat()), Lines: lines,
+		Fix: []i18n.Msg{i18n.M("tlsverdict.fix.intermittent"), i18n.Cmd("conndiag check %s", r.ev.Target.Raw)}}
 }
 
 // stepWhat names the step on top of TLS: the WebSocket handshake or the HTTP request.

@@ -36,8 +36,22 @@ func certReq(t *probe.TLS) *probe.TLS {
 	return t
 }
 
+// mss is the small-MSS retry with t or h, beside a control that stalled again.
 func mss(stage string, t *probe.TLS, h *probe.HTTP) *evidence.MSSRetry {
-	return &evidence.MSSRetry{MSS: evidence.SmallMSS, Stage: stage, Connect: conn(neterr.OK, 0), TLS: t, HTTP: h}
+	m := &evidence.MSSRetry{MSS: evidence.SmallMSS, Stage: stage, Connect: conn(neterr.OK, 0), TLS: t, HTTP: h}
+	m.Control = &evidence.MSSRetry{Stage: stage, Connect: conn(neterr.OK, 0)}
+	switch {
+	case stage == "tls" || t != nil:
+		m.Control.TLS = tlsFailed(noAnswer(clientHello, probe.Silent))
+	default:
+		m.Control.HTTP = &probe.HTTP{Exchange: noAnswer("GET / HTTP/1.1\r\n", probe.Silent)}
+	}
+	return m
+}
+
+func withControl(m *evidence.MSSRetry, c *evidence.MSSRetry) *evidence.MSSRetry {
+	m.Control = c
+	return m
 }
 
 // bigChain is a completed handshake with the leaf and three intermediates.
@@ -124,7 +138,7 @@ func TestDecideTLSVerdicts(t *testing.T) {
 			Tries: []probe.Try{try(probe.TryHTTP, answered("GET / HTTP/1.1\r\n", "HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n"))},
 			MSS:   mss("tls", bigChain(), nil)},
 			OutcomeTimeout, CauseMTUBlackhole, High, "Small packets pass but large ones never arrive: the answer to the TLS ClientHello stalled",
-			"the same handshake completed in 4.0 ms: TLS 1.3, 4 certificates, 9214 bytes", `On the routers, firewalls and tunnels`},
+			"opened at the same time, stalled again", `On the routers, firewalls and tunnels`},
 		{"TLS cut at the deadline, small MSS completes (IPv6 fix)", "wss://app.test/chat", ProtoEvidence{TLS: tlsFailed(cut(clientHello, serverHello, 1400, probe.CutDeadline, d)),
 			MSS: mss("tls", bigChain(), nil)},
 			OutcomeTimeout, CauseMTUBlackhole, High, "Small packets pass", "still incomplete (1400 bytes had come)", "On the routers"},
@@ -132,6 +146,12 @@ func TestDecideTLSVerdicts(t *testing.T) {
 			MSS: mss("http", nil, &probe.HTTP{Exchange: answered("GET / HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"), Status: 200, StatusLine: "HTTP/1.1 200 OK"})},
 			OutcomeTimeout, CauseMTUBlackhole, High, "Small packets pass but large ones never arrive: the answer to the HTTP request stalled",
 			"the same request was answered whole", "On the routers"},
+		{"TLS stalls, small MSS completes, no control", "https://app.test/", ProtoEvidence{TLS: tlsFailed(noAnswer(clientHello, probe.Silent)),
+			MSS: withControl(mss("tls", bigChain(), nil), nil)},
+			OutcomeTimeout, CauseMTUBlackhole, Medium, "Small packets pass", "the same handshake completed", "On the routers"},
+		{"TLS stalls once, both retries complete", "https://app.test/", ProtoEvidence{TLS: tlsFailed(noAnswer(clientHello, probe.Silent)),
+			MSS: withControl(mss("tls", bigChain(), nil), &evidence.MSSRetry{Stage: "tls", Connect: conn(neterr.OK, 0), TLS: bigChain()})},
+			OutcomeTimeout, CauseUnknown, Medium, "The answer to the TLS ClientHello stalled once", "got through too, in 4.0 ms", "Run the check a few times"},
 		{"TLS stalls, small MSS stalls too", "https://app.test/", ProtoEvidence{TLS: tlsFailed(noAnswer(clientHello, probe.Silent)),
 			MSS: mss("tls", tlsFailed(noAnswer(clientHello, probe.Silent)), nil)},
 			OutcomeTLSFailure, CauseTLSUnexpected, Medium, "", "stalled the same way, so the path's MTU is not what holds the answer back", ""},
