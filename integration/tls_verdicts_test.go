@@ -300,13 +300,14 @@ func TestTLSVerdictMTUBlackhole(t *testing.T) {
 		`On the routers, firewalls and tunnels between here and the server, and on the server, let ICMP "fragmentation needed" (type 3 code 4; IPv6: "packet too big") through:`,
 		"--timeout", "2s")
 	for _, want := range []string{"No answer to the TLS ClientHello within 2.0 s.", "On a fresh connection announcing MSS 536 (TCP_MAXSEG), the same handshake completed",
-		"a plain HTTP request got: HTTP/1.1 400 Bad Request"} {
+		"a plain HTTP request got: HTTP/1.1 400 Bad Request", "A fresh connection with the usual MSS, opened at the same time, stalled again"} {
 		if !hasEvidence(r, want) {
 			t.Errorf("want evidence %q: %s", want, dump(r.Findings[0]))
 		}
 	}
-	if probeResult(r, "tls_handshake") != "silent" || probeResult(r, "tcp_connect_small_mss") != "ok" || probeResult(r, "tls_handshake_small_mss") != "ok" {
-		t.Errorf("want both attempts: the stalled one and the small-MSS one that completed: %s", dump(r.Probes))
+	if probeResult(r, "tls_handshake") != "silent" || probeResult(r, "tcp_connect_small_mss") != "ok" || probeResult(r, "tls_handshake_small_mss") != "ok" ||
+		probeResult(r, "tls_handshake_default_mss") != "silent" {
+		t.Errorf("want the three attempts: the stalled one, the small-MSS one that completed, its control that stalled: %s", dump(r.Probes))
 	}
 	if fix := strings.Join(r.Findings[0].Fix, "\n"); !strings.Contains(fix, "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu") ||
 		!strings.Contains(fix, "iptables -I FORWARD -p icmp --icmp-type fragmentation-needed -j ACCEPT") {
