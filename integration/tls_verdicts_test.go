@@ -321,3 +321,34 @@ func TestTLSVerdictMTUBlackhole(t *testing.T) {
 		t.Errorf("no small-MSS retry when nothing stalls: %s", dump(r.Probes))
 	}
 }
+
+// openssl s_server -Verify 1 requires a client certificate: on TLS 1.3 it
+// completes the handshake and then refuses with the alert certificate
+// required (116), on TLS 1.2 it refuses the handshake after its
+// CertificateRequest. Both are tls_client_certificate on a tls:// target,
+// naming the issuer the server accepts.
+func TestTLSVerdictOpenSSLClientCertificate(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "openssl")
+	n := testbed.Pair(t)
+	p := newPKI(t, 0)
+	cert, key := p.leaf(t, "server", false, "app.test")
+	for port, version := range map[int]string{8445: "-tls1_3", 8446: "-tls1_2"} {
+		n.Server.Start(t, "openssl", "s_server", "-quiet", "-www", "-accept", fmt.Sprint(port), "-cert", cert, "-key", key,
+			"-Verify", "1", "-CAfile", p.ca, version)
+		n.Server.WaitListening(t, "tcp", port, 10*time.Second)
+	}
+	n.Client.Hosts(t, "127.0.0.1 localhost\n198.51.100.3 app.test\n")
+	n.Client.ResolvConf(t, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+
+	give := "Give the client a certificate signed by an issuer the server accepts, with its key; test it with:"
+	for _, tt := range []struct{ target, evidence string }{
+		{"tls://app.test:8445", `the server refused the connection with the TLS alert "certificate required"`},
+		{"tls://app.test:8446", `the server refused the handshake with the TLS alert "handshake failure"`},
+	} {
+		r := expectTLS(t, n.Client, p.ca, tt.target, "tls_failure", "tls_client_certificate", "high", give, "--timeout", "2s")
+		if !hasEvidence(r, tt.evidence) || !hasEvidence(r, "issued by one of: CN=conndiag test root CA,O=conndiag tests") {
+			t.Errorf("%s: want %q and the accepted issuer: %s", tt.target, tt.evidence, dump(r.Findings[0]))
+		}
+	}
+}
