@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,26 +12,7 @@ import (
 // concurrency (16), each a real diagnosis of a loopback target (one open port,
 // one closed), through the exporter's handler. bench/serve.sh runs it.
 func BenchmarkProbeLoopback(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
+	open, closed := loopbackPorts(b)
 
 	e, err := New(Options{Concurrency: 16, History: 100})
 	if err != nil {
@@ -41,7 +21,7 @@ func BenchmarkProbeLoopback(b *testing.B) {
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	targets := []string{ln.Addr().String(), closedAddr}
+	targets := []string{open, closed}
 
 	b.ResetTimer()
 	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 in flight on the 2-core CI machine

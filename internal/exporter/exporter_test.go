@@ -253,6 +253,34 @@ func TestProbeMetrics(t *testing.T) {
 	}
 }
 
+// loopbackPorts gives an open loopback port, whose server holds each
+// connection until the client closes it (one that closes at once is not ok),
+// and a closed one.
+func loopbackPorts(tb testing.TB) (open, closed string) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	cl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	closed = cl.Addr().String()
+	cl.Close()
+	return ln.Addr().String(), closed
+}
+
 func writeConfig(t *testing.T, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "serve.toml")
@@ -264,33 +292,14 @@ func writeConfig(t *testing.T, content string) string {
 
 // Real diagnoses of loopback targets, the default configuration.
 func TestProbeLoopback(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
-	_, openPort, _ := net.SplitHostPort(ln.Addr().String())
+	openAddr, closedAddr := loopbackPorts(t)
+	_, openPort, _ := net.SplitHostPort(openAddr)
 
 	f := newFixture(t, Options{Render: nil})
 	for _, tt := range []struct {
 		target, cause, success string
 	}{
-		{ln.Addr().String(), "ok", "1"},
+		{openAddr, "ok", "1"},
 		{"localhost:" + openPort, "ok", "1"},
 		{closedAddr, "not_listening", "0"},
 	} {
