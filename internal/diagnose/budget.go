@@ -32,9 +32,11 @@ const (
 	// fdsHost: netlink sockets and /proc files read for routes, neighbours, listeners.
 	fdsHost = 2
 	// fdsFingerprint: the connection kept for the protocol step plus the
-	// fingerprint tries (at most four, each a fresh connect; the origin retry
-	// and the redirect hops come after them, one connection at a time).
-	fdsFingerprint = 1 + 4*fdsPerConnect
+	// fingerprint tries (at most four, each a fresh connect) and, beside
+	// them, the small-MSS retry of a stalled answer and its control (the
+	// legacy TLS handshake, the origin retry and the redirect hops come
+	// after them, one connection at a time).
+	fdsFingerprint = 1 + 4*fdsPerConnect + 2*fdsPerConnect
 	// fdsDNS: the system lookup (A and AAAA at once, plus the files it reads)
 	// and the resolv.conf server asked directly (A and AAAA), the hosts file.
 	fdsDNS = 3 + 2 + 1

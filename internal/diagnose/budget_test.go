@@ -43,9 +43,10 @@ func TestWeights(t *testing.T) {
 		trace bool
 		want  int64
 	}{
-		{3, false, 2*(3+3) + fdsHost},
+		{3, false, max(2*(3+3), fdsFingerprint) + fdsHost},
+		{5, false, 2*(3+5) + fdsHost},
 		{0, false, fdsFingerprint + fdsHost},
-		{0, true, max(2*traceWave, fdsFingerprint) + fdsHost},
+		{0, true, max(2*traceWave, fdsFingerprint) + fdsHost}, // the protocol step (with the small-MSS retry) or --trace
 		{20, true, 2*(3+20) + fdsHost},
 	}
 	for _, tt := range addr {

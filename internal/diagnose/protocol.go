@@ -179,11 +179,13 @@ func withIdle(kinds []probe.TryKind, e probe.Exchange) []probe.TryKind {
 // handshake: TLS when the scheme says so, then WebSocket or HTTP on top.
 func (s *session) handshake(conn net.Conn) {
 	t, p := s.t, s.p
+	var cfg probe.TLSConfig
 	if t.TLS() {
-		cfg := s.tlsConfig(t)
+		cfg = s.tlsConfig(t)
 		var tc net.Conn
 		deadline := time.Now().Add(s.opt.Timeout)
 		tlsKinds := []probe.TryKind{probe.TryHTTP}
+		stall := s.watchStall("tls", deadline, cfg)
 		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline, tlsKinds,
 			func() []probe.TryKind {
 				if p.TLS.Done || p.TLS.Alert != "" || p.TLS.Reply == probe.Answered {
@@ -191,6 +193,8 @@ func (s *session) handshake(conn net.Conn) {
 				}
 				return withIdle(tlsKinds, p.TLS.Exchange)
 			})
+		p.MSS = stall.finish(tlsStalled(p.TLS))
+		s.legacy(cfg)
 		if tc == nil {
 			s.holders()
 			return
@@ -221,29 +225,19 @@ func (s *session) handshake(conn net.Conn) {
 	switch t.Protocol() {
 	case target.WebSocket:
 		req := probe.WSRequest{Host: hostHeader(t), Path: t.Path, Origin: s.origin()}
+		stall := s.watchStall("websocket", deadline, cfg)
 		s.run(func() { p.WS = probe.Upgrade(s.ctx, conn, deadline, req) }, deadline, kinds,
 			func() []probe.TryKind { return after(&p.WS.HTTP)() })
+		p.MSS = stall.finish(httpStalled(&p.WS.HTTP))
 		s.followUp()
 	case target.HTTP:
+		stall := s.watchStall("http", deadline, cfg)
 		s.run(func() { p.HTTP = probe.HTTPRequest(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
 			func() []probe.TryKind { return after(p.HTTP)() })
+		p.MSS = stall.finish(httpStalled(p.HTTP))
 	}
+	s.lateAlert()
 	s.holders()
-}
-
-// tlsConfig is the TLS probe's configuration for t: SNI for a name, the
-// address checked for a literal, and HTTP/1.1 by ALPN above TLS.
-func (s *session) tlsConfig(t target.Target) probe.TLSConfig {
-	cfg := probe.TLSConfig{Now: s.opt.Now}
-	if ip, ok := t.IP(); ok {
-		cfg.IP = ip
-	} else {
-		cfg.ServerName = t.Host
-	}
-	if t.Protocol() != target.TLSOnly {
-		cfg.ALPN = []string{"http/1.1"}
-	}
-	return cfg
 }
 
 // wantTries: the answer does not already say what the server speaks.
@@ -309,18 +303,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 		})
 	}
 	if t := p.TLS; t != nil {
-		res := string(t.Reply)
-		switch {
-		case t.Done && len(t.Problems) > 0:
-			res = "certificate_problem"
-		case t.Done:
-			res = "ok"
-		case t.Alert != "":
-			res = "alert"
-		case t.Cut != probe.CutNone:
-			res = cutResult(t.Cut)
-		}
-		add("tls_handshake", res, t.Exchange)
+		add("tls_handshake", tlsResult(t), t.Exchange)
 	}
 	switch {
 	case p.WS != nil:
@@ -371,7 +354,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 	for i := range p.Redirects {
 		retry("websocket_redirect", &p.Redirects[i])
 	}
-	return out
+	return append(out, tlsVerdictProbes(a.Addr.String(), p)...)
 }
 
 func httpResult(h *probe.HTTP, upgraded bool) string {

@@ -137,6 +137,49 @@ type ProtoEvidence struct {
 	// Holders are the processes listening on the target port, read when the
 	// server closed connections before reading and the target is this machine.
 	Holders []Owner
+	MSS      *MSSRetry     // the stalled step again with a small MSS (a path MTU black hole lets it through)
+}
+
+// SmallMSS is the MSS the retry of a stalled answer asks for (TCP_MAXSEG
+// before connect): the IPv4 minimum every path carries (RFC 879).
+const SmallMSS = 536
+
+// MSSRetry is the protocol step that stalled, again on a fresh connection
+// whose SYN announces a small MSS, so the server sends only small segments.
+type MSSRetry struct {
+	MSS     int        // the MSS asked for; 0 for the control (the system's)
+	Connect Connect    // the fresh connection
+	Stage   string     // what stalled and was retried: "tls", "websocket", "http"
+	TLS     *TLS       // the handshake again (TLS targets)
+	WS      *WebSocket // the WebSocket handshake again, when that stalled
+	HTTP    *HTTP      // the HTTP request again, when that stalled
+	// Control is the same retry at the same time with the system's MSS: on a
+	// black hole it stalls too; when it gets through, the stall was
+	// intermittent (a dead backend behind a balancer, load), not the MTU.
+	Control *MSSRetry
+}
+
+// BlackHole reports whether the retries show a path MTU black hole: the
+// small-MSS retry got through and its control, with the system's MSS,
+// connected and stalled again.
+func (m *MSSRetry) BlackHole() bool {
+	return m.Passed() && m.Control != nil && m.Control.Connect.Kind == OK && !m.Control.Passed()
+}
+
+// Passed reports whether the retry got through the stage that stalled.
+func (m *MSSRetry) Passed() bool {
+	if m == nil || m.Connect.Kind != OK {
+		return false
+	}
+	switch m.Stage {
+	case "tls":
+		return m.TLS != nil && m.TLS.Done
+	case "websocket":
+		return m.WS != nil && m.WS.Status != 0 && m.WS.Cut == CutNone
+	case "http":
+		return m.HTTP != nil && m.HTTP.Status != 0 && m.HTTP.Cut == CutNone
+	}
+	return false
 }
 
 // Retry is one more WebSocket handshake on a fresh connection that changes
@@ -169,7 +212,7 @@ const MaxRedirects = 3
 
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step struct {
-	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text
+	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text, tls_legacy, small_mss_* and default_mss_* (tls, websocket, http)
 	Exchange
 }
 
@@ -205,6 +248,20 @@ func (p *ProtoEvidence) Steps() []Step {
 	}
 	for i := range p.Redirects {
 		retry("redirect", &p.Redirects[i])
+	}
+	if p.TLS != nil && p.TLS.Legacy != nil && p.TLS.Legacy.SentN > 0 {
+		out = append(out, Step{"tls_legacy", p.TLS.Legacy.Exchange})
+	}
+	for m, name := p.MSS, "small_mss_"; m != nil; m, name = m.Control, "default_mss_" {
+		if m.TLS != nil {
+			out = append(out, Step{name + "tls", m.TLS.Exchange})
+		}
+		switch {
+		case m.WS != nil:
+			out = append(out, Step{name + "websocket", m.WS.Exchange})
+		case m.HTTP != nil:
+			out = append(out, Step{name + "http", m.HTTP.Exchange})
+		}
 	}
 	return out
 }
