@@ -54,7 +54,7 @@ func (c *ruleCache) get(ctx context.Context, now func() time.Time) *firewall.Sna
 // without an ICMP error or a prohibit route. A target on this machine is
 // judged by its listeners and INPUT rules instead.
 func wantsOutgoing(ev *verdict.AddrEvidence) bool {
-	if runtime.GOOS != "linux" || ev.Local {
+	if !outputRulesApply() || ev.Local {
 		return false
 	}
 	c := ev.Connect
@@ -67,9 +67,15 @@ func wantsOutgoing(ev *verdict.AddrEvidence) bool {
 	return false
 }
 
-// outgoingFacts walks this machine's OUTPUT rules for the connection ev tried.
-func outgoingFacts(ctx context.Context, ev *verdict.AddrEvidence, opt Options) *verdict.OutgoingEvidence {
-	snap := outputRules.get(ctx, opt.Now)
+// outputRulesApply: the rules are iptables' and nftables', Linux's.
+func outputRulesApply() bool { return runtime.GOOS == "linux" }
+
+// outgoingFacts walks this machine's OUTPUT rules (snap, or read now when
+// nil) for the connection ev tried.
+func outgoingFacts(ctx context.Context, snap *firewall.Snapshot, ev *verdict.AddrEvidence, opt Options) *verdict.OutgoingEvidence {
+	if snap == nil {
+		snap = outputRules.get(ctx, opt.Now)
+	}
 	if snap == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/firewall"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -113,6 +114,18 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		grace <-chan time.Time
 	)
 	release := func() { final, kept = &held.r, held.conn }
+	// The OUTPUT rules are read while a silent port is waited out, so the
+	// reading adds nothing to the time to a verdict.
+	var rules <-chan *firewall.Snapshot
+	rulesCtx, cancelRules := context.WithCancel(ctx) // a reading not needed in the end is stopped
+	defer cancelRules()
+	prefetch := func() {
+		if rules == nil && !ev.Local && outputRulesApply() {
+			ch := make(chan *firewall.Snapshot, 1)
+			go func() { ch <- outputRules.get(rulesCtx, opt.Now) }()
+			rules = ch
+		}
+	}
 	giveUp := func() {
 		if held != nil {
 			release()
@@ -168,6 +181,7 @@ loop:
 			}
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
+			prefetch()
 			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
 			launch()
 			extra = time.After(plan.ThirdSYNIn)
@@ -180,6 +194,7 @@ loop:
 			if len(ev.Others) > 0 && ev.Alive() {
 				break
 			}
+			prefetch() // nothing answered for a second: the full timeout may run
 			if ev.Route != nil && ev.NextHop.IsValid() {
 				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
@@ -226,7 +241,11 @@ loop:
 	ev.Connect = *final
 	fillFacts(&ev, ap, opt)
 	if ctx.Err() == nil && wantsOutgoing(&ev) {
-		ev.Outgoing = outgoingFacts(ctx, &ev, opt)
+		var snap *firewall.Snapshot
+		if rules != nil {
+			snap = <-rules
+		}
+		ev.Outgoing = outgoingFacts(ctx, snap, &ev, opt)
 	}
 	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
 	if opt.Trace && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
