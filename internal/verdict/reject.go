@@ -104,13 +104,27 @@ func unreachablePerPortDraft(x tcp) Draft {
 		meaning = i18n.M("rejects.ev.icmp.unreachable_self", "From", ic.From.String(), "Name", ic.Describe(), "Port", x.port())
 	}
 	d := Draft{Args: []any{"Where", whereICMP(x.a)}, Lines: []i18n.Msg{connectLine(x.a), icmpLine(x.a), meaning}}
-	d.Lines = append(d.Lines, otherLines(x.a)...)
+	d.Lines = append(d.Lines, otherLines(withoutCanceled(x.a))...)
 	if ic.From == x.a.Addr.Addr() {
 		d.Fix = openPortFix(x.port(), x.v6())
 	} else {
 		d.Fix = []i18n.Msg{i18n.M("fix.reject.router", "From", ic.From.String(), "Port", x.port())}
 	}
 	return d
+}
+
+// withoutCanceled is a with the probe ports that were cut short left out:
+// the ICMP from the server itself settled the verdict before they answered,
+// and a probe cut short says nothing.
+func withoutCanceled(a AddrEvidence) AddrEvidence {
+	var others []PortProbe
+	for _, p := range a.Others {
+		if p.Kind != evidence.Canceled {
+			others = append(others, p)
+		}
+	}
+	a.Others = others
+	return a
 }
 
 // clientFirewallDraft names this machine's own rule that stops the
