@@ -17,18 +17,13 @@ import (
 // the real tools in namespace topologies, the real binary, the exact cause
 // and the first fix line.
 
-// firstFix is the verdict's first fix line.
-func firstFix(t *testing.T, r report) string {
+// wantFirstFix: the verdict's first fix line is want.
+func wantFirstFix(t *testing.T, r report, want string) {
 	t.Helper()
 	if len(r.Findings) == 0 || len(r.Findings[0].Fix) == 0 {
 		t.Fatalf("the verdict has no fix: %s", dump(r))
 	}
-	return r.Findings[0].Fix[0]
-}
-
-func wantFirstFix(t *testing.T, r report, want string) {
-	t.Helper()
-	if got := firstFix(t, r); got != want {
+	if got := r.Findings[0].Fix[0]; got != want {
 		t.Errorf("first fix line:\n  got  %q\n  want %q\n%s", got, want, dump(r))
 	}
 }
