@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/firewall"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -105,7 +106,31 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	if ev.Local {
 		neighT.Stop()
 	}
+	// held is a host or net unreachable kept back while the probe ports may
+	// still prove the host up (a router's ICMP comes before the server's
+	// answers): one port unreachable on a host that answers is a REJECT.
+	var (
+		held  *attempt
+		grace <-chan time.Time
+	)
+	release := func() { final, kept = &held.r, held.conn }
+	// The OUTPUT rules are read while a silent port is waited out, so the
+	// reading adds nothing to the time to a verdict.
+	var rules <-chan *firewall.Snapshot
+	rulesCtx, cancelRules := context.WithCancel(ctx) // a reading not needed in the end is stopped
+	defer cancelRules()
+	prefetch := func() {
+		if rules == nil && !ev.Local && outputRulesApply() {
+			ch := make(chan *firewall.Snapshot, 1)
+			go func() { ch <- outputRules.get(rulesCtx, opt.Now) }()
+			rules = ch
+		}
+	}
 	giveUp := func() {
+		if held != nil {
+			release()
+			return
+		}
 		r := neterr.Result{Addr: ap, Kind: neterr.Timeout, Duration: opt.Now().Sub(start)}
 		final = &r
 	}
@@ -123,10 +148,17 @@ loop:
 			if (r.Kind == neterr.Timeout || r.Kind == neterr.TooManyFiles) && pending > 0 {
 				continue
 			}
+			if ic := r.ICMP; ic != nil && ic.HostOrNetUnreachable() && ic.From != ap.Addr() && probing > 0 && !ev.Alive() {
+				held = &at
+				grace = time.After(unreachableGrace(r.Duration, opt.Now().Sub(start), opt.MinWait, opt.Timeout))
+				continue
+			}
 			final, kept = &r, at.conn
 			if r.Kind == neterr.TooManyFiles {
 				ev.NoFile = at.lim
 			}
+		case <-grace:
+			release()
 		case pa := <-probeCh:
 			probing--
 			if pa.r.Kind == neterr.TooManyFiles && ownLimit == nil {
@@ -135,6 +167,10 @@ loop:
 			p := portProbe(pa.r)
 			ev.Others = append(ev.Others, p)
 			alive := p.Kind == neterr.OK || p.Kind == neterr.Refused
+			if held != nil && (alive || probing == 0) {
+				release()
+				continue
+			}
 			if !alive || deadline != nil {
 				continue
 			}
@@ -145,6 +181,7 @@ loop:
 			}
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
+			prefetch()
 			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
 			launch()
 			extra = time.After(plan.ThirdSYNIn)
@@ -157,6 +194,7 @@ loop:
 			if len(ev.Others) > 0 && ev.Alive() {
 				break
 			}
+			prefetch() // nothing answered for a second: the full timeout may run
 			if ev.Route != nil && ev.NextHop.IsValid() {
 				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
@@ -202,6 +240,13 @@ loop:
 	}
 	ev.Connect = *final
 	fillFacts(&ev, ap, opt)
+	if ctx.Err() == nil && wantsOutgoing(&ev) {
+		var snap *firewall.Snapshot
+		if rules != nil {
+			snap = <-rules
+		}
+		ev.Outgoing = outgoingFacts(ctx, snap, &ev, opt)
+	}
 	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
 	if opt.Trace && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
 		ev.Trace = trace(ctx, ap, opt)
@@ -229,6 +274,16 @@ func silencePlan(rtt, elapsed, minWait, timeout time.Duration) (waitPlan, bool) 
 	}
 	left := wait - elapsed
 	return waitPlan{Wait: wait, GiveUpIn: left, ThirdSYNIn: left / 2}, true
+}
+
+// unreachableGrace is how long, from now, a host or net unreachable that
+// came after icmpAfter is held back for the probe ports, elapsed after the
+// first SYN: until ten times the ICMP's round trip (the server is farther
+// than the router that answered), at least minWait from the start, and
+// never past the timeout.
+func unreachableGrace(icmpAfter, elapsed, minWait, timeout time.Duration) time.Duration {
+	until := min(max(minWait, 10*icmpAfter), timeout)
+	return max(until-elapsed, 0)
 }
 
 func portProbe(r neterr.Result) verdict.PortProbe {

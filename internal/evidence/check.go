@@ -63,6 +63,9 @@ type AddrEvidence struct {
 	ICMPFromLocal bool
 	Neigh         string // neighbour state of the next hop ("INCOMPLETE", "FAILED", ...), "" if unknown
 	NextHop       netip.Addr
+	// Outgoing is this machine's own OUTPUT rules walked for the connection,
+	// when the connect failed in a way they could explain; nil when not read.
+	Outgoing *OutgoingEvidence
 
 	Local     bool     // the address belongs to this machine
 	Listeners []Socket // LISTEN sockets on the target port, when Local

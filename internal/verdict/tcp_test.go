@@ -77,7 +77,7 @@ func TestDecide(t *testing.T) {
 		{"router says host unreachable", ev1(AddrEvidence{Addr: server, Route: defRoute,
 			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.1")}), OutcomeUnreachable, CauseHostUnreachable, High},
 		{"ARP failure reported by own kernel", ev1(AddrEvidence{Addr: server, Route: lanRoute, ICMPFromLocal: true,
-			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.2")}), OutcomeUnreachable, CauseHostUnreachable, High},
+			Connect: slow(withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.2"), 3070*time.Millisecond)}), OutcomeUnreachable, CauseHostUnreachable, High},
 		{"neighbour incomplete at timeout", ev1(AddrEvidence{Addr: server, Route: lanRoute, Neigh: "INCOMPLETE",
 			Connect: conn(neterr.Timeout, 0), Others: silentOthers}), OutcomeTimeout, CauseHostUnreachable, High},
 		{"private behind default route, router unreachable", ev1(AddrEvidence{Addr: private, Route: defRoute,
@@ -124,12 +124,12 @@ func TestDecide(t *testing.T) {
 			OutcomeLocalError, CauseFDExhausted, High},
 		{"reset", ev1(AddrEvidence{Addr: server, Connect: conn(neterr.Reset, syscall.ECONNRESET)}), OutcomeReset, CauseResetByPeer, High},
 		{"eacces without route or icmp", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.PermissionDenied, syscall.EACCES)}),
-			OutcomeUnreachable, CauseFirewallReject, Medium},
+			OutcomeUnreachable, CauseClientFirewall, Medium},
 		{"unexplained", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Other, syscall.EPROTO)}), OutcomeLocalError, CauseUnknown, Low},
 		{"private behind default route, router prohibits", ev1(AddrEvidence{Addr: private, Route: defRoute,
 			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 13, "198.51.100.1")}), OutcomeUnreachable, CauseFirewallReject, High},
 		{"private, no route at all", ev1(AddrEvidence{Addr: private, Route: &host.Route{Type: "none", Errno: syscall.ENETUNREACH},
-			Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
+			Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}), OutcomeUnreachable, CauseNoRoute, High},
 		{"private behind default route, unreachable without ICMP", ev1(AddrEvidence{Addr: private, Route: defRoute,
 			Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
 		{"unreachable on the link, neighbour failed", ev1(AddrEvidence{Addr: server, Route: &host.Route{Dst: netip.MustParsePrefix("203.0.113.0/24"), Iface: "eth1", Type: "unicast", OnLink: true},
@@ -163,6 +163,12 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slow is r as it ends after d.
+func slow(r neterr.Result, d time.Duration) neterr.Result {
+	r.Duration = d
+	return r
 }
 
 func ev1(a AddrEvidence) Evidence {
