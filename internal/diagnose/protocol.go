@@ -46,6 +46,9 @@ type session struct {
 	a   *verdict.AddrEvidence
 	opt Options
 	p   *verdict.ProtoEvidence
+	// quick: the handshake only, no fingerprints after a failure (another
+	// port tried for the target's protocol, elsewhere.go).
+	quick bool
 }
 
 // dial opens a fresh connection to the same address, for fingerprints.
@@ -65,7 +68,8 @@ func (s *session) dial(ctx context.Context) (net.Conn, error) {
 func hostHeader(t target.Target) string {
 	h := t.Host
 	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
-		h = "[" + h + "]"
+		// A zone names an interface of this machine; it means nothing to the server.
+		h = "[" + a.WithZone("").String() + "]"
 	}
 	def := uint16(80)
 	if t.TLS() {
@@ -82,6 +86,9 @@ func hostHeader(t target.Target) string {
 // timeout in all rather than a timeout and then the tries. failed, asked
 // once step is done, says whether the tries are wanted.
 func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, failed func() bool) {
+	if s.quick {
+		kinds = nil
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -125,7 +132,7 @@ func (s *session) handshake(conn net.Conn) {
 	if t.TLS() {
 		cfg := probe.TLSConfig{Now: s.opt.Now}
 		if ip, ok := t.IP(); ok {
-			cfg.IP = ip
+			cfg.IP = ip.WithZone("") // certificates name addresses without a zone
 		} else {
 			cfg.ServerName = t.Host
 		}
@@ -184,7 +191,7 @@ func (s *session) message(conn net.Conn) {
 	} else {
 		p.Message = probe.TextMessage(s.ctx, conn, deadline)
 	}
-	if r := p.Message.Reply; r == probe.Closed || r == probe.Reset {
+	if r := p.Message.Reply; !s.quick && (r == probe.Closed || r == probe.Reset) {
 		p.Tries = probe.Fingerprint(s.ctx, s.dial, []probe.TryKind{probe.TryTLS, probe.TryHTTP, other},
 			time.Now().Add(p.Wait), hostHeader(s.t))
 	}

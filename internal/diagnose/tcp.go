@@ -53,18 +53,26 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		r    neterr.Result
 		conn net.Conn
 		lim  *verdict.Limit // read at once when the socket could not be made
+		syn  int            // which SYN to the target port (0 for a probe port)
 	}
 	// ownLimit is conndiag's own EMFILE on a SYN or probe port: a silence is
 	// then not evidence about the target.
 	var ownLimit *attempt
-	mainCh := make(chan attempt, 4)
+	mainCh := make(chan attempt, maxSYNs)
 	pending := 0
+	// sentAt is when each SYN to the target port went out (index syn-1); a
+	// SYN still unanswered when a much later one is answered was lost.
+	var sentAt []time.Time
+	inFlight := map[int]bool{}
 	launch := func() {
 		pending++
 		ev.SYNs++
+		syn := ev.SYNs
+		sentAt = append(sentAt, time.Now())
+		inFlight[syn] = true
 		go func() {
 			r, conn := dialer.Connect(runCtx, ap)
-			at := attempt{r: r, conn: conn}
+			at := attempt{r: r, conn: conn, syn: syn}
 			if r.Kind == neterr.TooManyFiles {
 				at.lim = noFileNow()
 			}
@@ -97,9 +105,17 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		final    *neterr.Result
 		kept     net.Conn
 		deadline <-chan time.Time
-		extra    <-chan time.Time
+		extra    <-chan time.Time // the next SYN of the plan
+		later    []time.Time      // the SYNs of the plan after that one
 		neighT   = time.NewTimer(neighCheckAfter)
 	)
+	nextSYN := func() {
+		extra = nil
+		if len(later) > 0 {
+			extra = time.After(time.Until(later[0]))
+			later = later[1:]
+		}
+	}
 	defer neighT.Stop()
 	<-facts
 	if ev.Local {
@@ -114,6 +130,7 @@ loop:
 		select {
 		case at := <-mainCh:
 			pending--
+			delete(inFlight, at.syn)
 			r := at.r
 			if r.Kind == neterr.TooManyFiles && ownLimit == nil {
 				ownLimit = &at
@@ -122,6 +139,10 @@ loop:
 			// settles nothing while another is in flight.
 			if (r.Kind == neterr.Timeout || r.Kind == neterr.TooManyFiles) && pending > 0 {
 				continue
+			}
+			if r.Kind != neterr.Timeout && r.Kind != neterr.TooManyFiles && r.Kind != neterr.Canceled {
+				ev.AnsweredSYN = at.syn
+				ev.Lost = lostBefore(sentAt, inFlight, at.syn, max(ev.RTT, r.Duration))
 			}
 			final, kept = &r, at.conn
 			if r.Kind == neterr.TooManyFiles {
@@ -145,12 +166,18 @@ loop:
 			}
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
-			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
-			launch()
-			extra = time.After(plan.ThirdSYNIn)
+			// More SYNs, in two rounds, cover lost ones without waiting for
+			// the kernel's 1 s retransmit: a port that answers some SYNs and
+			// not others is not taken for a filtered one after one round.
+			now := time.Now()
+			later = later[:0]
+			for _, in := range plan.SYNsIn {
+				later = append(later, now.Add(in))
+			}
+			nextSYN()
 		case <-extra:
-			extra = nil
 			launch()
+			nextSYN()
 		case <-deadline:
 			giveUp()
 		case <-neighT.C:
@@ -212,10 +239,19 @@ loop:
 // waitPlan is how long a silent target port is given once another port of
 // the host answered, and when the SYNs beyond the first go out.
 type waitPlan struct {
-	Wait       time.Duration // the whole wait, from the start of the attempt
-	GiveUpIn   time.Duration // from now: the target port is silent after this
-	ThirdSYNIn time.Duration // from now: the third SYN, halfway (the second goes now)
+	Wait     time.Duration // the whole wait, from the start of the attempt
+	GiveUpIn time.Duration // from now: the target port is silent after this
+	// SYNsIn are the SYNs beyond the first, from now: the first round in the
+	// first half of what is left (one now, one a quarter in), the retry
+	// round in the second (at a half, five eighths and three quarters), so
+	// the last leaves a quarter of the wait, at least two round trips, for
+	// its answer.
+	SYNsIn []time.Duration
 }
+
+// maxSYNs is how many SYNs the target port gets at most: the first, then
+// the plan's two rounds.
+const maxSYNs = 6
 
 // silencePlan sizes the wait for a silent port from the round trip rtt that
 // another port of the host answered in, elapsed after the first SYN: ten
@@ -228,11 +264,32 @@ func silencePlan(rtt, elapsed, minWait, timeout time.Duration) (waitPlan, bool) 
 		return waitPlan{}, false
 	}
 	left := wait - elapsed
-	return waitPlan{Wait: wait, GiveUpIn: left, ThirdSYNIn: left / 2}, true
+	at := func(d time.Duration) time.Duration { return max(0, min(d, left-2*rtt)) }
+	return waitPlan{Wait: wait, GiveUpIn: left,
+		SYNsIn: []time.Duration{0, at(left / 4), at(left / 2), at(left * 5 / 8), at(left * 3 / 4)}}, true
 }
 
 func portProbe(r neterr.Result) verdict.PortProbe {
-	return verdict.PortProbe{Port: r.Addr.Port(), Kind: r.Kind, Duration: r.Duration}
+	return verdict.PortProbe{Port: r.Addr.Port(), Kind: r.Kind, Duration: r.Duration, ICMP: r.ICMP}
+}
+
+// lostBefore counts the SYNs to the target port still unanswered when SYN
+// syn was answered although they went out at least two round trips before
+// it: their answer would have come first. A SYN only just ahead of the
+// answered one (the first SYN and the one sent when the host answered) is
+// not counted: its answer may still be on the way.
+func lostBefore(sentAt []time.Time, inFlight map[int]bool, syn int, rtt time.Duration) int {
+	if syn < 1 || syn > len(sentAt) {
+		return 0
+	}
+	answeredAt := sentAt[syn-1]
+	n := 0
+	for s := range inFlight {
+		if s < syn && answeredAt.Sub(sentAt[s-1]) >= 2*rtt {
+			n++
+		}
+	}
+	return n
 }
 
 // fillFacts reads the machine facts that only some outcomes need.

@@ -148,7 +148,8 @@ var causeCatalog = []CauseInfo{
 	{Cause: CauseOtherService, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseResetByPeer, Outcome: OutcomeReset},
 	{Cause: CauseClientFirewall, Outcome: OutcomeTimeout},
-	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout},
+	// One family works: the working address's ok is part of its evidence, not a verdict of its own.
+	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout, Supersedes: []Cause{CauseOK}},
 	{Cause: CauseProxyUpstreamFailed, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseWSOriginRejected, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseTLSClientCertificate, Outcome: OutcomeTLSFailure},

@@ -59,6 +59,7 @@ func nAddr(ap string, k neterr.Kind) AddrEvidence {
 		a.Connect.Local = netip.MustParseAddrPort("198.51.100.2:40000")
 	}
 	if k == neterr.Timeout {
+		a.Connect.Duration = 3 * time.Second
 		a.Others = []PortProbe{{Port: 80, Kind: neterr.OK, Duration: time.Millisecond}}
 	}
 	return a

@@ -293,6 +293,8 @@ var nameRules = []Rule[name]{
 					i18n.M("ev.whoami.rewritten", "Local", local.String())},
 				Fix: []i18n.Msg{i18n.M("fix.whoami")}}
 		}, Note: "the server saw another client address, not one NAT explains"},
+
+	nameFamilyMismatch,
 }
 
 func (x name) resolverDecides() bool {
