@@ -143,4 +143,9 @@ func TestLostBefore(t *testing.T) {
 			t.Errorf("%s: lostBefore = %d, want %d", tt.name, got, tt.want)
 		}
 	}
+	// A SYN whose goroutine had not run yet (zero time) sent nothing: not lost.
+	late := []time.Time{{}, t0.Add(ms), t0.Add(50 * ms)}
+	if got := lostBefore(late, map[int]bool{1: true, 2: true}, 3, ms); got != 1 {
+		t.Errorf("a SYN not yet sent counted as lost: lostBefore = %d, want 1", got)
+	}
 }

@@ -51,7 +51,7 @@ type candidate struct {
 
 // elsewherePorts picks the ports to try: this machine's listeners that would
 // accept a connection to dst (nearest to the target port first), then the
-// probe ports that accepted, at most maxElsewhere. A local target port with a
+// probe ports that accepted or had not answered yet, at most maxElsewhere. A local target port with a
 // listener of its own is not searched: the listener's address explains it.
 func elsewherePorts(port uint16, dst netip.Addr, probes []evidence.PortProbe, listeners []evidence.Socket, local bool) []candidate {
 	dst = dst.Unmap().WithZone("")
@@ -78,7 +78,9 @@ func elsewherePorts(port uint16, dst netip.Addr, probes []evidence.PortProbe, li
 		}
 	}
 	for _, pp := range probes {
-		if pp.Kind == evidence.OK && !seen[pp.Port] {
+		// A probe port cancelled when the target's fast refusal ended the
+		// connect is tried too: that refusal comes before most answers.
+		if (pp.Kind == evidence.OK || pp.Kind == evidence.Canceled) && !seen[pp.Port] {
 			seen[pp.Port] = true
 			out = append(out, candidate{port: pp.Port})
 		}

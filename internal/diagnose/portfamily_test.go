@@ -21,16 +21,16 @@ func TestElsewherePorts(t *testing.T) {
 		return evidence.Socket{Local: netip.MustParseAddrPort(s), State: host.StateListen}
 	}
 	dst := netip.MustParseAddr("198.51.100.7")
-	probes := []evidence.PortProbe{{Port: 22, Kind: neterr.OK}, {Port: 80, Kind: neterr.Refused}, {Port: 443, Kind: neterr.OK}}
+	probes := []evidence.PortProbe{{Port: 22, Kind: neterr.OK}, {Port: 80, Kind: neterr.Refused}, {Port: 443, Kind: neterr.OK}, {Port: 8080, Kind: neterr.Canceled}}
 	tests := []struct {
 		name      string
 		listeners []evidence.Socket
 		local     bool
 		want      []uint16
 	}{
-		{"remote: the probe ports that accepted", nil, false, []uint16{22, 443}},
+		{"remote: the probe ports that accepted or were cut short", nil, false, []uint16{22, 443, 8080}},
 		{"local: listeners nearest first, then probe ports", []evidence.Socket{l("0.0.0.0:9000"), l("[::]:8283"), l("198.51.100.7:8200"),
-			l("127.0.0.1:8281"), l("10.0.0.1:8284"), l("0.0.0.0:22")}, true, []uint16{8283, 8200, 9000, 22, 443}},
+			l("127.0.0.1:8281"), l("10.0.0.1:8284"), l("0.0.0.0:22")}, true, []uint16{8283, 8200, 9000, 22, 443, 8080}},
 		{"local: a listener on the target port explains the refusal", []evidence.Socket{l("127.0.0.1:8282"), l("0.0.0.0:8283")}, true, nil},
 		{"local: at most eight", []evidence.Socket{l("0.0.0.0:1"), l("0.0.0.0:2"), l("0.0.0.0:3"), l("0.0.0.0:4"), l("0.0.0.0:5"),
 			l("0.0.0.0:6"), l("0.0.0.0:7"), l("0.0.0.0:8"), l("0.0.0.0:9")}, true, []uint16{9, 8, 7, 6, 5, 4, 3, 2}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,17 +61,22 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	var ownLimit *attempt
 	mainCh := make(chan attempt, maxSYNs)
 	pending := 0
-	// sentAt is when each SYN to the target port went out (index syn-1); a
-	// SYN still unanswered when a much later one is answered was lost.
-	var sentAt []time.Time
+	// sentAt is when each SYN to the target port went out (index syn-1,
+	// zero until its goroutine connects: a starved goroutine has sent
+	// nothing); a SYN still unanswered when a much later one is answered
+	// was lost.
+	var sentMu sync.Mutex
+	sentAt := make([]time.Time, maxSYNs)
 	inFlight := map[int]bool{}
 	launch := func() {
 		pending++
 		ev.SYNs++
 		syn := ev.SYNs
-		sentAt = append(sentAt, time.Now())
 		inFlight[syn] = true
 		go func() {
+			sentMu.Lock()
+			sentAt[syn-1] = time.Now()
+			sentMu.Unlock()
 			r, conn := dialer.Connect(runCtx, ap)
 			at := attempt{r: r, conn: conn, syn: syn}
 			if r.Kind == neterr.TooManyFiles {
@@ -142,7 +148,6 @@ loop:
 			}
 			if r.Kind != neterr.Timeout && r.Kind != neterr.TooManyFiles && r.Kind != neterr.Canceled {
 				ev.AnsweredSYN = at.syn
-				ev.Lost = lostBefore(sentAt, inFlight, at.syn, max(ev.RTT, r.Duration))
 			}
 			final, kept = &r, at.conn
 			if r.Kind == neterr.TooManyFiles {
@@ -198,6 +203,38 @@ loop:
 			giveUp()
 		}
 	}
+	// SYNs that look lost get a short grace first: on a busy machine the
+	// goroutine of an answered SYN may simply not have run yet.
+	lost := func() int {
+		if ev.AnsweredSYN == 0 {
+			return 0
+		}
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		return lostBefore(sentAt, inFlight, ev.AnsweredSYN, max(ev.RTT, final.Duration))
+	}
+	answered := func(at attempt) {
+		if k := at.r.Kind; k != neterr.Timeout && k != neterr.Canceled && k != neterr.TooManyFiles {
+			delete(inFlight, at.syn)
+		}
+	}
+	if lost() > 0 {
+		grace := time.NewTimer(max(2*ev.RTT, lossGrace))
+	wait:
+		for pending > 0 && lost() > 0 {
+			select {
+			case at := <-mainCh:
+				pending--
+				answered(at)
+				if at.conn != nil {
+					at.conn.Close()
+				}
+			case <-grace.C:
+				break wait
+			}
+		}
+		grace.Stop()
+	}
 	cancelRun()
 	// Collect the other port answers already in; wait for stragglers briefly so
 	// their goroutines end (they were cancelled).
@@ -210,11 +247,14 @@ loop:
 		probing--
 	}
 	for pending > 0 {
-		if at := <-mainCh; at.conn != nil {
+		at := <-mainCh
+		answered(at) // connected before the cancel reached it
+		if at.conn != nil {
 			at.conn.Close()
 		}
 		pending--
 	}
+	ev.Lost = lost()
 	if final.Kind == neterr.Timeout && final.Duration == 0 {
 		final.Duration = opt.Now().Sub(start)
 	}
@@ -249,6 +289,10 @@ type waitPlan struct {
 	SYNsIn []time.Duration
 }
 
+// lossGrace is how long SYNs that look lost are still awaited once a later
+// one was answered.
+const lossGrace = 100 * time.Millisecond
+
 // maxSYNs is how many SYNs the target port gets at most: the first, then
 // the plan's two rounds.
 const maxSYNs = 6
@@ -277,7 +321,8 @@ func portProbe(r neterr.Result) verdict.PortProbe {
 // syn was answered although they went out at least two round trips before
 // it: their answer would have come first. A SYN only just ahead of the
 // answered one (the first SYN and the one sent when the host answered) is
-// not counted: its answer may still be on the way.
+// not counted: its answer may still be on the way. A zero time is a SYN not
+// sent yet.
 func lostBefore(sentAt []time.Time, inFlight map[int]bool, syn int, rtt time.Duration) int {
 	if syn < 1 || syn > len(sentAt) {
 		return 0
@@ -285,7 +330,7 @@ func lostBefore(sentAt []time.Time, inFlight map[int]bool, syn int, rtt time.Dur
 	answeredAt := sentAt[syn-1]
 	n := 0
 	for s := range inFlight {
-		if s < syn && answeredAt.Sub(sentAt[s-1]) >= 2*rtt {
+		if s < syn && !sentAt[s-1].IsZero() && answeredAt.Sub(sentAt[s-1]) >= 2*rtt {
 			n++
 		}
 	}

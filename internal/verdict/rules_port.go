@@ -80,11 +80,12 @@ func wrongPortDraft(x tcp) Draft {
 			i18n.M("portfamily.fix.wrong_port.which", "Other", e.Port), listenCheckCmd(e.Port)}}
 }
 
-// elsewhereFailed are the ports tried without the protocol succeeding.
+// elsewhereFailed are the ports that accepted without the protocol
+// succeeding (a port that refused was not open: nothing was tried there).
 func elsewhereFailed(a AddrEvidence) []uint16 {
 	var out []uint16
 	for _, e := range a.Elsewhere {
-		if !e.Speaks() {
+		if e.Connect.Kind == evidence.OK && !e.Speaks() {
 			out = append(out, e.Port)
 		}
 	}

@@ -173,7 +173,10 @@ var tcpRules = []Rule[tcp]{
 	{ID: "tcp.reset", Cause: CauseResetByPeer, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Reset) },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: []i18n.Msg{connectLine(x.a)}}
+			// The RST came right after the kernel's handshake, before the
+			// connect returned: the same as a reset at once after accept.
+			return Draft{Args: []any{"Addr", x.a.Addr.String()},
+				Lines: []i18n.Msg{connectLine(x.a), i18n.M("portfamily.ev.accept.why")}, Fix: acceptFix(x)}
 		}},
 
 	// From here on the connection failed on the way: refused, unreachable or
