@@ -182,3 +182,38 @@ func TestCheckZonedLinkLocal(t *testing.T) {
 		t.Errorf("an unknown interface: want one line on stderr and exit 2, got exit %d: %q", code, stderr)
 	}
 }
+
+// server --watch with no port judges only the listening ports that got SYNs,
+// and says so: a listening port no client tried is not "dropped upstream".
+func TestServerWatchUnaskedPorts(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", ":8282"))
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", ":8283"))
+	p := startWatch(t, n.Server, "2s", "")
+	dialUntilDone(t, n.Client, "198.51.100.3:8282", p)
+	r, code := watchResult(t, p)
+	for _, port := range r.Ports {
+		for _, f := range port.Findings {
+			if f.Cause == "filtered_upstream" {
+				t.Errorf("port %d got no SYN and was not named: it is not judged: %s", port.Port, dump(port))
+			}
+		}
+	}
+	if !contains(r.NotChecked, "--watch was given no port: only the listening ports that received SYNs are judged (8282); 1 others received none within ") {
+		t.Errorf("the note must say which ports were judged: %s", dump(r))
+	}
+	if code != 0 {
+		t.Errorf("exit %d: %s", code, dump(r))
+	}
+}
+
+// --timeout has an upper bound: above it is bad input.
+func TestCheckTimeoutBound(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	stdout, stderr, code := testbed.Exec(t, n.Client, bin, "check", "--timeout", "6m", "198.51.100.3:8282")
+	if code != 2 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "at most 5m") {
+		t.Errorf("--timeout 6m: exit %d, stdout %q, stderr %q; want exit 2 and one line", code, stdout, stderr)
+	}
+}

@@ -9,6 +9,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy
+command -v socat >/dev/null 2>&1 || need+=(socat)       # check: a TCP forwarder to a dead backend
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")
