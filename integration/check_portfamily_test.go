@@ -68,13 +68,19 @@ func TestCheckFamilyMismatchDropped(t *testing.T) {
 }
 
 // wrong_port: the WebSocket target port refuses while a probe port of the
-// same host completes the WebSocket handshake.
+// same host completes the WebSocket handshake. The refusal comes before the
+// probe ports answer: the ports it cut short are tried too.
 func TestCheckWrongPort(t *testing.T) {
 	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
 	n := testbed.Pair(t)
 	n.Server.Start(t, bin, "listen", "--quiet", "ws://198.51.100.3:80")
 	n.Server.WaitListening(t, "tcp", 80, 5*time.Second)
+	// Port 22 silent, 443 closed: neither is an open port the handshake was
+	// tried on in vain.
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP")
 	r := expectWith(t, n.Client, nil, "refused", "wrong_port", "medium", "ws://198.51.100.3:8282/")
+	noEvidence(t, r, "without success")
 	mustEvidence(t, r, "Port 80: the WebSocket handshake for / was accepted (HTTP 101 Switching Protocols)",
 		"Port 80 is one of the probe ports (--probe-ports) and accepted the connection.")
 	firstFix(t, r, "Point the client at port 80 (ws://198.51.100.3:80/); or, if the service belongs on port 8282, change the port it listens on and restart it.")

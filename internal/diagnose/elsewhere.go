@@ -98,6 +98,14 @@ func elsewhereWait(rtt time.Duration, opt Options) time.Duration {
 	return min(max(2*opt.MinWait, 10*rtt), opt.Timeout)
 }
 
+// elsewhereConnectWait bounds the connect to another port: ten round trips
+// of the refusal, at least 100 ms, at most the handshake's wait. A probe port
+// that the fast refusal cut short may be filtered: its silence must not
+// cost the whole wait.
+func elsewhereConnectWait(rtt time.Duration, opt Options) time.Duration {
+	return min(max(100*time.Millisecond, 10*rtt), elsewhereWait(rtt, opt))
+}
+
 // elsewhere speaks the target's protocol to each candidate port.
 func elsewhere(ctx context.Context, a verdict.AddrEvidence, t target.Target, opt Options) []evidence.Elsewhere {
 	var listeners []evidence.Socket
@@ -120,16 +128,16 @@ func elsewhere(ctx context.Context, a verdict.AddrEvidence, t target.Target, opt
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = tryElsewhere(ctx, a.Addr.Addr(), c, t, quick)
+			out[i] = tryElsewhere(ctx, a.Addr.Addr(), c, t, quick, elsewhereConnectWait(a.Connect.Duration, opt))
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func tryElsewhere(ctx context.Context, addr netip.Addr, c candidate, t target.Target, opt Options) evidence.Elsewhere {
+func tryElsewhere(ctx context.Context, addr netip.Addr, c candidate, t target.Target, opt Options, connectWait time.Duration) evidence.Elsewhere {
 	ap := netip.AddrPortFrom(addr, c.port)
-	cctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, connectWait)
 	defer cancel()
 	r, conn := neterr.Dialer{Source: opt.Source}.Connect(cctx, ap)
 	e := evidence.Elsewhere{Port: c.port, Listener: c.listener, Connect: r}

@@ -60,13 +60,16 @@ func TestElsewhereWanted(t *testing.T) {
 func TestWatchWaits(t *testing.T) {
 	opt := Options{}.withDefaults()
 	ms := time.Millisecond
-	for _, tt := range []struct{ rtt, accept, elsewhere time.Duration }{
-		{200 * time.Microsecond, 100 * ms, 400 * ms},
-		{80 * ms, 320 * ms, 800 * ms},
-		{time.Second, 3 * time.Second, 3 * time.Second},
+	for _, tt := range []struct{ rtt, accept, elsewhere, connect time.Duration }{
+		{200 * time.Microsecond, 100 * ms, 400 * ms, 100 * ms},
+		{80 * ms, 320 * ms, 800 * ms, 800 * ms},
+		{time.Second, 3 * time.Second, 3 * time.Second, 3 * time.Second},
 	} {
 		if a, e := acceptWatch(tt.rtt, opt), elsewhereWait(tt.rtt, opt); a != tt.accept || e != tt.elsewhere {
 			t.Errorf("rtt %v: accept watch %v, elsewhere wait %v; want %v, %v", tt.rtt, a, e, tt.accept, tt.elsewhere)
+		}
+		if c := elsewhereConnectWait(tt.rtt, opt); c != tt.connect {
+			t.Errorf("rtt %v: connect to another port given %v, want %v", tt.rtt, c, tt.connect)
 		}
 	}
 }
