@@ -223,3 +223,23 @@ func TestCheckTimeoutBound(t *testing.T) {
 		t.Errorf("--timeout 6m: exit %d, stdout %q, stderr %q; want exit 2 and one line", code, stdout, stderr)
 	}
 }
+
+// This machine has no IPv6 route toward a dual-stack name: family_mismatch
+// whose fix is on this side, not the server's.
+func TestCheckFamilyMismatchNoRouteHere(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Chain(t)
+	if !n.ServerIP6.IsValid() {
+		t.Skip("no IPv6 in this kernel")
+	}
+	n.Client.IP(t, "-6", "route", "del", "default")
+	n.Client.Hosts(t, "127.0.0.1 localhost\n203.0.113.2 app.test\n2001:db8:2::2 app.test\n")
+	n.Client.ResolvConf(t, "nameserver 127.0.0.1\n")
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "[::]:8282"))
+	r := expectWith(t, n.Client, nil, "unreachable", "family_mismatch", "medium", "app.test:8282")
+	mustEvidence(t, r, "IPv4 works: 203.0.113.2:8282.", "IPv6 fails: [2001:db8:2::2]:8282.")
+	firstFix(t, r, "This machine has no route for IPv6: the failure is on this side, not the server's. Give this machine IPv6 connectivity (a default route; ask the network's administrator), or make the client use IPv4. This machine's routes:")
+	if !hasFinding(r, "no_route") {
+		t.Errorf("the IPv6 address's own verdict stands beside: %s", dump(r))
+	}
+}

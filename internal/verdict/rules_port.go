@@ -285,10 +285,20 @@ func familyDraft(x name) Draft {
 	}
 	port := x.ev.Target.Port
 	fix := []i18n.Msg{}
-	if ff == "IPv6" {
+	// This machine has no route for the failing family: the server is not
+	// what to change (a client without IPv6 meets a name with AAAA).
+	noRoute := !slices.ContainsFunc(fails, func(a AddrEvidence) bool { return !(tcp{x.ev, a}).localRefusal() })
+	switch {
+	case noRoute:
+		routes := i18n.CmdLine("ip -4 route show")
+		if ff == "IPv6" {
+			routes = i18n.CmdLine("ip -6 route show")
+		}
+		fix = append(fix, i18n.M("portfamily.fix.family.no_route", "Family", ff, "Works", wf), routes)
+	case ff == "IPv6":
 		fix = append(fix, i18n.M("portfamily.fix.family.v6"),
 			i18n.Cmd("ss -ltn 'sport = :%d'", port), i18n.Cmd("ip6tables -I INPUT -p tcp --dport %d -j ACCEPT", port))
-	} else {
+	default:
 		fix = append(fix, i18n.M("portfamily.fix.family.v4"),
 			i18n.Cmd("ss -ltn 'sport = :%d'", port), i18n.Cmd("iptables -I INPUT -p tcp --dport %d -j ACCEPT", port))
 	}
@@ -296,8 +306,10 @@ func familyDraft(x name) Draft {
 	if wf == "IPv4" {
 		client = "portfamily.fix.family.client_v4"
 	}
-	fix = append(fix, i18n.M("portfamily.fix.family.name", "Host", host), i18n.Cmd("getent ahosts %s", host),
-		i18n.M(client, "Addr", works[0].Addr.Addr().String()))
+	if !noRoute { // the name's records are right: this machine cannot use one family
+		fix = append(fix, i18n.M("portfamily.fix.family.name", "Host", host), i18n.Cmd("getent ahosts %s", host))
+	}
+	fix = append(fix, i18n.M(client, "Addr", works[0].Addr.Addr().String()))
 	out, _ := decideAddr(x.ev, fails[0])
 	return Draft{Summary: i18n.M("portfamily.family.summary", "Host", host, "Works", wf, "Fails", ff),
 		Lines: lines, Fix: fix, Outcome: out}

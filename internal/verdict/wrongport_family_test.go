@@ -165,6 +165,12 @@ func TestDecidePortsAndFamilies(t *testing.T) {
 			v6.Proto = &ProtoEvidence{Protocol: evidence.ProtoWebSocket, WS: wsAnswer(404, http.Header{}, "not found")}
 			return nEv("ws://app.test:8282/chat", DNS{}, v4, v6)
 		}(), OutcomeProtocolMismatch, []Cause{CauseFamilyMismatch, CauseWSPathNotFound}, Medium, "those that prefer IPv6"},
+		{"IPv4 works, this machine has no IPv6 route: the fix is on this side", func() Evidence {
+			v6 := AddrEvidence{Addr: netip.MustParseAddrPort("[2001:db8::2]:8282"), Route: &host.Route{Type: "none", Errno: syscall.ENETUNREACH},
+				Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}
+			v4 := nAddr("203.0.113.2:8282", neterr.OK)
+			return nEv("app.test:8282", DNS{}, v6, v4)
+		}(), OutcomeUnreachable, []Cause{CauseFamilyMismatch, CauseNoRoute}, Medium, "only IPv4 works"},
 		{"two IPv4 addresses, one works: ok, not a family", nEv("app.test:8282", DNS{},
 			nAddr("203.0.113.2:8282", neterr.Refused), nAddr("203.0.113.3:8282", neterr.OK)),
 			OutcomeOK, []Cause{CauseOK, CauseNotListening, CauseBoundToLoopback}, High, "accepts connections"},
