@@ -12,6 +12,7 @@ command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy; the TLS verdict tests
 command -v openssl >/dev/null 2>&1 || need+=(openssl)   # the TLS verdict tests: nginx's TLS library, s_server
 command -v curl >/dev/null 2>&1 || need+=(curl)         # the TLS verdict tests: a current client confirms the verdict
+command -v socat >/dev/null 2>&1 || need+=(socat)       # check: a TCP forwarder to a dead backend
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus) # serve: a real Prometheus scrapes the exporter
 # The WebSocket verdict tests: a forwarder, a service that waits for a command, a Python WebSocket app
 # (Debian's package is for /usr/bin/python3, which the tests use when a python3 earlier in PATH lacks it).

@@ -109,7 +109,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	}
 	argTargets := make([]target.Target, 0, len(args))
 	for _, s := range args {
-		t, err := target.Parse(s)
+		t, err := parseTarget(s)
 		if err != nil {
 			return usageErr("%v", err)
 		}
@@ -325,12 +325,22 @@ func (tf *targetFile) next() (diagnose.Item, error) {
 		if line = strings.TrimSpace(line); line == "" {
 			continue
 		}
-		t, err := target.Parse(line)
+		t, err := parseTarget(line)
 		if err != nil {
 			return diagnose.Item{}, usageErr("%s:%d: %v", tf.display, tf.line, shortTargetErr(err))
 		}
 		return diagnose.Item{Target: t, From: fmt.Sprintf("%s:%d", tf.display, tf.line)}, nil
 	}
+}
+
+// parseTarget parses a target to diagnose: its form, and a zone that names
+// an interface of this machine.
+func parseTarget(s string) (target.Target, error) {
+	t, err := target.Parse(s)
+	if err != nil {
+		return t, err
+	}
+	return t, target.CheckZone(t)
 }
 
 // shortTargetErr keeps a bad line of binary junk or kilobytes to a readable

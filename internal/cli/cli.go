@@ -51,6 +51,10 @@ func toolErr(format string, a ...any) error {
 // problem is returned when a diagnosis found something wrong: exit 1, nothing more to print.
 var errProblem = &exitError{code: ExitProblem}
 
+// maxTimeout bounds --timeout: no client waits longer for one connection
+// (Linux gives up on a silent SYN after about 2 minutes, browsers after 4).
+const maxTimeout = 5 * time.Minute
+
 // globals are the common flags.
 type globals struct {
 	json    bool
@@ -123,7 +127,7 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	}
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.json, "json", false, "machine-readable output (JSON; JSON Lines for several targets)")
-	pf.DurationVar(&g.timeout, "timeout", 3*time.Second, "timeout per connection attempt")
+	pf.DurationVar(&g.timeout, "timeout", 3*time.Second, "timeout per connection attempt (at most 5m)")
 	pf.StringVar(&g.lang, "lang", "", "language of the output: en, ar, zh (default from LC_ALL/LANG, else en)")
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour (also when NO_COLOR is set or stdout is not a terminal)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
@@ -143,6 +147,10 @@ func (g *globals) setup() error {
 	}
 	if g.timeout <= 0 {
 		return usageErr("--timeout must be positive, got %s", g.timeout)
+	}
+	if g.timeout > maxTimeout {
+		// A wait longer than any client's: no verdict would come in time to help.
+		return usageErr("--timeout %s is longer than conndiag waits for one attempt (at most %s); for example --timeout 30s", g.timeout, maxTimeout)
 	}
 	if g.timeout < time.Millisecond {
 		// Shorter than any round trip: every port would look dropped and every host down.

@@ -87,7 +87,7 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	if len(args) != 1 {
 		return usageErr("load takes one target, got %d; for example: conndiag load ws://127.0.0.1:8282/ --hold 1000", len(args))
 	}
-	t, err := target.Parse(args[0])
+	t, err := parseTarget(args[0])
 	if err != nil {
 		return usageErr("%v", err)
 	}

@@ -27,8 +27,8 @@ const MaxAddrs = verdict.MaxTried
 // Descriptor counts: the worst case each part of a diagnosis holds at once.
 const (
 	fdsPerConnect = 2 // the socket and the dup that keeps its error queue
-	// mainSYNs: the first SYN, and the two more launched once the host answered.
-	mainSYNs = 3
+	// mainSYNs: the first SYN, and the two rounds launched once the host answered.
+	mainSYNs = maxSYNs
 	// fdsHost: netlink sockets and /proc files read for routes, neighbours, listeners.
 	fdsHost = 2
 	// fdsFingerprint: the connection kept for the protocol step plus the

@@ -208,8 +208,14 @@ func checkAddr(ctx context.Context, ap netip.AddrPort, t target.Target, opt Opti
 	ae, conn := probeAddr(ctx, ap, opt)
 	switch {
 	case conn == nil:
+		if elsewhereWanted(ae, t) {
+			ae.Elsewhere = elsewhere(ctx, ae, t, opt)
+		}
 	case t.Protocol() == target.TCP:
-		conn.Close() // SPEC: a plain TCP target is checked at the TCP level only; send nothing
+		// SPEC: a plain TCP target is checked at the TCP level only: nothing
+		// is sent, but a server that resets or closes at once is seen.
+		watchAccepted(ctx, &ae, conn, opt)
+		conn.Close()
 	default:
 		protocolStep(ctx, conn, t, &ae, opt)
 	}

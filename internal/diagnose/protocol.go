@@ -48,6 +48,9 @@ type session struct {
 	a   *verdict.AddrEvidence
 	opt Options
 	p   *verdict.ProtoEvidence
+	// quick: the handshake only, no fingerprints after a failure (another
+	// port tried for the target's protocol, elsewhere.go).
+	quick bool
 }
 
 // dial opens a fresh connection to the same address, for fingerprints.
@@ -67,7 +70,8 @@ func (s *session) dial(ctx context.Context) (net.Conn, error) {
 func hostHeader(t target.Target) string {
 	h := t.Host
 	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
-		h = "[" + h + "]"
+		// A zone names an interface of this machine; it means nothing to the server.
+		h = "[" + a.WithZone("").String() + "]"
 	}
 	def := uint16(80)
 	if t.TLS() {
@@ -86,6 +90,9 @@ func hostHeader(t target.Target) string {
 // kept as they are.
 func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, after func() []probe.TryKind) {
 	began := time.Now()
+	if s.quick {
+		early = nil // the handshake only (another port's probe): no fingerprints
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -111,7 +118,7 @@ func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, af
 	}
 	defer func() { cancel() }()
 	kinds := after()
-	if len(kinds) == 0 {
+	if len(kinds) == 0 || s.quick {
 		if tries != nil {
 			cancel()
 			<-tries
@@ -266,7 +273,7 @@ func (s *session) message(conn net.Conn) {
 	} else {
 		p.Message = probe.TextMessage(s.ctx, conn, deadline)
 	}
-	if r := p.Message.Reply; r == probe.Closed || r == probe.Reset {
+	if r := p.Message.Reply; !s.quick && (r == probe.Closed || r == probe.Reset) {
 		p.Tries = probe.Fingerprint(s.ctx, s.dial, withIdle([]probe.TryKind{probe.TryTLS, probe.TryHTTP, other}, p.Message.Exchange),
 			time.Now().Add(p.Wait), hostHeader(s.t))
 		s.holders()

@@ -23,7 +23,7 @@ import (
 func (s *session) tlsConfig(t target.Target) probe.TLSConfig {
 	cfg := probe.TLSConfig{Now: s.opt.Now}
 	if ip, ok := t.IP(); ok {
-		cfg.IP = ip
+		cfg.IP = ip.WithZone("") // certificates name addresses without a zone
 	} else {
 		cfg.ServerName = t.Host
 	}
@@ -41,7 +41,7 @@ func (s *session) tlsConfig(t target.Target) probe.TLSConfig {
 // when the verdict handshake was refused the way an obsolete server refuses
 // it (probe.WantLegacy): one more connect and handshake.
 func (s *session) legacy(cfg probe.TLSConfig) {
-	if t := s.p.TLS; probe.WantLegacy(t) {
+	if t := s.p.TLS; !s.quick && probe.WantLegacy(t) {
 		t.Legacy = probe.LegacyHandshake(s.ctx, s.dial, time.Now().Add(s.opt.Timeout), cfg)
 	}
 }
@@ -104,7 +104,7 @@ type mssWatch struct {
 
 func (s *session) watchStall(stage string, deadline time.Time, cfg probe.TLSConfig) *mssWatch {
 	w := &mssWatch{}
-	if !neterr.CanSetMSS {
+	if !neterr.CanSetMSS || s.quick {
 		return w
 	}
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)

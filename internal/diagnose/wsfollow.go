@@ -56,7 +56,7 @@ func isRedirect(status int) bool {
 // followUp runs the steps a refused handshake calls for.
 func (s *session) followUp() {
 	w := s.p.WS
-	if w == nil || s.ctx.Err() != nil {
+	if w == nil || s.quick || s.ctx.Err() != nil {
 		return
 	}
 	switch {

@@ -42,6 +42,7 @@ type PortProbe struct {
 	Port     uint16
 	Kind     Kind
 	Duration time.Duration
+	ICMP     *ICMP // the ICMP error that ended the connect, when the kernel kept one
 }
 
 // AddrEvidence is what was learned about one address of the target.
@@ -80,6 +81,63 @@ type AddrEvidence struct {
 
 	// Proto is what the protocol step learned after TCP connected (nil when it did not run).
 	Proto *ProtoEvidence
+
+	// Lost counts the SYNs to the target port that got no answer although a
+	// SYN sent at least two round trips after them did: the port answers some
+	// SYNs and not others. Zero when no answer came, or none was lost.
+	Lost int
+	// AnsweredSYN is which SYN to the target port got the answer (1 for the
+	// first); zero when none did.
+	AnsweredSYN int
+	// AfterAccept is what a plain TCP target did on the accepted connection
+	// while conndiag watched it briefly, sending nothing (nil: not watched).
+	AfterAccept *Exchange
+	// Elsewhere are the target's own protocol spoken to other ports of the
+	// host after the target port refused (the probe ports that accepted, the
+	// listeners of this machine): where the expected service may really be.
+	Elsewhere []Elsewhere
+}
+
+// Elsewhere is the target's protocol tried on another port of the same host.
+type Elsewhere struct {
+	Port uint16
+	// Listener: the port was found among this machine's listening sockets
+	// (rather than among the probe ports that accepted).
+	Listener bool
+	Connect  Connect
+	Proto    *ProtoEvidence // nil when the connect failed
+}
+
+// Speaks reports whether the port completed the target's own protocol: a
+// WebSocket upgrade, an HTTP answer of 2xx or 3xx, a TLS handshake, a
+// Workerman text or frame answer (or a conndiag endpoint's whoami).
+func (e Elsewhere) Speaks() bool {
+	p := e.Proto
+	if p == nil || e.Connect.Kind != OK {
+		return false
+	}
+	if p.TLS != nil && !p.TLS.Done {
+		return false
+	}
+	switch p.Protocol {
+	case ProtoWebSocket:
+		return p.WS != nil && p.WS.Upgraded
+	case ProtoHTTP:
+		return p.HTTP != nil && p.HTTP.Cut == CutNone && p.HTTP.Status >= 200 && p.HTTP.Status < 400
+	case ProtoTLS:
+		return p.TLS != nil
+	case ProtoText, ProtoFrame:
+		m := p.Message
+		if m == nil || m.Reply != ReplyAnswered || m.Cut != CutNone {
+			return false
+		}
+		want := SvcText
+		if p.Protocol == ProtoFrame {
+			want = SvcFrame
+		}
+		return m.Whoami != nil || m.Service.Name == want || m.Service.Name == SvcEcho && p.Protocol == ProtoText
+	}
+	return false
 }
 
 // Limit is a soft/hard resource limit and the current use.

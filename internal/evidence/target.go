@@ -75,7 +75,8 @@ func (t Target) String() string {
 	if t.Scheme == "tcp" && !strings.Contains(t.Raw, "://") {
 		return t.Addr()
 	}
-	return t.Scheme + "://" + t.Addr() + t.Path
+	// In a URL the zone's '%' is written %25 (RFC 6874): [fe80::1%25eth0].
+	return t.Scheme + "://" + strings.Replace(t.Addr(), "%", "%25", 1) + t.Path
 }
 
 // OwnOrigin is the origin of a page served by the target's own host, what a

@@ -153,7 +153,8 @@ var causeCatalog = []CauseInfo{
 	{Cause: CauseClientFirewall, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg {
 		return localRulesFix(i18n.M("cause.client_firewall.fix"), "OUTPUT", a.V6)
 	}},
-	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout},
+	// One family works: the working address's ok is part of its evidence, not a verdict of its own.
+	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout, Supersedes: []Cause{CauseOK}},
 	{Cause: CauseProxyUpstreamFailed, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseWSOriginRejected, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseTLSClientCertificate, Outcome: OutcomeTLSFailure},

@@ -237,6 +237,15 @@ func serviceName(name string) i18n.Msg {
 	return i18n.M("service." + name)
 }
 
+// waited is how long an exchange really waited for its answer: its own
+// duration, or the budget when it kept none.
+func waited(e evidence.Exchange, budget time.Duration) time.Duration {
+	if e.Duration > 0 {
+		return e.Duration
+	}
+	return budget
+}
+
 func (r proto) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
 	switch reply {
 	case evidence.ReplyClosed:

@@ -158,7 +158,7 @@ func (r proto) tlsPlainLine() i18n.Msg {
 }
 
 func (r proto) tlsNoAnswerLine() i18n.Msg {
-	return r.noAnswerLine(r.tls().Reply, i18n.M("what.tls"), r.p.Timeout)
+	return r.noAnswerLine(r.tls().Reply, i18n.M("what.tls"), waited(r.tls().Exchange, r.p.Timeout))
 }
 
 func (r proto) tlsReplied(want ...evidence.Reply) bool { return replyIs(r.tls().Reply, want...) }
@@ -448,7 +448,9 @@ func (r proto) notHTTPLine() i18n.Msg {
 	return i18n.M("ev.proto.not_http", "Bytes", show(r.e.Received, r.e.ReceivedN))
 }
 
-func (r proto) exchangeNoAnswerLine() i18n.Msg { return r.noAnswerLine(r.e.Reply, r.what, r.p.Timeout) }
+func (r proto) exchangeNoAnswerLine() i18n.Msg {
+	return r.noAnswerLine(r.e.Reply, r.what, waited(r.e, r.p.Timeout))
+}
 
 func (r proto) answered() bool { return r.e.Reply == evidence.ReplyAnswered }
 
@@ -559,7 +561,7 @@ func (r proto) msgAnswerLine() i18n.Msg {
 }
 
 func (r proto) msgNoAnswerLine() i18n.Msg {
-	return r.noAnswerLine(r.msg().Reply, r.msgWhat(), r.p.Wait)
+	return r.noAnswerLine(r.msg().Reply, r.msgWhat(), waited(r.msg().Exchange, r.p.Wait))
 }
 
 func (r proto) msgOK(lines ...i18n.Msg) Draft {
@@ -637,7 +639,7 @@ var messageRules = insertBefore("msg.closed.try_tls", closedUnreadRules("msg"), 
 	{ID: "msg.silent", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.msg().Reply == evidence.ReplySilent },
 		Make: func(r proto) Draft {
-			return r.msgOK(i18n.M("ev.proto.message.silent", "What", r.msgWhat(), "Dur", Dur(r.p.Wait)))
+			return r.msgOK(i18n.M("ev.proto.message.silent", "What", r.msgWhat(), "Dur", Dur(waited(r.msg().Exchange, r.p.Wait))))
 		}, Note: "a text or frame server may stay silent until it has something to say"},
 	{ID: "msg.closed.try_tls", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool { return r.msgClosedBy("tls") },

@@ -130,7 +130,7 @@ func (x srvPort) firewallDraft(summary i18n.Msg, lines []i18n.Msg, fallback []i1
 var portRules = []Rule[srvPort]{
 	// What --watch saw.
 	{ID: "server.watch.no_syn", Cause: CauseFilteredUpstream, Conf: Medium,
-		When: func(x srvPort) bool { return x.watched() && len(x.p.Watch.SYNs) == 0 },
+		When: func(x srvPort) bool { return x.watched() && len(x.p.Watch.SYNs) == 0 && x.p.Asked },
 		Make: func(x srvPort) Draft {
 			port := x.p.Port
 			lines := []i18n.Msg{i18n.M("server.ev.watch.none", "Port", port, "Dur", Dur(x.p.Watch.Duration))}
@@ -143,7 +143,7 @@ var portRules = []Rule[srvPort]{
 			}
 			return Draft{Summary: i18n.M("server.watch.upstream.summary", "Port", port), Lines: lines,
 				Fix: append(fix, i18n.Cmd("traceroute -T -p %d SERVER_PUBLIC_IP", port))}
-		}, Note: "no SYN arrived while the client tried: dropped before the host"},
+		}, Note: "no SYN arrived while the client tried: dropped before the host; only for a port named on the command line (a listening port nobody tried proves nothing)"},
 	{ID: "server.watch.overflow", Cause: CauseAcceptQueueOverflow, Conf: High,
 		When: func(x srvPort) bool { return len(x.none) > 0 && x.overflowing() },
 		Make: func(x srvPort) Draft {

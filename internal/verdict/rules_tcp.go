@@ -154,11 +154,12 @@ var tcpRules = []Rule[tcp]{
 		}},
 	{ID: "tcp.ports_exhausted", Cause: CauseEphemeralPortsExhausted, Conf: High, Outcome: OutcomeAddrUnavailable,
 		When: tcp.noLocalPort, Make: portsDraft},
+	tcpAcceptReset, tcpAcceptClose,
 	{ID: "tcp.ok", Cause: CauseOK, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.OK) },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.String()},
-				Lines: []i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}}
+				Lines: append([]i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}, acceptLines(x.a)...)}
 		}},
 	{ID: "tcp.fd_system", Cause: CauseFDExhausted, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) && x.a.Connect.Errno == syscall.ENFILE },
@@ -172,7 +173,10 @@ var tcpRules = []Rule[tcp]{
 	{ID: "tcp.reset", Cause: CauseResetByPeer, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Reset) },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: []i18n.Msg{connectLine(x.a)}}
+			// The RST came right after the kernel's handshake, before the
+			// connect returned: the same as a reset at once after accept.
+			return Draft{Args: []any{"Addr", x.a.Addr.String()},
+				Lines: []i18n.Msg{connectLine(x.a), i18n.M("portfamily.ev.accept.why")}, Fix: acceptFix(x)}
 		}},
 
 	// This machine's own firewall: its OUTPUT rules, read when the connect
@@ -236,10 +240,11 @@ var tcpRules = []Rule[tcp]{
 		Note: "route type unreachable, prohibit, blackhole, throw, or no route at all: without a route nothing leaves, whatever the address (a private one is listed after)"},
 
 	// Refused: an RST. On this machine the listening sockets tell why.
+	tcpWrongPort,
 	{ID: "tcp.refused.local_none", Cause: CauseNotListening, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Refused) && x.a.Local && len(x.a.Listeners) == 0 },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: append(localLines(x), i18n.M("ev.no_listener", "Port", x.port())),
+			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: append(append(localLines(x), i18n.M("ev.no_listener", "Port", x.port())), elsewhereTriedLine(x)...),
 				Fix: []i18n.Msg{i18n.M("cause.not_listening.fix", "Port", x.port()), listenCheckCmd(x.port())}}
 		}},
 	{ID: "tcp.refused.local_loopback", Cause: CauseBoundToLoopback, Conf: High,
@@ -273,7 +278,7 @@ var tcpRules = []Rule[tcp]{
 		When: func(x tcp) bool { return x.is(evidence.Refused) },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.String()},
-				Lines:   []i18n.Msg{connectLine(x.a), i18n.M("ev.rst_meaning", "Addr", x.a.Addr.Addr().String(), "Port", x.port())},
+				Lines:   append([]i18n.Msg{connectLine(x.a), i18n.M("ev.rst_meaning", "Addr", x.a.Addr.Addr().String(), "Port", x.port())}, elsewhereTriedLine(x)...),
 				FixArgs: FixArgs{Port: x.port()}}
 		},
 		Also: []Rule[tcp]{{ID: "tcp.refused.maybe_loopback", Cause: CauseBoundToLoopback, Conf: Low, When: always[tcp],
@@ -378,15 +383,16 @@ func always[X any](X) bool { return true }
 // decideAddr judges one address: the protocol tables when TCP connected and
 // the protocol step ran, the TCP table otherwise.
 func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
-	if a.Connect.Kind == evidence.OK && a.Proto != nil {
-		return decideProto(ev, a)
-	}
 	x := tcp{ev, a}
+	if a.Connect.Kind == evidence.OK && a.Proto != nil {
+		out, fs := decideProto(ev, a)
+		return withLoss(x, out, fs)
+	}
 	fs, out, _ := decideFirst(tcpRules, x) // tcp.unknown always holds
 	if out == "" {
 		out = tcpOutcome(x.kind())
 	}
-	return out, fs
+	return withLoss(x, out, fs)
 }
 
 // ---- drafts shared by several rows ----

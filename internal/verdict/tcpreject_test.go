@@ -68,7 +68,8 @@ func TestRejects(t *testing.T) {
 	timeout := func(a AddrEvidence) AddrEvidence {
 		a.Connect = conn(neterr.Timeout, 0)
 		if a.Alive() {
-			a.Wait, a.RTT, a.SYNs = 200*time.Millisecond, time.Millisecond, 3
+			a.Connect = silentFor(200 * time.Millisecond)
+			a.Wait, a.RTT, a.SYNs = 200*time.Millisecond, time.Millisecond, 6
 		} else {
 			a.Timeout, a.SYNs = 3*time.Second, 1
 		}
