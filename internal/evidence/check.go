@@ -198,7 +198,7 @@ type ProtoEvidence struct {
 	// Holders are the processes listening on the target port, read when the
 	// server closed connections before reading and the target is this machine.
 	Holders []Owner
-	MSS      *MSSRetry     // the stalled step again with a small MSS (a path MTU black hole lets it through)
+	MSS     *MSSRetry // the stalled step again with a small MSS (a path MTU black hole lets it through)
 }
 
 // SmallMSS is the MSS the retry of a stalled answer asks for (TCP_MAXSEG
