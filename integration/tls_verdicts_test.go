@@ -132,7 +132,7 @@ http {
 }
 
 // firstFix is the first fix line of the verdict finding.
-func firstFix(r report) string {
+func firstFixLine(r report) string {
 	if len(r.Findings) == 0 || len(r.Findings[0].Fix) == 0 {
 		return ""
 	}
@@ -159,8 +159,8 @@ func expectTLS(t *testing.T, ns *testbed.NS, ca, target, outcome, cause, conf, f
 	if want := map[bool]int{true: 0, false: 1}[cause == "ok"]; code != want {
 		t.Errorf("%s: exit %d, want %d", target, code, want)
 	}
-	if fix != "" && firstFix(r) != fix {
-		t.Errorf("%s: first fix line\n%q\nwant\n%q", target, firstFix(r), fix)
+	if fix != "" && firstFixLine(r) != fix {
+		t.Errorf("%s: first fix line\n%q\nwant\n%q", target, firstFixLine(r), fix)
 	}
 	return r
 }
