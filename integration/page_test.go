@@ -1,0 +1,286 @@
+//go:build linux
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/conndiag/conndiag/internal/testbed"
+)
+
+// The check page of conndiag listen in a real browser: Debian's Chromium,
+// headless, in the client namespace of a Pair, driven over its debugging
+// pipe with a fresh profile per test. listen runs in the server namespace.
+// Each case loads the page in English, Arabic and Chinese (Accept-Language)
+// on a phone-sized screen, asserts the rendered verdict's data-cause and
+// texts, and saves a screenshot under the test's temp dir (and under
+// $CONNDIAG_SCREENSHOTS when set).
+
+const chromiumPath = "/usr/bin/chromium"
+
+// pageLangs are the languages each case is shown in, with a test that the
+// rendered summary is really in that language.
+var pageLangs = []struct {
+	lang, accept string
+	dir          string
+	script       *unicode.RangeTable
+}{
+	{"en", "en-US,en;q=0.9", "ltr", unicode.Latin},
+	{"ar", "ar-EG,ar;q=0.9", "rtl", unicode.Arabic},
+	{"zh", "zh-CN,zh;q=0.9", "ltr", unicode.Han},
+}
+
+// startBrowser starts Chromium inside ns with the flags this machine needs
+// as root and a new empty profile; it is closed at cleanup.
+func startBrowser(t *testing.T, ns *testbed.NS, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	testbed.RequireTool(t, chromiumPath)
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("ip not found")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+		// Run the browser inside the client namespace: the debugging pipe
+		// (fds 3 and 4) survives ip netns exec, which execs the browser.
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			cmd.Args = append([]string{"ip", "netns", "exec", ns.Name(), cmd.Path}, cmd.Args[1:]...)
+			cmd.Path = ip
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		}),
+	)
+	opts = append(opts, extra...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return bctx
+}
+
+// pageView is what a test reads of the rendered page.
+type pageView struct {
+	State      string `json:"state"`
+	Dir        string `json:"dir"`
+	Lang       string `json:"lang"`
+	Cause      string `json:"cause"`  // #verdict's data-cause
+	Summary    string `json:"summary"` // #verdict's summary
+	VerdictMS  string `json:"verdict_ms"`
+	Causes     map[string]string `json:"causes"` // each attempt's URL → its data-cause
+	Text       string `json:"text"`   // the whole result
+	Overflow   bool   `json:"overflow"`
+}
+
+const readView = `(() => {
+  const v = document.getElementById("verdict");
+  const causes = {};
+  document.querySelectorAll("article.attempt").forEach(a => { causes[a.dataset.ws] = a.dataset.cause; });
+  return {
+    state: document.body.dataset.state || "",
+    dir: document.documentElement.dir, lang: document.documentElement.lang,
+    cause: v ? v.dataset.cause : "", summary: v ? v.querySelector(".summary").textContent : "",
+    verdict_ms: document.body.dataset.verdictMs || "",
+    causes: causes, text: document.getElementById("result").innerText,
+    overflow: document.documentElement.scrollWidth > window.innerWidth + 1,
+  };
+})()`
+
+// pageCase loads the page in one language, optionally checks a typed URL,
+// waits for the verdict and checks it.
+type pageCase struct {
+	name    string
+	page    string // the page's URL
+	typed   string // a URL to enter in the form, "" for none
+	cause   string // the expected #verdict data-cause
+	attempt string // the attempt whose cause must equal cause ("" any)
+	words   []string
+}
+
+func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
+	t.Helper()
+	shots := os.Getenv("CONNDIAG_SCREENSHOTS")
+	done := make(chan error, len(pageLangs))
+	views := make([]pageView, len(pageLangs))
+	for i, l := range pageLangs {
+		go func() {
+			done <- func() error {
+				tctx, cancel := chromedp.NewContext(bctx)
+				defer cancel()
+				tctx, cancelT := context.WithTimeout(tctx, 60*time.Second)
+				defer cancelT()
+				if _, err := chromedp.Call(tctx, network.Enable, network.EnableParams{}); err != nil {
+					return fmt.Errorf("network.enable: %w", err)
+				}
+				if _, err := chromedp.Call(tctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+					Headers: network.Headers{"Accept-Language": l.accept}}); err != nil {
+					return fmt.Errorf("setting Accept-Language: %w", err)
+				}
+				steps := []chromedp.Action[chromedp.Void]{
+					chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
+					chromedp.Navigate(c.page),
+				}
+				if c.typed != "" {
+					// The listen's own endpoints first, then the typed URL.
+					steps = append(steps,
+						chromedp.Poll[chromedp.Void](`document.body.dataset.state === "done"`, chromedp.WithPollingTimeout(30*time.Second)),
+						chromedp.SendKeys(chromedp.CSS("#url"), c.typed),
+						chromedp.Click(chromedp.CSS("#go")),
+						chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('article.attempt[data-ws=%q]') !== null`, c.typed),
+							chromedp.WithPollingTimeout(40*time.Second)))
+				} else {
+					steps = append(steps, chromedp.Poll[chromedp.Void](`document.body.dataset.state === "done"`, chromedp.WithPollingTimeout(30*time.Second)))
+				}
+				if err := chromedp.Do(tctx, steps...); err != nil {
+					return fmt.Errorf("%s: %w", l.lang, err)
+				}
+				v, err := chromedp.Run(tctx, chromedp.Evaluate[pageView](readView))
+				if err != nil {
+					return fmt.Errorf("%s: reading the page: %w", l.lang, err)
+				}
+				views[i] = v
+				png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
+				if err != nil {
+					return fmt.Errorf("%s: screenshot: %w", l.lang, err)
+				}
+				name := fmt.Sprintf("%s-%s.png", strings.ReplaceAll(c.name, " ", "_"), l.lang)
+				if err := os.WriteFile(filepath.Join(t.TempDir(), name), png, 0o644); err != nil {
+					return err
+				}
+				if shots != "" {
+					_ = os.WriteFile(filepath.Join(shots, name), png, 0o644)
+				}
+				return nil
+			}()
+		}()
+	}
+	for range pageLangs {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range pageLangs {
+		v := views[i]
+		if v.Cause != c.cause {
+			t.Errorf("%s: verdict %q, want %q\n%s", l.lang, v.Cause, c.cause, v.Text)
+		}
+		if c.attempt != "" && v.Causes[c.attempt] != c.cause {
+			t.Errorf("%s: %s: %q, want %q (attempts %v)", l.lang, c.attempt, v.Causes[c.attempt], c.cause, v.Causes)
+		}
+		if v.Lang != l.lang || v.Dir != l.dir {
+			t.Errorf("%s: the page is lang=%q dir=%q", l.lang, v.Lang, v.Dir)
+		}
+		if !hasScript(v.Summary, l.script) {
+			t.Errorf("%s: the verdict's summary is not in %s: %q", l.lang, l.lang, v.Summary)
+		}
+		for _, bad := range []string{"<no value>", "page.sum.", "page.ev.", "cause."} {
+			if strings.Contains(v.Text, bad) {
+				t.Errorf("%s: the page shows %q:\n%s", l.lang, bad, v.Text)
+			}
+		}
+		for _, w := range c.words {
+			if !strings.Contains(v.Text, w) {
+				t.Errorf("%s: the page does not say %q:\n%s", l.lang, w, v.Text)
+			}
+		}
+		if v.Overflow {
+			t.Errorf("%s: the page is wider than a phone's screen", l.lang)
+		}
+		t.Logf("%s %s: verdict %s after %s ms", c.name, l.lang, v.Cause, v.VerdictMS)
+	}
+}
+
+func hasScript(s string, tab *unicode.RangeTable) bool {
+	for _, r := range s {
+		if unicode.Is(tab, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// pageListen starts conndiag listen in the server namespace and waits for
+// its ports.
+func pageListen(t *testing.T, n *testbed.PairNet, ports []int, args ...string) {
+	t.Helper()
+	n.Server.Start(t, append([]string{bin, "listen", "--quiet"}, args...)...)
+	for _, p := range ports {
+		n.Server.WaitListening(t, "tcp", p, 10*time.Second)
+	}
+}
+
+func TestPageWorkingEndpoint(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	b := startBrowser(t, n.Client)
+	ws := "ws://" + n.ServerIP.String() + ":8282/"
+	runPageCase(t, b, pageCase{name: "ok", page: "http://" + n.ServerIP.String() + ":8080/", cause: "ok", attempt: ws, words: []string{ws}})
+}
+
+func TestPageDroppedPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
+	b := startBrowser(t, n.Client)
+	ws := "ws://" + n.ServerIP.String() + ":8282/"
+	runPageCase(t, b, pageCase{name: "filtered", page: "http://" + n.ServerIP.String() + ":8080/", cause: "filtered", attempt: ws,
+		words: []string{"8282", "iptables -I INPUT -p tcp --dport 8282 -j ACCEPT"}})
+}
+
+func TestPageClosedPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	b := startBrowser(t, n.Client)
+	typed := "ws://" + n.ServerIP.String() + ":9/"
+	runPageCase(t, b, pageCase{name: "not_listening", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,
+		cause: "not_listening", attempt: typed, words: []string{"conndiag explain -"}})
+}
+
+func TestPageHTTPOnlyPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	b := startBrowser(t, n.Client)
+	typed := "ws://" + n.ServerIP.String() + ":8080/"
+	runPageCase(t, b, pageCase{name: "ws_upgrade_rejected", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,
+		cause: "ws_upgrade_rejected", attempt: typed, words: []string{"200"}})
+}
+
+func TestPageMixedContent(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8443, 8282}, "https://0.0.0.0:8443", "websocket://0.0.0.0:8282")
+	b := startBrowser(t, n.Client, chromedp.IgnoreCertErrors)
+	ws := "ws://" + n.ServerIP.String() + ":8282/"
+	runPageCase(t, b, pageCase{name: "blocked_by_client", page: "https://" + n.ServerIP.String() + ":8443/", cause: "blocked_by_client", attempt: ws,
+		words: []string{"SecurityError", "wss://" + n.ServerIP.String() + ":8282/"}})
+}
