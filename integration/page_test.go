@@ -86,15 +86,15 @@ func startBrowser(t *testing.T, ns *testbed.NS, extra ...chromedp.ExecAllocatorO
 
 // pageView is what a test reads of the rendered page.
 type pageView struct {
-	State      string `json:"state"`
-	Dir        string `json:"dir"`
-	Lang       string `json:"lang"`
-	Cause      string `json:"cause"`  // #verdict's data-cause
-	Summary    string `json:"summary"` // #verdict's summary
-	VerdictMS  string `json:"verdict_ms"`
-	Causes     map[string]string `json:"causes"` // each attempt's URL → its data-cause
-	Text       string `json:"text"`   // the whole result
-	Overflow   bool   `json:"overflow"`
+	State     string            `json:"state"`
+	Dir       string            `json:"dir"`
+	Lang      string            `json:"lang"`
+	Cause     string            `json:"cause"`   // #verdict's data-cause
+	Summary   string            `json:"summary"` // #verdict's summary
+	VerdictMS string            `json:"verdict_ms"`
+	Causes    map[string]string `json:"causes"` // each attempt's URL → its data-cause
+	Text      string            `json:"text"`   // the whole result
+	Overflow  bool              `json:"overflow"`
 }
 
 const readView = `(() => {

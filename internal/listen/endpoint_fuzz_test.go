@@ -133,7 +133,7 @@ var pageTags = map[string][]string{
 	"html": {"lang", "dir"}, "head": nil, "meta": {"charset", "name", "content"}, "title": nil, "style": nil,
 	"body": {"data-state"}, "main": nil, "h1": nil, "p": {"class", "id", "hidden"}, "noscript": nil,
 	"section": {"id", "aria-live"}, "form": {"id", "autocomplete"}, "label": {"for"}, "div": {"class"},
-	"input": {"id", "name", "type", "inputmode", "dir", "placeholder", "spellcheck", "maxlength"},
+	"input":  {"id", "name", "type", "inputmode", "dir", "placeholder", "spellcheck", "maxlength"},
 	"button": {"id", "type"}, "details": nil, "summary": nil, "code": {"dir"}, "table": {"dir"},
 	"tr": nil, "th": nil, "td": nil, "small": nil, "script": {"type", "id"},
 }

@@ -52,7 +52,7 @@ func TestDecideBrowser(t *testing.T) {
 	snap := newSnapshot(t)
 	upgraded := evidence.ServerSide{Arrived: true, From: brFrom, Upgraded: true}
 	checkFindings := func(c Cause) []Finding {
-		return []Finding{{Cause: c, Confidence: High, Summary: i18n.M("cause." + string(c) + ".summary", "Status", 200), Rule: "websocket.http_200"}}
+		return []Finding{{Cause: c, Confidence: High, Summary: i18n.M("cause."+string(c)+".summary", "Status", 200), Rule: "websocket.http_200"}}
 	}
 	tests := []struct {
 		name  string
