@@ -5,8 +5,11 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -113,16 +116,17 @@ type Result struct {
 }
 
 type fixLine struct {
-	Text string
+	Text template.HTML
 	Cmd  bool
 }
 
 type findingView struct {
-	Cause, ConfCode, Conf, Summary, URL string
-	OK                                  bool
-	Evidence                            []string
-	Fix                                 []fixLine
-	EvidenceLabel, FixLabel             string
+	Cause, ConfCode, Conf, URL string
+	Summary                    template.HTML
+	OK                         bool
+	Evidence                   []template.HTML
+	Fix                        []fixLine
+	EvidenceLabel, FixLabel    string
 }
 
 type attemptView struct {
@@ -134,16 +138,46 @@ type attemptView struct {
 
 func view(p *i18n.Printer, f verdict.Finding) findingView {
 	v := findingView{Cause: string(f.Cause), ConfCode: string(f.Confidence), Conf: p.T("ui.confidence." + string(f.Confidence)),
-		Summary: p.Text(f.Summary), OK: f.Cause == verdict.CauseOK,
+		Summary: htmlText(p, f.Summary), OK: f.Cause == verdict.CauseOK,
 		EvidenceLabel: p.T("ui.evidence"), FixLabel: p.T("ui.fix")}
 	for _, m := range f.Evidence {
-		v.Evidence = append(v.Evidence, p.Text(m))
+		v.Evidence = append(v.Evidence, htmlText(p, m))
 	}
 	for _, m := range f.Fix {
-		v.Fix = append(v.Fix, fixLine{Text: p.Text(m), Cmd: m.IsCmd()})
+		v.Fix = append(v.Fix, fixLine{Text: htmlText(p, m), Cmd: m.IsCmd()})
 	}
 	return v
 }
+
+// htmlText renders m for the page as Printer.Text does (every argument
+// escaped), then HTML-escaped, with each string argument (a URL, an
+// address, a peer's words) set in a <bdi>, so that it keeps its own
+// direction inside Arabic text rather than being reordered with it.
+func htmlText(p *i18n.Printer, m i18n.Msg) template.HTML {
+	if m.IsCmd() || len(m.Args) == 0 {
+		return template.HTML(template.HTMLEscapeString(p.Text(m)))
+	}
+	marked := i18n.Msg{ID: m.ID, Args: make(map[string]any, len(m.Args))}
+	var vals []string
+	for k, v := range m.Args {
+		if s, ok := v.(string); ok && s != "" {
+			marked.Args[k] = marker(len(vals))
+			vals = append(vals, s)
+			continue
+		}
+		marked.Args[k] = v
+	}
+	pairs := make([]string, 0, 2*len(vals))
+	for i, v := range vals {
+		pairs = append(pairs, marker(i), "<bdi>"+template.HTMLEscapeString(escape.String(v))+"</bdi>")
+	}
+	// One pass: what a replacement inserts is never scanned again.
+	return template.HTML(strings.NewReplacer(pairs...).Replace(template.HTMLEscapeString(p.Text(marked))))
+}
+
+// marker stands in for argument i while a message is rendered: private-use
+// characters, which neither the catalog nor the escaping produce.
+func marker(i int) string { return "\uE000" + strconv.Itoa(i) + "\uE001" }
 
 // bare: the browser told the page only that it failed (or nothing at all),
 // so its console knows more than the page.

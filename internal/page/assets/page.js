@@ -7,7 +7,7 @@
   var cfg = JSON.parse(document.getElementById("cfg").textContent);
   var result = document.getElementById("result");
   var attempts = []; // in the order they were made
-  var holding = false, holdStart = 0, posting = null, again = false;
+  var holding = false, holdStart = 0;
 
   function now() { return performance.now(); }
   function cut(s, n) { s = String(s == null ? "" : s); return s.length > n ? s.slice(0, n) : s; }
@@ -90,11 +90,16 @@
     });
   }
 
-  // post sends the report and shows the answer; reports made while one is
-  // on its way are merged into the next.
+  // post sends the report and shows the answer. Posts go one after the
+  // other, each with what is known when it is sent.
+  var chain = Promise.resolve();
   function post() {
-    if (posting) { again = true; return posting; }
-    posting = fetch(cfg.report_url, {method: "POST", headers: {"Content-Type": "application/json"}, body: body(), credentials: "omit"})
+    chain = chain.then(send, send);
+    return chain;
+  }
+
+  function send() {
+    return fetch(cfg.report_url, {method: "POST", headers: {"Content-Type": "application/json"}, body: body(), credentials: "omit"})
       .then(function (r) { return r.text().then(function (t) { if (!r.ok) { throw new Error(t || r.status); } return t; }); })
       .then(function (html) {
         result.innerHTML = html;
@@ -107,12 +112,7 @@
         p.textContent = cfg.texts.report_failed + " " + cut(e && e.message, 300);
         result.appendChild(p);
         document.body.dataset.state = "failed";
-      })
-      .then(function () {
-        posting = null;
-        if (again) { again = false; post(); }
       });
-    return posting;
   }
 
   // hold keeps the open connections idle, opens a second one to each a few
@@ -168,12 +168,13 @@
       return;
     }
     document.body.dataset.state = "testing";
+    var clickAt = now();
     fetch(cfg.prepare_url, {method: "POST", headers: {"Content-Type": "application/json"}, credentials: "omit",
       body: JSON.stringify({session: cfg.session, url: url})})
       .then(function (r) { return r.json(); })
       .then(function (t) {
         if (t.error) { err.textContent = t.error; err.hidden = false; document.body.dataset.state = "done"; return; }
-        return open(t).then(post);
+        return open(t).then(post).then(function () { document.body.dataset.typedMs = String(Math.round(now() - clickAt)); });
       })
       .catch(function (e) { err.textContent = cfg.texts.report_failed + " " + cut(e && e.message, 300); err.hidden = false; });
   });
