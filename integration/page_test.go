@@ -124,6 +124,7 @@ type pageCase struct {
 	attempt string // the attempt whose cause must equal cause ("" any)
 	words   []string
 	server  string // the cause the server's own check must find in one of the languages
+	later   bool   // the verdict comes while the page holds its connections: wait for cause
 }
 
 func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
@@ -159,6 +160,11 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 							chromedp.WithPollingTimeout(40*time.Second)))
 				} else {
 					steps = append(steps, chromedp.Poll[chromedp.Void](`document.body.dataset.state === "done"`, chromedp.WithPollingTimeout(30*time.Second)))
+				}
+				if c.later {
+					steps = append(steps, chromedp.Poll[chromedp.Void](
+						fmt.Sprintf(`(document.getElementById("verdict") || {dataset: {}}).dataset.cause === %q`, c.cause),
+						chromedp.WithPollingTimeout(40*time.Second)))
 				}
 				if err := chromedp.Do(tctx, steps...); err != nil {
 					return fmt.Errorf("%s: %w", l.lang, err)
@@ -302,4 +308,29 @@ func TestPageMixedContent(t *testing.T) {
 	ws := "ws://" + n.ServerIP.String() + ":8282/"
 	runPageCase(t, b, pageCase{name: "blocked_by_client", page: "https://" + n.ServerIP.String() + ":8443/", cause: "blocked_by_client", attempt: ws,
 		words: []string{"SecurityError", "wss://" + n.ServerIP.String() + ":8282/"}})
+}
+
+// The listen's own --idle-timeout closes the connections the page holds
+// open: both die at the same age, and the server saw itself close them.
+func TestPageIdleTimeout(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "--idle-timeout", "3s", "--page-hold", "30s", "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	b := startBrowser(t, n.Client)
+	ws := "ws://" + n.ServerIP.String() + ":8282/"
+	runPageCase(t, b, pageCase{name: "idle_timeout", page: "http://" + n.ServerIP.String() + ":8080/", cause: "idle_timeout", attempt: ws,
+		later: true, words: []string{"--idle-timeout"}})
+}
+
+// A wss:// endpoint with listen's self-signed certificate: the browser
+// refuses it and tells the page nothing; the server saw the TLS handshake
+// fail from that browser's address.
+func TestPageCertificateRefused(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8443}, "http://0.0.0.0:8080", "wss://0.0.0.0:8443")
+	b := startBrowser(t, n.Client)
+	wss := "wss://" + n.ServerIP.String() + ":8443/"
+	runPageCase(t, b, pageCase{name: "tls_certificate", page: "http://" + n.ServerIP.String() + ":8080/", cause: "tls_certificate", attempt: wss,
+		words: []string{"conndiag explain -"}})
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
-# nftables, nginx-light) when they are missing. As non-root it installs nothing: the tests
-# that need root skip and say so.
+# nftables, nginx-light, chromium and its fonts) when they are missing. As
+# non-root it installs nothing: the tests that need root skip and say so.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
@@ -9,6 +9,11 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy
+# The check page's tests (integration/page_test.go): headless Chromium, and
+# fonts for the Arabic and Chinese screenshots.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list :lang=ar 2>/dev/null | grep -q . || need+=(fonts-noto-core)
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")

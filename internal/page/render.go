@@ -74,9 +74,11 @@ func WritePage(w io.Writer, s Session, info Info, timeout, hold time.Duration) e
 	for _, t := range s.Targets {
 		cfg.Targets = append(cfg.Targets, jsTarget{Token: t.Token, URL: t.URL, HoldURL: t.HoldURL})
 	}
+	// What the request carried is the client's bytes: shown escaped (no
+	// control or bidi character reaches the page), as the terminal shows them.
 	var headers []kv
 	for k, v := range info.Headers {
-		headers = append(headers, kv{k, v})
+		headers = append(headers, kv{escape.String(k), escape.String(v)})
 	}
 	sort.Slice(headers, func(i, j int) bool { return headers[i].K < headers[j].K })
 	var skipped []string
@@ -95,7 +97,7 @@ func WritePage(w io.Writer, s Session, info Info, timeout, hold time.Duration) e
 		"LimitsTitle": p.T("page.limits"),
 		"LimitsText":  p.T("page.limits.text", "Timeout", verdict.Dur(timeout)),
 		"InfoTitle":   p.T("listen.http.title"), "ClientLabel": p.T("listen.http.client"), "ServerLabel": p.T("listen.http.server"),
-		"InfoNote": p.T("listen.http.note"), "Client": info.Client, "Server": info.Server, "Headers": headers,
+		"InfoNote": p.T("listen.http.note"), "Client": escape.String(info.Client), "Server": escape.String(info.Server), "Headers": headers,
 		"Skipped": skipped,
 		"Config":  cfg,
 		"JS":      template.JS(pageJS),
@@ -199,7 +201,7 @@ func WriteResult(w io.Writer, lang string, rs []Result, holding bool, hold time.
 		if len(r.Findings) == 0 {
 			continue
 		}
-		a := attemptView{URL: r.Browser.URL, Cause: string(r.Findings[0].Cause), BrowserTitle: p.T("page.browser")}
+		a := attemptView{URL: escape.String(r.Browser.URL), Cause: string(r.Findings[0].Cause), BrowserTitle: p.T("page.browser")}
 		for _, f := range r.Findings {
 			a.Browser = append(a.Browser, view(p, f))
 		}
@@ -217,7 +219,7 @@ func WriteResult(w io.Writer, lang string, rs []Result, holding bool, hold time.
 		}
 		if top == nil || top.OK && r.Findings[0].Cause != verdict.CauseOK {
 			v := view(p, r.Findings[0])
-			v.URL = r.Browser.URL
+			v.URL = a.URL
 			top = &v
 		}
 		held = max(held, r.Browser.Seen.Held)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/conndiag/conndiag/internal/escape"
 	"github.com/conndiag/conndiag/internal/evidence"
 )
 
@@ -156,13 +157,14 @@ func ValidToken(s string) bool {
 }
 
 // ParseWS parses a WebSocket URL the page may open: ws:// or wss://, a
-// host, no fragment, no user information, at most 2048 bytes.
+// host, no fragment, no user information, at most 2048 bytes, nothing that
+// escape would have to escape (controls, bidi marks, invalid UTF-8).
 func ParseWS(s string) (*url.URL, error) {
 	if len(s) > maxURL {
 		return nil, fmt.Errorf("the URL is longer than %d bytes", maxURL)
 	}
-	if strings.ContainsAny(s, " \t\r\n\x00") {
-		return nil, errors.New("the URL has spaces or control characters")
+	if strings.Contains(s, " ") || !escape.IsSafe(s) {
+		return nil, errors.New("the URL has spaces, control or bidi characters, or is not UTF-8")
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -210,14 +210,15 @@ func Own(eps []Endpoint, u *url.URL, pageHost string, local func(netip.Addr) boo
 	return -1
 }
 
-// Join turns a report into the evidence of each of its connections: the
-// browser's side from the report, the server's from the connections the
-// endpoint saw (seen gives an endpoint's recent ones, newest last).
 // Joined is one connection of a report with its evidence.
 type Joined struct {
 	Token   string
 	Browser evidence.Browser
 }
+
+// Join turns a report into the evidence of each of its connections: the
+// browser's side from the report, the server's from the connections the
+// endpoint saw (seen gives an endpoint's recent ones, newest last).
 
 func (s *Session) Join(r Report, eps []Endpoint, seen func(endpoint int) []Seen, timeout time.Duration) []Joined {
 	var out []Joined
