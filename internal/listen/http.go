@@ -15,8 +15,8 @@ import (
 	"github.com/conndiag/conndiag/internal/page"
 )
 
-// The http endpoint is net/http with an info page: what the client looks
-// like from here. It ignores WebSocket upgrade requests like any HTTP-only
+// The http endpoint is net/http with the check page (page.go) and the info
+// of what the client looks like from here. It ignores WebSocket upgrade requests like any HTTP-only
 // server, so a WebSocket client gets 200 instead of 101, which is the
 // mismatch to reproduce.
 
