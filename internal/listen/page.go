@@ -178,7 +178,7 @@ func (s *Server) servePrepare(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, ok := s.pg.sessions.Get(req.Session)
 	if !ok {
-		answer(http.StatusBadRequest, prepareResp{Error: "this page is too old: reload it"})
+		answer(http.StatusBadRequest, prepareResp{Error: i18n.New(s.pageLang(r)).T("page.too_old")})
 		return
 	}
 	p := i18n.New(sess.Lang)
@@ -199,7 +199,7 @@ func (s *Server) servePrepare(w http.ResponseWriter, r *http.Request) {
 		run = page.NewCheckRun()
 	}
 	if !s.pg.sessions.AddTyped(sess.ID, t, run) {
-		answer(http.StatusOK, prepareResp{Error: p.T("page.form.bad_url", "Err", "too many URLs for one page: reload it")})
+		answer(http.StatusOK, prepareResp{Error: p.T("page.form.too_many")})
 		return
 	}
 	if run != nil {
@@ -288,7 +288,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, ok := s.pg.sessions.Get(rep.Session)
 	if !ok {
-		http.Error(w, "this page is too old: reload it", http.StatusBadRequest)
+		http.Error(w, i18n.New(s.pageLang(r)).T("page.too_old"), http.StatusBadRequest)
 		return
 	}
 	// A failure the browser saw can reach it before the server's goroutine

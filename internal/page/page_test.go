@@ -323,11 +323,15 @@ func TestSessionsBounded(t *testing.T) {
 		t.Error("a session older than TTL is kept")
 	}
 	ss.Add(&Session{ID: "fresh12345", Created: now})
-	for i := range MaxAttempts + 2 {
-		ok := ss.AddTyped("fresh12345", Target{Token: "typed" + strings.Repeat("y", i+4)}, nil)
-		if ok != (i < MaxAttempts) {
+	for i := range MaxTyped + 2 {
+		ok := ss.AddTyped("fresh12345", Target{Token: "typed" + strings.Repeat("y", i+4), Typed: true}, nil)
+		if ok != (i < MaxTyped) {
 			t.Fatalf("typed URL %d: %v", i+1, ok)
 		}
+	}
+	ss.Add(&Session{ID: "full123456", Created: now, Targets: make([]Target, MaxAttempts)})
+	if ss.AddTyped("full123456", Target{Typed: true}, nil) {
+		t.Error("a typed URL beyond what a report may carry")
 	}
 	if ss.AddTyped("unknown123", Target{}, nil) {
 		t.Error("a typed URL for an unknown session")

@@ -288,12 +288,15 @@ func Match(rs []Seen, token string, client netip.Addr, since time.Time, e Endpoi
 	return v
 }
 
-// Sessions holds the recent page loads, bounded in number and age.
+// Sessions holds the recent page loads, bounded in number and age: with
+// MaxTyped URLs of at most 2 KiB (each kept three times) a session is at
+// most about 100 KiB, so the default 512 are at most about 50 MiB however
+// many visitors ask; the page's own endpoints take a few hundred bytes.
 type Sessions struct {
 	mu    sync.Mutex
 	m     map[string]*Session
 	order []string
-	Max   int           // default 1024
+	Max   int           // default 512
 	TTL   time.Duration // default 1 hour
 	Now   func() time.Time
 }
@@ -314,7 +317,7 @@ func (ss *Sessions) Add(s *Session) {
 	}
 	max := ss.Max
 	if max <= 0 {
-		max = 1024
+		max = 512
 	}
 	for len(ss.order) >= max {
 		delete(ss.m, ss.order[0])
@@ -342,13 +345,26 @@ func (ss *Sessions) Get(id string) (Session, bool) {
 	return c, true
 }
 
+// MaxTyped is how many URLs a person may enter on one load of the page.
+const MaxTyped = 8
+
 // AddTyped adds a typed URL's target and its check to a session; false when
-// the session is unknown or has as many targets as a report may carry.
+// the session is unknown, has MaxTyped typed URLs already, or as many
+// targets as a report may carry.
 func (ss *Sessions) AddTyped(id string, t Target, run *CheckRun) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s, ok := ss.m[id]
 	if !ok || len(s.Targets) >= MaxAttempts {
+		return false
+	}
+	typed := 0
+	for _, t := range s.Targets {
+		if t.Typed {
+			typed++
+		}
+	}
+	if typed >= MaxTyped {
 		return false
 	}
 	s.Targets = append(s.Targets, t)
