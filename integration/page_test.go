@@ -89,7 +89,8 @@ type pageView struct {
 	State     string            `json:"state"`
 	Dir       string            `json:"dir"`
 	Lang      string            `json:"lang"`
-	Cause     string            `json:"cause"`   // #verdict's data-cause
+	Cause     string            `json:"cause"` // #verdict's data-cause
+	Conf      string            `json:"confidence"`
 	Summary   string            `json:"summary"` // #verdict's summary
 	VerdictMS string            `json:"verdict_ms"`
 	TypedMS   string            `json:"typed_ms"`
@@ -106,7 +107,7 @@ const readView = `(() => {
   return {
     state: document.body.dataset.state || "",
     dir: document.documentElement.dir, lang: document.documentElement.lang,
-    cause: v ? v.dataset.cause : "", summary: v ? v.querySelector(".summary").textContent : "",
+    cause: v ? v.dataset.cause : "", confidence: v ? v.dataset.confidence : "", summary: v ? v.querySelector(".summary").textContent : "",
     verdict_ms: document.body.dataset.verdictMs || "", typed_ms: document.body.dataset.typedMs || "",
     causes: causes, text: document.getElementById("result").innerText,
     server: Array.from(document.querySelectorAll("article.attempt .server .finding")).map(f => f.dataset.cause),
@@ -125,6 +126,8 @@ type pageCase struct {
 	words   []string
 	server  string // the cause the server's own check must find in one of the languages
 	later   bool   // the verdict comes while the page holds its connections: wait for cause
+	// confidence is the expected #verdict data-confidence ("" any).
+	confidence string
 }
 
 func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
@@ -162,8 +165,12 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 					steps = append(steps, chromedp.Poll[chromedp.Void](`document.body.dataset.state === "done"`, chromedp.WithPollingTimeout(30*time.Second)))
 				}
 				if c.later {
+					want := fmt.Sprintf(`v.dataset.cause === %q`, c.cause)
+					if c.confidence != "" {
+						want += fmt.Sprintf(` && v.dataset.confidence === %q`, c.confidence)
+					}
 					steps = append(steps, chromedp.Poll[chromedp.Void](
-						fmt.Sprintf(`(document.getElementById("verdict") || {dataset: {}}).dataset.cause === %q`, c.cause),
+						`(v => `+want+`)(document.getElementById("verdict") || {dataset: {}})`,
 						chromedp.WithPollingTimeout(40*time.Second)))
 				}
 				if err := chromedp.Do(tctx, steps...); err != nil {
@@ -209,6 +216,9 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 		v := views[i]
 		if v.Cause != c.cause {
 			t.Errorf("%s: verdict %q, want %q\n%s", l.lang, v.Cause, c.cause, v.Text)
+		}
+		if c.confidence != "" && v.Conf != c.confidence {
+			t.Errorf("%s: confidence %q, want %q\n%s", l.lang, v.Conf, c.confidence, v.Text)
 		}
 		if c.attempt != "" && v.Causes[c.attempt] != c.cause {
 			t.Errorf("%s: %s: %q, want %q (attempts %v)", l.lang, c.attempt, v.Causes[c.attempt], c.cause, v.Causes)
@@ -333,4 +343,49 @@ func TestPageCertificateRefused(t *testing.T) {
 	wss := "wss://" + n.ServerIP.String() + ":8443/"
 	runPageCase(t, b, pageCase{name: "tls_certificate", page: "http://" + n.ServerIP.String() + ":8080/", cause: "tls_certificate", attempt: wss,
 		words: []string{"conndiag explain -"}})
+}
+
+// The person's own URL goes through nginx with proxy_read_timeout 3s: the
+// page holds it and a second connection opened 5 s later, both die at about
+// 3 s, and the verdict is idle_timeout, certain.
+func TestPageIdleTimeoutBehindNginx(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "nginx")
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 8282}, "--page-hold", "30s", "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  server {
+    listen 0.0.0.0:8090;
+    location / {
+      proxy_pass http://127.0.0.1:8282;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 3s;
+    }
+  }
+}
+`, dir)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Server.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	n.Server.WaitListening(t, "tcp", 8090, 10*time.Second)
+	b := startBrowser(t, n.Client)
+	typed := "ws://" + n.ServerIP.String() + ":8090/"
+	runPageCase(t, b, pageCase{name: "idle_timeout_nginx", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,
+		cause: "idle_timeout", attempt: typed, later: true, confidence: "high", words: []string{typed}})
 }

@@ -7,7 +7,7 @@
   var cfg = JSON.parse(document.getElementById("cfg").textContent);
   var result = document.getElementById("result");
   var attempts = []; // in the order they were made
-  var holding = false, holdStart = 0;
+  var holds = 0; // attempts whose connections are being held open
 
   function now() { return performance.now(); }
   function cut(s, n) { s = String(s == null ? "" : s); return s.length > n ? s.slice(0, n) : s; }
@@ -70,21 +70,21 @@
 
   // died records a held connection that closed by itself, and reports it.
   function died(a, ev) {
-    if (a.deaths.length < 16 && (holding || !a.held_ms)) {
+    if (a.deaths.length < 16 && !a.held_ms) {
       a.deaths.push({age_ms: now() - a.openAt, code: ev.code, clean: ev.wasClean});
     }
+    ended(a);
     post();
   }
 
   function body() {
-    var held = holding ? now() - holdStart : 0;
     return JSON.stringify({
       session: cfg.session,
-      holding: holding,
+      holding: holds > 0,
       attempts: attempts.map(function (a) {
         var o = {token: a.token, url: a.url, events: a.events, gave_up: a.gave_up, deaths: a.deaths};
         if (a.thrown) { o.thrown = a.thrown; o.thrown_msg = a.thrown_msg || ""; }
-        if (a.openAt) { o.held_ms = a.held_ms || held; }
+        if (a.openAt) { o.held_ms = a.held_ms || (a.holdStart ? now() - a.holdStart : 0); }
         return o;
       })
     });
@@ -115,46 +115,55 @@
       });
   }
 
-  // hold keeps the open connections idle, opens a second one to each a few
-  // seconds later (a timer kills both at the same age), and reports deaths.
-  function hold() {
-    var alive = attempts.filter(function (a) { return a.ws && a.openAt; });
-    if (!alive.length || cfg.hold_ms <= 0) { return; }
-    holding = true;
-    holdStart = now();
-    setTimeout(function () {
-      if (!holding) { return; }
-      alive.forEach(function (a) {
-        var ws, at = 0;
-        try { ws = new WebSocket(a.hold_url || a.url); } catch (e) { return; }
-        ws.onopen = function () { at = now(); };
-        ws.onclose = function (ev) {
-          a.ws2 = null;
-          if (at && holding && a.deaths.length < 16) {
-            a.deaths.push({age_ms: now() - at, code: ev.code, clean: ev.wasClean});
-            post();
-          }
-        };
-        a.ws2 = ws;
-      });
+  // hold keeps an open connection idle, opens a second one to the same
+  // endpoint a few seconds later (a timer on the path kills both at the
+  // same age), and reports each that dies. The hold ends after hold_ms, or
+  // once both have died.
+  function hold(a) {
+    if (!a.ws || !a.openAt || a.holdStart || cfg.hold_ms <= 0) { return; }
+    holds++;
+    a.holdStart = now();
+    a.second = setTimeout(function () {
+      a.second = 0;
+      if (a.held_ms) { return; }
+      var ws, at = 0;
+      try { ws = new WebSocket(a.hold_url || a.url); } catch (e) { ended(a); return; }
+      ws.onopen = function () { at = now(); };
+      ws.onclose = function (ev) {
+        a.ws2 = null;
+        if (at && !a.held_ms && a.deaths.length < 16) {
+          a.deaths.push({age_ms: now() - at, code: ev.code, clean: ev.wasClean});
+        }
+        ended(a);
+        post();
+      };
+      a.ws2 = ws;
     }, 5000);
-    setTimeout(function () {
-      var held = now() - holdStart;
-      holding = false;
-      attempts.forEach(function (a) {
-        if (a.openAt) { a.held_ms = held; }
-        [a.ws, a.ws2].forEach(function (w) {
-          if (w) { w.onclose = null; try { w.close(1000); } catch (e) { /* gone */ } }
-        });
-        a.ws = a.ws2 = null;
-      });
-      post();
-    }, cfg.hold_ms);
+    a.done = setTimeout(function () { finish(a); post(); }, cfg.hold_ms);
+  }
+
+  // ended finishes a hold when nothing of it is left open.
+  function ended(a) {
+    if (a.holdStart && !a.held_ms && !a.second && !a.ws && !a.ws2) { finish(a); }
+  }
+
+  // finish ends an attempt's hold and closes what is still open.
+  function finish(a) {
+    if (!a.holdStart || a.held_ms) { return; }
+    a.held_ms = now() - a.holdStart;
+    holds--;
+    clearTimeout(a.second);
+    clearTimeout(a.done);
+    a.second = 0;
+    [a.ws, a.ws2].forEach(function (w) {
+      if (w) { w.onclose = null; try { w.close(1000); } catch (e) { /* gone */ } }
+    });
+    a.ws = a.ws2 = null;
   }
 
   function start() {
     if (!cfg.targets.length) { return; }
-    Promise.all(cfg.targets.map(open)).then(hold).then(post);
+    Promise.all(cfg.targets.map(open)).then(function (as) { as.forEach(hold); }).then(post);
   }
 
   document.getElementById("own").addEventListener("submit", function (ev) {
@@ -174,7 +183,8 @@
       .then(function (r) { return r.json(); })
       .then(function (t) {
         if (t.error) { err.textContent = t.error; err.hidden = false; document.body.dataset.state = "done"; return; }
-        return open(t).then(post).then(function () { document.body.dataset.typedMs = String(Math.round(now() - clickAt)); });
+        return open(t).then(function (a) { hold(a); return post(); })
+          .then(function () { document.body.dataset.typedMs = String(Math.round(now() - clickAt)); });
       })
       .catch(function (e) { err.textContent = cfg.texts.report_failed + " " + cut(e && e.message, 300); err.hidden = false; });
   });
