@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -128,6 +131,9 @@ type pageCase struct {
 	later   bool   // the verdict comes while the page holds its connections: wait for cause
 	// confidence is the expected #verdict data-confidence ("" any).
 	confidence string
+	// explain is the cause conndiag explain must find in the console line
+	// Chromium logged for the attempt ("" none is looked for).
+	explain string
 }
 
 func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
@@ -135,6 +141,8 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 	shots := os.Getenv("CONNDIAG_SCREENSHOTS")
 	done := make(chan error, len(pageLangs))
 	views := make([]pageView, len(pageLangs))
+	var mu sync.Mutex
+	consoles := make([][]string, len(pageLangs)) // what each tab's console logged of WebSockets
 	for i, l := range pageLangs {
 		go func() {
 			done <- func() error {
@@ -144,6 +152,18 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 				defer cancelT()
 				if _, err := chromedp.Call(tctx, network.Enable, network.EnableParams{}); err != nil {
 					return fmt.Errorf("network.enable: %w", err)
+				}
+				if err := chromedp.Listen(tctx, func(ev any) {
+					if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil && strings.HasPrefix(e.Entry.Text, "WebSocket connection to") {
+						mu.Lock()
+						consoles[i] = append(consoles[i], e.Entry.Text)
+						mu.Unlock()
+					}
+				}); err != nil {
+					return err
+				}
+				if _, err := chromedp.Call(tctx, cdplog.Enable, cdp.Empty{}); err != nil {
+					return fmt.Errorf("log.enable: %w", err)
 				}
 				if _, err := chromedp.Call(tctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 					Headers: network.Headers{"Accept-Language": l.accept}}); err != nil {
@@ -199,6 +219,28 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 	for range pageLangs {
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	}
+	if c.explain != "" {
+		// What the page tells the person to do: paste the console line into explain.
+		mu.Lock()
+		var line string
+		for _, l := range consoles[0] {
+			if strings.Contains(l, "'"+c.attempt) {
+				line = l
+			}
+		}
+		mu.Unlock()
+		if line == "" {
+			t.Errorf("Chromium's console logged nothing for %s: %q", c.attempt, consoles[0])
+		} else {
+			cmd := exec.Command(bin, "explain", "--json", "-")
+			cmd.Stdin = strings.NewReader(line + "\n")
+			out, _ := cmd.Output()
+			if !strings.Contains(string(out), `"cause":"`+c.explain+`"`) && !strings.Contains(string(out), `"cause": "`+c.explain+`"`) {
+				t.Errorf("conndiag explain of the console line %q does not find %s:\n%s", line, c.explain, out)
+			}
+			t.Logf("console: %s", line)
 		}
 	}
 	if c.server != "" {
@@ -295,9 +337,23 @@ func TestPageClosedPort(t *testing.T) {
 	n := testbed.Pair(t)
 	pageListen(t, n, []int{8080, 8282}, "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
 	b := startBrowser(t, n.Client)
-	typed := "ws://" + n.ServerIP.String() + ":9/"
+	// Not a port of the Fetch standard's bad ports (9 is one: Chromium
+	// would refuse it without sending anything).
+	typed := "ws://" + n.ServerIP.String() + ":8383/"
 	runPageCase(t, b, pageCase{name: "not_listening", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,
-		cause: "not_listening", attempt: typed, words: []string{"conndiag explain -"}, server: "not_listening"})
+		cause: "not_listening", attempt: typed, words: []string{"conndiag explain -"}, server: "not_listening", explain: "not_listening"})
+}
+
+// A port browsers refuse (X11's 6000, a Fetch "bad port"): nothing is
+// sent, whether or not something listens there.
+func TestPageBadPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	n := testbed.Pair(t)
+	pageListen(t, n, []int{8080, 6000}, "http://0.0.0.0:8080", "websocket://0.0.0.0:6000")
+	b := startBrowser(t, n.Client)
+	ws := "ws://" + n.ServerIP.String() + ":6000/"
+	runPageCase(t, b, pageCase{name: "bad_port", page: "http://" + n.ServerIP.String() + ":8080/", cause: "blocked_by_client", attempt: ws,
+		confidence: "high", words: []string{"6000", "443"}, explain: "blocked_by_client"})
 }
 
 func TestPageHTTPOnlyPort(t *testing.T) {
@@ -307,7 +363,7 @@ func TestPageHTTPOnlyPort(t *testing.T) {
 	b := startBrowser(t, n.Client)
 	typed := "ws://" + n.ServerIP.String() + ":8080/"
 	runPageCase(t, b, pageCase{name: "ws_upgrade_rejected", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,
-		cause: "ws_upgrade_rejected", attempt: typed, words: []string{"200"}})
+		cause: "ws_upgrade_rejected", attempt: typed, words: []string{"200"}, explain: "ws_upgrade_rejected"})
 }
 
 func TestPageMixedContent(t *testing.T) {

@@ -132,10 +132,13 @@ type findingView struct {
 }
 
 type attemptView struct {
-	URL, Cause                string
-	BrowserTitle, ServerTitle string
-	Browser, Server           []findingView
-	Console, ServerNote       string
+	URL, Cause            string
+	BrowserTitle          string
+	ServerTitle           template.HTML
+	Browser, Server       []findingView
+	Console, ConsolePaste template.HTML
+	ConsoleLine           string // what Chromium's console prints, in English whatever its language
+	ServerNote            template.HTML
 }
 
 func view(p *i18n.Printer, f verdict.Finding) findingView {
@@ -206,12 +209,13 @@ func WriteResult(w io.Writer, lang string, rs []Result, holding bool, hold time.
 			a.Browser = append(a.Browser, view(p, f))
 		}
 		if r.Findings[0].Cause != verdict.CauseOK && bare(r.Browser) {
-			a.Console = p.T("page.console", "URL", r.Browser.URL)
+			a.Console, a.ConsolePaste = htmlText(p, i18n.M("page.console")), htmlText(p, i18n.M("page.console.paste"))
+			a.ConsoleLine = "WebSocket connection to '" + a.URL + "' failed: …"
 		}
 		if r.Check != nil {
-			a.ServerTitle = p.T("page.server", "URL", r.Browser.URL)
+			a.ServerTitle = htmlText(p, i18n.M("page.server", "URL", r.Browser.URL))
 			if r.Check.Note.ID != "" {
-				a.ServerNote = p.Text(r.Check.Note)
+				a.ServerNote = htmlText(p, r.Check.Note)
 			}
 			for _, f := range r.Check.Findings {
 				a.Server = append(a.Server, view(p, f))

@@ -103,6 +103,12 @@ func TestDecideBrowser(t *testing.T) {
 		{"typed URL: server reaches it", brTyped("ws://192.0.2.9:8282/", brGaveUp, "ok"), nil, CauseClientFirewall, Medium, "browser.server_reaches"},
 		{"typed URL: refused, check agrees", brTyped("ws://192.0.2.9:8282/", brFailed, "not_listening"), checkFindings(CauseNotListening), CauseNotListening, Medium, "browser.refused"},
 		{"typed URL: refused, no check", brTyped("ws://192.0.2.9:8282/", brFailed, ""), nil, CauseNotListening, Low, "browser.refused"},
+		{"typed URL: a port browsers refuse", func() Browser {
+			b := brTyped("ws://192.0.2.9:6000/", brFailed, "ok")
+			b.Port = 6000
+			return b
+		}(), checkFindings(CauseOK), CauseBlockedByClient, High, "browser.bad_port"},
+		{"own endpoint on a port browsers refuse", brOwn(6667, "ws", brFailed, evidence.ServerSide{}), nil, CauseBlockedByClient, High, "browser.bad_port"},
 		{"typed URL: check names the protocol", brTyped("ws://192.0.2.9:8080/", brFailed, "ws_upgrade_rejected"), checkFindings(CauseWSUpgradeRejected),
 			CauseWSUpgradeRejected, High, "websocket.http_200"},
 		{"typed URL: no answer, check agrees", brTyped("ws://192.0.2.9:8282/", brGaveUp, "filtered"), nil, CauseFiltered, Medium, "browser.timeout"},

@@ -293,6 +293,11 @@ var browserRules = []Rule[brw]{
 		Make: func(x brw) Draft {
 			return x.draft(i18n.M("page.sum.no_request", "Port", x.b.Port), i18n.M("page.fix.proxy"))
 		}, Note: "the connection arrived, no handshake followed"},
+	{ID: "browser.bad_port", Cause: CauseBlockedByClient, Conf: High, Outcome: OutcomeLocalError,
+		When: func(x brw) bool { return x.failed() && !x.ownArrived() && BadBrowserPort(x.b.Port) },
+		Make: func(x brw) Draft {
+			return x.draft(i18n.M("page.sum.bad_port", "Port", x.b.Port), i18n.M("page.fix.bad_port", "Port", x.b.Port))
+		}, Note: "a port on the Fetch standard's list of bad ports: the browser fails it at once (net::ERR_UNSAFE_PORT) and sends nothing"},
 	{ID: "browser.filtered", Cause: CauseFiltered, Conf: Medium, Outcome: OutcomeTimeout,
 		When: func(x brw) bool { return x.b.Own && x.seen().GaveUp },
 		Make: func(x brw) Draft {
@@ -339,6 +344,24 @@ var browserRules = []Rule[brw]{
 		When: func(brw) bool { return true },
 		Make: func(x brw) Draft { return x.draft(i18n.M("page.sum.unknown", "URL", x.b.URL)) }},
 }
+
+// badPorts are the Fetch standard's bad ports (fetch.spec.whatwg.org,
+// "port blocking", with 4190 and 6679 added in 2024): a browser fails a
+// fetch or a WebSocket to them at once, before any packet is sent.
+var badPorts = map[uint16]bool{
+	0: true, 1: true, 7: true, 9: true, 11: true, 13: true, 15: true, 17: true, 19: true, 20: true, 21: true, 22: true,
+	23: true, 25: true, 37: true, 42: true, 43: true, 53: true, 69: true, 77: true, 79: true, 87: true, 95: true,
+	101: true, 102: true, 103: true, 104: true, 109: true, 110: true, 111: true, 113: true, 115: true, 117: true,
+	119: true, 123: true, 135: true, 137: true, 139: true, 143: true, 161: true, 179: true, 389: true, 427: true,
+	465: true, 512: true, 513: true, 514: true, 515: true, 526: true, 530: true, 531: true, 532: true, 540: true,
+	548: true, 554: true, 556: true, 563: true, 587: true, 601: true, 636: true, 989: true, 990: true, 993: true,
+	995: true, 1719: true, 1720: true, 1723: true, 2049: true, 3659: true, 4045: true, 4190: true, 5060: true,
+	5061: true, 6000: true, 6566: true, 6665: true, 6666: true, 6667: true, 6668: true, 6669: true, 6679: true,
+	6697: true, 10080: true,
+}
+
+// BadBrowserPort reports whether browsers refuse to connect to port.
+func BadBrowserPort(port uint16) bool { return badPorts[port] }
 
 // summary is the cause's catalog summary without arguments.
 func (c CauseInfo) summary() i18n.Msg { return i18n.M("cause." + string(c.Cause) + ".summary") }
