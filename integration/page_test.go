@@ -143,6 +143,7 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 	views := make([]pageView, len(pageLangs))
 	var mu sync.Mutex
 	consoles := make([][]string, len(pageLangs)) // what each tab's console logged of WebSockets
+	var violations []string                      // what the page's own policy refused
 	for i, l := range pageLangs {
 		go func() {
 			done <- func() error {
@@ -154,9 +155,14 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 					return fmt.Errorf("network.enable: %w", err)
 				}
 				if err := chromedp.Listen(tctx, func(ev any) {
-					if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil && strings.HasPrefix(e.Entry.Text, "WebSocket connection to") {
+					if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil {
 						mu.Lock()
-						consoles[i] = append(consoles[i], e.Entry.Text)
+						switch {
+						case strings.HasPrefix(e.Entry.Text, "WebSocket connection to"):
+							consoles[i] = append(consoles[i], e.Entry.Text)
+						case strings.Contains(e.Entry.Text, "Content Security Policy"):
+							violations = append(violations, e.Entry.Text)
+						}
 						mu.Unlock()
 					}
 				}); err != nil {
@@ -221,6 +227,11 @@ func runPageCase(t *testing.T, bctx context.Context, c pageCase) {
 			t.Fatal(err)
 		}
 	}
+	mu.Lock()
+	if len(violations) > 0 {
+		t.Errorf("the page's Content-Security-Policy refused some of the page itself: %q", violations)
+	}
+	mu.Unlock()
 	if c.explain != "" {
 		// What the page tells the person to do: paste the console line into explain.
 		mu.Lock()

@@ -191,6 +191,24 @@ func TestRenderingEscapes(t *testing.T) {
 			t.Errorf("%q reached the page", bad)
 		}
 	}
+	// The Content-Security-Policy lets run exactly the page's own script and style.
+	between := func(open, close string) string {
+		i := strings.Index(page, open)
+		if i < 0 {
+			t.Fatalf("no %s in the page", open)
+		}
+		rest := page[i+len(open):]
+		return rest[:strings.Index(rest, close)]
+	}
+	if js := between("<script>", "</script>"); !strings.Contains(CSP, "'"+hash(js)+"'") || hash(js) != hash(pageJS) {
+		t.Errorf("the page's script does not have the hash the policy allows")
+	}
+	if css := between("<style>", "</style>"); !strings.Contains(CSP, "'"+hash(css)+"'") {
+		t.Errorf("the page's style does not have the hash the policy allows")
+	}
+	if strings.Contains(CSP, "unsafe") {
+		t.Errorf("the policy allows unsafe sources: %s", CSP)
+	}
 	if !strings.Contains(page, `lang="ar" dir="rtl"`) {
 		t.Error("an Arabic page is not right-to-left")
 	}
