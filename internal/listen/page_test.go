@@ -298,3 +298,15 @@ func TestTokenOf(t *testing.T) {
 		t.Error("statusOf")
 	}
 }
+
+func FuzzTokenOf(f *testing.F) {
+	for _, s := range []string{"GET /?conndiag=AbCdEfGh12 HTTP/1.1\r\n", "GET /?a&conndiag=&conndiag=AbCdEfGh12 HTTP/1.1", "\x16\x03\x01\x02\x00", "GET ?conndiag=<x> \n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if tok := tokenOf(b); tok != "" && !page.ValidToken(tok) {
+			t.Fatalf("tokenOf(%q) = %q, not a valid token", b, tok)
+		}
+		_ = statusOf(b)
+	})
+}
