@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
-# nftables, nginx-light, chromium and its fonts) when they are missing. As
-# non-root it installs nothing: the tests that need root skip and say so.
+# nftables, nginx-light, prometheus, chromium and its fonts) when they are
+# missing. As non-root it installs nothing: the tests that need root skip and
+# say so.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
@@ -9,6 +10,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus) # serve: a real Prometheus scrapes the exporter
 # The check page's tests (integration/page_test.go): headless Chromium, and
 # fonts for the Arabic and Chinese screenshots.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
