@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
 # nftables, nginx-light, openssl, curl, prometheus, socat, redis-server, python3-websockets,
-# node-ws) when they are missing. As non-root it installs nothing: the tests
+# node-ws, chromium and its fonts) when they are missing. As non-root it installs nothing: the tests
 # that need root skip and say so.
 set -euo pipefail
 need=()
@@ -16,11 +16,15 @@ command -v socat >/dev/null 2>&1 || need+=(socat)       # check: a TCP forwarder
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus) # serve: a real Prometheus scrapes the exporter
 # The WebSocket verdict tests: a forwarder, a service that waits for a command, a Python WebSocket app
 # (Debian's package is for /usr/bin/python3, which the tests use when a python3 earlier in PATH lacks it).
-command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
 # A Node.js ws app (Debian's node-ws lives in /usr/share/nodejs, which a node from elsewhere does not search).
 NODE_PATH=/usr/share/nodejs node -e "require('ws')" >/dev/null 2>&1 || need+=(node-ws)
+# The check page's tests (integration/page_test.go): headless Chromium, and
+# fonts for the Arabic and Chinese screenshots.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list :lang=ar 2>/dev/null | grep -q . || need+=(fonts-noto-core)
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")

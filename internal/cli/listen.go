@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -13,8 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/listen"
+	"github.com/conndiag/conndiag/internal/page"
+	"github.com/conndiag/conndiag/internal/target"
+	"github.com/conndiag/conndiag/internal/verdict"
 )
 
 type listenFlags struct {
@@ -23,6 +29,8 @@ type listenFlags struct {
 	maxBuffered                   string
 	handshake, read, idle         time.Duration
 	quiet                         bool
+	pageCheck                     bool
+	pageTimeout, pageHold         time.Duration
 }
 
 func newListen(g *globals) *cobra.Command {
@@ -37,12 +45,24 @@ Every endpoint echoes and answers "whoami" with the client address it sees
 (so NAT, proxies or a CDN in between show up):
   websocket://, ws://  WebSocket echo; the text message "whoami" gets the JSON answer
   wss://               the same over TLS
-  http://, https://    info page (JSON with Accept: application/json or GET /whoami);
-                       a WebSocket handshake gets 200 here, as from any HTTP-only server
+  http://, https://    the browser check page (below); JSON with Accept: application/json
+                       or GET /whoami; a WebSocket handshake gets 200 here, as from any
+                       HTTP-only server
   text://              Workerman text protocol: each line echoed; the line "whoami"
   frame://             Workerman frame protocol (4-byte length that counts itself)
   tcp://, host:port    raw echo; a connection starting with "whoami\n" gets the answer
   ssl://, tls://       raw echo over TLS
+
+The check page: open http://HOST:PORT/ in the browser that fails. It opens
+WebSocket connections from that browser to every WebSocket endpoint of this
+listen, joins what the browser saw with what the server saw (did the
+connection arrive? from where? did its handshake complete?) and shows the
+verdict, in the browser's language. It gives up after --page-timeout on its
+own timer, then holds working connections open idle (--page-hold) to catch an
+idle timeout on the path. For a URL the person types, the server also runs
+conndiag check toward it (ws:// and wss:// only, one at a time, one every 10 s
+for each address, never toward a private or loopback network the browser is
+not on; --page-check=false turns that off).
 
 0.0.0.0 listens on every IPv4 address, [::] on every address. Port 0 picks a free port.
 TLS uses --cert/--key, or a self-signed certificate whose fingerprint is printed.
@@ -77,6 +97,9 @@ address cannot be bound (the message says why, and which process holds it).`,
 	fl.DurationVar(&f.read, "read-timeout", 30*time.Second, "time allowed for a started line, frame or message to arrive, and for the client to read replies")
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "close connections silent this long (0: never)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no log line per connection")
+	fl.BoolVar(&f.pageCheck, "page-check", true, "let the check page have the server run conndiag check toward a URL a visitor types")
+	fl.DurationVar(&f.pageTimeout, "page-timeout", page.Timeout, "how long the check page waits for a connection before it gives up")
+	fl.DurationVar(&f.pageHold, "page-hold", page.Hold, "how long the check page holds working connections open to catch idle timeouts (0: not at all)")
 	return cmd
 }
 
@@ -122,6 +145,19 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 		if d.v <= 0 {
 			return usageErr("%s must be positive, got %s", d.name, d.v)
 		}
+	}
+	if f.pageTimeout <= 0 || f.pageTimeout > time.Minute {
+		return usageErr("--page-timeout must be from 1ms to 1m, got %s", f.pageTimeout)
+	}
+	if f.pageHold < 0 || f.pageHold > time.Hour {
+		return usageErr("--page-hold must be from 0 to 1h, got %s", f.pageHold)
+	}
+	cfg.PageTimeout, cfg.PageHold = f.pageTimeout, f.pageHold
+	if f.pageHold == 0 {
+		cfg.PageHold = -1
+	}
+	if f.pageCheck {
+		cfg.Check = pageCheck(g)
 	}
 	switch {
 	case f.idle < 0:
@@ -314,4 +350,24 @@ func parseSize(flag, s string) (int, error) {
 		return 0, usageErr("%s: %q is not a size such as 65536, 64KiB or 1MiB (at most 2 GiB)", flag, s)
 	}
 	return n * mult, nil
+}
+
+// pageCheck is the server's own view for the check page: conndiag check
+// toward a URL a visitor typed, with the default probes and --timeout.
+func pageCheck(g *globals) listen.CheckFunc {
+	return func(ctx context.Context, url string) ([]verdict.Finding, []netip.Addr) {
+		t, err := target.Parse(url)
+		if err != nil {
+			return nil, nil
+		}
+		r := diagnose.Check(ctx, t, diagnose.Options{Timeout: g.timeout})
+		if r.Cancelled {
+			return nil, nil
+		}
+		var tried []netip.Addr
+		for _, a := range r.Evidence.Addrs {
+			tried = append(tried, a.Addr.Addr())
+		}
+		return r.Findings, tried
+	}
 }

@@ -4,19 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"html/template"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/conndiag/conndiag/internal/page"
 )
 
-// The http endpoint is net/http with an info page: what the client looks
-// like from here. It ignores WebSocket upgrade requests like any HTTP-only
+// The http endpoint is net/http with the check page (page.go) and the info
+// of what the client looks like from here. It ignores WebSocket upgrade requests like any HTTP-only
 // server, so a WebSocket client gets 200 instead of 101, which is the
 // mismatch to reproduce.
 
@@ -61,6 +61,7 @@ func (l *countListener) Accept() (net.Conn, error) {
 	l.s.httpWG.Add(1)
 	cc := &countConn{Conn: c, start: l.s.now()}
 	cc.info = connInfo{ep: l.ep, peer: addrPortOf(c.RemoteAddr()), local: addrPortOf(c.LocalAddr())}
+	cc.info.seen = l.ep.seen.begin(cc.info.peer)
 	return cc, nil
 }
 
@@ -77,7 +78,7 @@ func (s *Server) serveHTTP(ep *endpoint) {
 	if ep.TLS {
 		ln = tls.NewListener(ln, s.tls)
 	}
-	hs := s.httpServer()
+	hs := s.httpServer(ep)
 	s.mu.Lock()
 	s.https = append(s.https, hs)
 	s.mu.Unlock()
@@ -90,13 +91,13 @@ func (s *Server) serveHTTP(ep *endpoint) {
 
 // httpServer is the net/http server of http and https endpoints, for
 // connections from a countListener.
-func (s *Server) httpServer() *http.Server {
+func (s *Server) httpServer(ep *endpoint) *http.Server {
 	idle := s.cfg.IdleTimeout
 	if idle < 0 {
 		idle = 0 // net/http then uses ReadTimeout
 	}
 	hs := &http.Server{
-		Handler:           s.httpHandler(),
+		Handler:           s.httpHandler(ep),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout,
@@ -126,35 +127,29 @@ func (s *Server) httpServer() *http.Server {
 	return hs
 }
 
-var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{text-align:left;padding:2px 8px;vertical-align:top}code{font-size:1.1em}</style>
-</head><body>
-<h1>{{.Title}}</h1>
-<p>{{.ClientLabel}}: <code>{{.Info.Client}}</code></p>
-<p>{{.ServerLabel}}: <code>{{.Info.Server}}</code></p>
-<h2>{{.HeadersLabel}}</h2>
-<table>{{range .Headers}}<tr><th>{{.K}}</th><td><code>{{.V}}</code></td></tr>{{end}}</table>
-<p>{{.Note}}</p>
-<p><small>{{.Info.Conndiag}} {{.Info.Version}}</small></p>
-</body></html>
-`))
-
-type kv struct{ K, V string }
-
-func (s *Server) httpHandler() http.HandlerFunc {
-	p := s.cfg.Printer
-	labels := struct{ Title, ClientLabel, ServerLabel, HeadersLabel, Note string }{
-		p.T("listen.http.title"), p.T("listen.http.client"), p.T("listen.http.server"),
-		p.T("listen.http.headers"), p.T("listen.http.note"),
-	}
+func (s *Server) httpHandler(ep *endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cc, _ := r.Context().Value(ctxKey{}).(*countConn)
 		if cc != nil {
 			cc.requests.Add(1)
 			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 				cc.upgrade.Store(true)
+				// An HTTP-only server answers the handshake with 200: what the
+				// check page shows for a ws:// URL pointed here.
+				req := r.Method + " " + r.URL.RequestURI() + " HTTP/1.1\n"
+				cc.info.sawHandshake([]byte(req), http.StatusOK, false)
 			}
+		}
+		h := w.Header()
+		h.Set("Server", ServerHeader(s.cfg.Version))
+		h.Set("Cache-Control", "no-store")
+		switch r.URL.Path {
+		case page.ReportPath:
+			s.serveReport(w, r)
+			return
+		case page.PreparePath:
+			s.servePrepare(w, r)
+			return
 		}
 		info := Info{Conndiag: "listen", Version: s.cfg.Version, Proto: HTTP, Headers: map[string]string{}}
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -167,25 +162,12 @@ func (s *Server) httpHandler() http.HandlerFunc {
 		for k, v := range r.Header {
 			info.Headers[k] = strings.Join(v, ", ")
 		}
-		h := w.Header()
-		h.Set("Server", ServerHeader(s.cfg.Version))
-		h.Set("Cache-Control", "no-store")
 		if r.URL.Path == "/whoami" || strings.Contains(strings.ToLower(r.Header.Get("Accept")), "application/json") {
 			b, _ := json.Marshal(info)
 			h.Set("Content-Type", "application/json")
 			_, _ = w.Write(append(b, '\n'))
 			return
 		}
-		var headers []kv
-		for k, v := range info.Headers {
-			headers = append(headers, kv{k, v})
-		}
-		sort.Slice(headers, func(i, j int) bool { return headers[i].K < headers[j].K })
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.Execute(w, struct {
-			Title, ClientLabel, ServerLabel, HeadersLabel, Note string
-			Info                                                Info
-			Headers                                             []kv
-		}{labels.Title, labels.ClientLabel, labels.ServerLabel, labels.HeadersLabel, labels.Note, info, headers})
+		s.servePage(w, r, ep, info)
 	}
 }

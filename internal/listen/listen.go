@@ -155,6 +155,14 @@ type Config struct {
 
 	Loops int // event loops, default GOMAXPROCS
 
+	// The check page of http endpoints (page.go): its own give-up timer
+	// (default page.Timeout), how long it holds working connections open
+	// (default page.Hold, negative: not at all), and the server's check of
+	// a URL a visitor typed (nil: off).
+	PageTimeout time.Duration
+	PageHold    time.Duration
+	Check       CheckFunc
+
 	noLoop bool // tests: serve plain endpoints with the stream driver too
 }
 

@@ -229,6 +229,7 @@ func (l *loop) accept(ep *endpoint) {
 		if la, err := unix.Getsockname(fd); err == nil {
 			c.local = sockaddrAddrPort(la)
 		}
+		c.seen = ep.seen.begin(c.peer)
 		c.sess = newSession(&c.connInfo, &l.s.lim)
 		if len(l.free) > 0 {
 			c.slot, l.free = l.free[len(l.free)-1], l.free[:len(l.free)-1]

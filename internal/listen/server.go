@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/conndiag/conndiag/internal/i18n"
+	"github.com/conndiag/conndiag/internal/page"
 )
 
 // Server holds the bound endpoints. Listen binds them all (or none); Serve
@@ -41,6 +42,7 @@ type Server struct {
 	streams map[*streamConn]struct{}
 	https   []*http.Server
 	loops   []*loop
+	pg      pageState
 
 	closeOnce sync.Once
 }
@@ -53,6 +55,7 @@ type endpoint struct {
 	ln      net.Listener   // nil for endpoints handed to the event loops
 	lfd     int            // event-loop listening socket, -1 otherwise
 	loopIdx int32          // its index among the loop endpoints
+	seen    *seenLog       // recent connections, for the check page; nil without one
 }
 
 // label is the canonical URI with the bound port.
@@ -161,6 +164,7 @@ func Listen(ctx context.Context, cfg Config, eps []Endpoint) (*Server, error) {
 		ep.addr = addrPortOf(ln.Addr())
 		needTLS = needTLS || e.TLS
 	}
+	s.enablePage()
 	if needTLS {
 		var err error
 		if s.tls, s.cert, err = tlsConfig(s.cfg, s.eps); err != nil {
@@ -320,6 +324,10 @@ func (s *Server) warnBudget(n int64) {
 func (s *Server) record(c *connInfo, start int64, in, out uint64, why Reason) {
 	if why.Code == "max_buffered" {
 		s.warnBudget(s.mem.refused.Add(1))
+	}
+	if c.ep.seen != nil {
+		age := time.Duration(s.now() - start)
+		c.ep.seen.update(c.seen, func(v *page.Seen) { v.Ended, v.End, v.Age = true, why.Code, age })
 	}
 	if s.cfg.Log == nil {
 		return

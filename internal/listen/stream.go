@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/conndiag/conndiag/internal/page"
 )
 
 // The stream driver serves a connection on its own goroutine with blocking
@@ -47,6 +49,7 @@ func (s *Server) acceptStream(ep *endpoint) {
 		sc.ep = ep
 		sc.peer = addrPortOf(nc.RemoteAddr())
 		sc.local = addrPortOf(nc.LocalAddr())
+		sc.seen = ep.seen.begin(sc.peer)
 		s.mu.Lock()
 		if s.stopping.Load() {
 			s.mu.Unlock()
@@ -129,6 +132,9 @@ func (sc *streamConn) run() (why Reason) {
 		_ = sc.nc.SetWriteDeadline(sc.start.Add(cfg.HandshakeTimeout))
 		if err := tc.Handshake(); err != nil {
 			answerPlainHTTP(err)
+			if !sc.isStopped() {
+				sc.ep.seen.update(sc.seen, func(v *page.Seen) { v.TLSFailed, v.TLSErr = true, cutText(err.Error(), 200) })
+			}
 			if sc.isStopped() {
 				return reasonShutdown()
 			}

@@ -62,6 +62,7 @@ func (s *wsSession) feed(in []byte, out *[]byte) result {
 			// ("0\n\n") must get the same answer whether it came in one read
 			// or in several.
 			*out = append(*out, "HTTP/1.1 400 Bad Request\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
+			s.c.sawHandshake(nil, 400, true)
 			return closeWith(len(in), reasonHandshake(errNotHTTP))
 		}
 		end := headerEnd(in)
@@ -70,11 +71,15 @@ func (s *wsSession) feed(in []byte, out *[]byte) result {
 		}
 		if end < 0 || end > maxHandshake {
 			*out = append(*out, "HTTP/1.1 431 Request Header Fields Too Large\r\n"+s.lim.serverHeader+"Connection: close\r\nContent-Length: 0\r\n\r\n"...)
+			s.c.sawHandshake(in, 431, false)
 			return closeWith(len(in), reasonHandshakeTooBig(maxHandshake))
 		}
+		before := len(*out)
 		if err := s.handshake(in[:end], out); err != nil {
+			s.c.sawHandshake(in[:end], statusOf((*out)[before:]), false)
 			return closeWith(end, reasonHandshake(err))
 		}
+		s.c.sawHandshake(in[:end], 101, false)
 		s.up = true
 		n = end
 	}

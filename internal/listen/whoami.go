@@ -29,7 +29,8 @@ type connInfo struct {
 	ep    *endpoint
 	peer  netip.AddrPort
 	local netip.AddrPort
-	held  int64 // bytes of Config.MaxBuffered its buffers hold
+	held  int64  // bytes of Config.MaxBuffered its buffers hold
+	seen  uint64 // its entry in ep.seen (the check page's join), 0 when none
 }
 
 func (c *connInfo) info() Info {

@@ -270,6 +270,7 @@ func Rules() []RuleDoc {
 	all = append(all, docsOf("name", nameRules)...)
 	all = append(all, docsOf("server-port", portRules)...)
 	all = append(all, docsOf("server-host", hostRules)...)
+	all = append(all, docsOf("browser", browserRules)...)
 	var out []RuleDoc
 	at := map[string]int{}
 	for _, r := range all {

@@ -40,6 +40,7 @@ var stageHeads = map[string]string{
 	"name":        "The name: DNS, CDN, proxy, whoami (every row that holds adds a finding; parts of one cause make one finding)",
 	"server-port": "Server audit, one port (every row that holds; most certain first)",
 	"server-host": "Server audit, the host (every row that holds; most certain first)",
+	"browser":     "Browser check page: one WebSocket the browser opened, joined with what listen saw (first match; alternatives follow it)",
 }
 
 func checkRules(write bool) error {
