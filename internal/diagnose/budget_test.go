@@ -38,19 +38,20 @@ func TestBudgetSize(t *testing.T) {
 }
 
 func TestWeights(t *testing.T) {
+	const trace = 2*2*DefaultTraceHops + fdsNames
 	addr := []struct {
-		ports int
-		trace bool
-		want  int64
+		ports, hops int
+		agent       bool
+		want        int64
 	}{
-		{3, false, 2*(3+3) + fdsHost},
-		{0, false, fdsFingerprint + fdsHost},
-		{0, true, 2*traceWave + fdsHost},
-		{20, true, 2*(3+20) + fdsHost},
+		{3, DefaultTraceHops, false, 2*(3+3) + fdsHost + trace},
+		{0, 0, false, fdsFingerprint + fdsHost},
+		{0, DefaultTraceHops, false, 2*3 + fdsHost + trace},
+		{20, DefaultTraceHops, true, 2*(3+20) + fdsHost + trace + 1 + 2*agentTries},
 	}
 	for _, tt := range addr {
-		if got := addrWeight(tt.ports, tt.trace); got != tt.want {
-			t.Errorf("addrWeight(%d, %v) = %d, want %d", tt.ports, tt.trace, got, tt.want)
+		if got := addrWeight(tt.ports, tt.hops, tt.agent); got != tt.want {
+			t.Errorf("addrWeight(%d, %d, %v) = %d, want %d", tt.ports, tt.hops, tt.agent, got, tt.want)
 		}
 	}
 	name := []struct {

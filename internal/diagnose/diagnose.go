@@ -51,9 +51,14 @@ type Options struct {
 	// Resolver (tests) unless ResolvConf is given: there is no system
 	// configuration to copy then.
 	askConf bool
-	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
+	// Trace draws the path to every address whose SYN left this machine
+	// (--trace); without it, only a connection that timed out or drew an
+	// ICMP error from a box on the way is traced.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops
+	// Agent asks a conndiag listen --agent on the server to watch while
+	// this client retries a port that timed out (check --agent).
+	Agent *AgentOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -123,7 +128,7 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	start := opt.Now()
 	_, literal := t.IP()
 	choice := proxy.Choose(opt.Getenv, t)
-	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.Trace)
+	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.TraceHops, opt.Agent != nil)
 	res, err := fds.reserve(ctx, nameWeight(literal, opt.ResolverAddr.IsValid(), choice.Applies() && choice.URL != nil)+aw)
 	if err != nil {
 		// Interrupted while other diagnoses held the descriptors: nothing was tried.

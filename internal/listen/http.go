@@ -96,7 +96,7 @@ func (s *Server) httpServer() *http.Server {
 		idle = 0 // net/http then uses ReadTimeout
 	}
 	hs := &http.Server{
-		Handler:           s.httpHandler(),
+		Handler:           s.withAgent(s.httpHandler()),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout,

@@ -260,6 +260,7 @@ func docsOf[X any](stage string, rules []Rule[X]) []RuleDoc {
 func Rules() []RuleDoc {
 	var all []RuleDoc
 	all = append(all, docsOf("tcp", tcpRules)...)
+	all = append(all, docsOf("path", pathRules)...)
 	all = append(all, docsOf("tls", append(append([]Rule[proto]{}, tlsRules...), certRules...))...)
 	all = append(all, docsOf("websocket", wsRules)...)
 	all = append(all, docsOf("http", httpRules)...)

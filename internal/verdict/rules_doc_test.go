@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 
 var stageHeads = map[string]string{
 	"tcp":         "TCP: one address, from its connect (the first row that holds decides; alternatives follow it)",
+	"path":        "The path and the agent: one address that was traced or watched by an agent, read before the TCP table (first match; none holding leaves it to TCP)",
 	"tls":         "TLS handshake that did not complete (first match)",
 	"websocket":   "WebSocket handshake (first match; an answer that is no HTTP goes to not-http)",
 	"http":        "HTTP request (first match; an answer that is no HTTP goes to not-http)",

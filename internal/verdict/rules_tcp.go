@@ -342,7 +342,13 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 		return decideProto(ev, a)
 	}
 	x := tcp{ev, a}
-	fs, out, _ := decideFirst(tcpRules, x) // tcp.unknown always holds
+	fs, out, ok := []Finding(nil), Outcome(""), false
+	if a.Path != nil || a.Agent != nil {
+		fs, out, ok = decideFirst(pathRules, x)
+	}
+	if !ok {
+		fs, out, _ = decideFirst(tcpRules, x) // tcp.unknown always holds
+	}
 	if out == "" {
 		out = tcpOutcome(x.kind())
 	}
