@@ -4,8 +4,10 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conndiag/conndiag/internal/testbed"
 )
@@ -56,6 +58,10 @@ type traceCase struct {
 	hostHop              int    // 0: not checked
 	last                 string // the picture's last line starts so
 	evidence             []string
+	jsonOnly             bool // one run: no picture
+	// pause before the second run (the picture): what rate limits that
+	// cannot be lifted in a namespace need to refill
+	pause time.Duration
 }
 
 // checkPath runs check --json and then the human output of the same, and
@@ -93,6 +99,10 @@ func checkPath(t *testing.T, ns *testbed.NS, want traceCase, args ...string) pat
 			t.Errorf("check %v: no evidence line with %q\n%s", args, e, dump(r.report))
 		}
 	}
+	if want.jsonOnly {
+		return r
+	}
+	time.Sleep(want.pause)
 	// The human output draws the same picture, ending with the same line.
 	human, _, _ := testbed.Exec(t, ns, bin, append([]string{"check", "--no-color"}, args...)...)
 	if !strings.Contains(human, "Path to ") {
@@ -119,18 +129,33 @@ func checkPath(t *testing.T, ns *testbed.NS, want traceCase, args ...string) pat
 	return r
 }
 
+// noICMPLimit lifts the routers' ICMP rate limit (a burst of six errors
+// toward one host, then one a second): each case runs check twice (JSON,
+// then the picture), and several cases share a chain, which would starve
+// the later runs of answers. TestTraceDefaultRateLimit keeps the limit.
+func noICMPLimit(t *testing.T, routers ...*testbed.NS) {
+	t.Helper()
+	for _, r := range routers {
+		r.Sysctl(t, "net.ipv4.icmp_ratelimit", "0")
+		if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
+			r.Sysctl(t, "net.ipv6.icmp.ratelimit", "0")
+		}
+	}
+}
+
 // A DROP on the server: the SYN passes the router and dies at the host's
 // hop, which port 22's trace reaches.
 func TestTraceDropOnServer(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
 	n := testbed.Chain(t)
+	noICMPLimit(t, n.Router)
 	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:22"))
 	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
 	n.Client.Hosts(t, "127.0.0.1 localhost\n198.51.100.1 gw.chain.test\n")
 	r := checkPath(t, n.Client, traceCase{outcome: "timeout", cause: "filtered", conf: "medium", end: "filtered", endHop: 1,
 		endFrom: "198.51.100.1", hostHop: 2, last: "filtered after hop 1",
-		evidence: []string{"none from hop 2 on, while port 22 of the same host answers at hop 2"}}, "203.0.113.2:8282")
+		evidence: []string{"none from hop 2 on, while port ", " of the same host answers at hop 2"}}, "203.0.113.2:8282")
 	if !strings.Contains(r.Findings[0].Summary, "server's hop (2)") {
 		t.Errorf("the summary must name the server's hop: %s", r.Findings[0].Summary)
 	}
@@ -145,6 +170,7 @@ func TestTraceDropTwoRouters(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
 	n := testbed.Chain2(t)
+	noICMPLimit(t, n.Router1, n.Router2)
 	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:22"))
 	n.Router1.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "DROP")
 	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8283", "-j", "DROP")
@@ -164,9 +190,11 @@ func TestTraceRejectRouterVersusServer(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
 	n := testbed.Chain2(t)
+	noICMPLimit(t, n.Router1, n.Router2)
 	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:22"))
 	n.Router2.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
 	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8283", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
+	noICMPLimit(t, n.Server)
 	r := checkPath(t, n.Client, traceCase{outcome: "unreachable", cause: "firewall_reject", conf: "high", end: "rejected", endHop: 2,
 		endFrom: "192.0.2.2", last: "!A from hop 2 (192.0.2.2)",
 		evidence: []string{"The trace ends at hop 2: 192.0.2.2 answers !A"}}, "203.0.113.2:8282")
@@ -185,6 +213,7 @@ func TestTraceRejectOneRouter(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
 	n := testbed.Chain(t)
+	noICMPLimit(t, n.Router)
 	n.Router.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
 	checkPath(t, n.Client, traceCase{outcome: "unreachable", cause: "firewall_reject", conf: "high", end: "rejected", endHop: 1,
 		endFrom: "198.51.100.1", last: "!A from hop 1 (198.51.100.1)"}, "203.0.113.2:8282")
@@ -194,9 +223,12 @@ func TestTraceRejectOneRouter(t *testing.T) {
 func TestTraceUnreachableRoute(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Chain2(t)
+	noICMPLimit(t, n.Router1, n.Router2)
 	n.Router2.IP(t, "route", "add", "unreachable", "203.0.113.2/32")
+	// The host unreachable of a route has its own limiter (a burst of five,
+	// one a second: net.ipv4.route.error_cost, which is not per namespace).
 	r := checkPath(t, n.Client, traceCase{outcome: "unreachable", cause: "host_unreachable", conf: "high", end: "rejected", endHop: 2,
-		endFrom: "192.0.2.2", last: "!H from hop 2 (192.0.2.2)"}, append([]string{"203.0.113.2:8282"}, icmpArgs...)...)
+		endFrom: "192.0.2.2", last: "!H from hop 2 (192.0.2.2)", pause: 3 * time.Second}, append([]string{"203.0.113.2:8282"}, icmpArgs...)...)
 	if !hasEvidence(r.report, "192.0.2.2") {
 		t.Errorf("the router must be named: %s", dump(r.report))
 	}
@@ -207,6 +239,7 @@ func TestTraceIPv6(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "ip6tables")
 	n := testbed.Chain2(t)
+	noICMPLimit(t, n.Router1, n.Router2)
 	if !n.ServerIP6.IsValid() {
 		t.Skip("no IPv6 in this kernel")
 	}
@@ -224,6 +257,7 @@ func TestTraceIPv6(t *testing.T) {
 func TestTraceOpenAndClosed(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Chain2(t)
+	noICMPLimit(t, n.Router1, n.Router2)
 	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:8282"))
 	checkPath(t, n.Client, traceCase{outcome: "ok", cause: "ok", conf: "high", end: "open", endHop: 3, endFrom: "203.0.113.2",
 		hostHop: 3, last: "[open] at hop 3"}, "203.0.113.2:8282", "--trace")
@@ -233,4 +267,17 @@ func TestTraceOpenAndClosed(t *testing.T) {
 	if strings.Contains(stdout, `"paths"`) {
 		t.Errorf("a closed port is traced only with --trace: %s", stdout)
 	}
+}
+
+// The routers keep their default ICMP rate limit: the one run a person
+// makes against a fresh path gets every answer it needs, though the
+// main connect and the SYNs past a rejecting router all draw its errors.
+func TestTraceDefaultRateLimit(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
+	n := testbed.Chain2(t)
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:22"))
+	n.Router2.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
+	checkPath(t, n.Client, traceCase{outcome: "unreachable", cause: "firewall_reject", conf: "high", end: "rejected", endHop: 2,
+		endFrom: "192.0.2.2", last: "!A from hop 2 (192.0.2.2)", jsonOnly: true}, "203.0.113.2:8282")
 }

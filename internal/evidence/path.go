@@ -83,12 +83,33 @@ func (p Path) End() PathEnd {
 			}
 			return e
 		case HopError:
-			return PathEnd{Kind: EndRejected, Hop: h.TTL, From: h.From, ICMP: h.ICMP, Mark: ICMPMark(h.ICMP)}
+			e := PathEnd{Kind: EndRejected, Hop: h.TTL, From: h.From, ICMP: h.ICMP, Mark: ICMPMark(h.ICMP)}
+			// A router checks the TTL before its forwarding rules: the box
+			// that rejects at TTL n+1 answered TTL n with time exceeded, and
+			// sits at hop n.
+			if r := p.routerHop(h.From, h.TTL); r != 0 {
+				e.Hop = r
+			}
+			return e
 		case HopRouter:
 			last.Hop, last.From = h.TTL, h.From
 		}
 	}
 	return last
+}
+
+// routerHop is the lowest TTL below before at which from answered with
+// time exceeded, on either trace; 0 when it did not.
+func (p Path) routerHop(from netip.Addr, before int) int {
+	best := 0
+	for _, hs := range [][]Hop{p.Hops, p.Ref} {
+		for _, h := range hs {
+			if h.TTL < before && h.Kind == HopRouter && h.From == from && (best == 0 || h.TTL < best) {
+				best = h.TTL
+			}
+		}
+	}
+	return best
 }
 
 // ICMPMark is the traceroute mark of an ICMP error.

@@ -187,4 +187,11 @@ func TestPathNamesTheHop(t *testing.T) {
 	if !strings.Contains(rej, "router 198.51.100.1 at hop 1") {
 		t.Errorf("the reject finding must name the router and its hop:\n%s", rej)
 	}
+	// As a Linux router answers: time exceeded at TTL 2 (the TTL is checked
+	// before the forwarding rules), the rejection at TTL 3; it sits at hop 2.
+	rej2 := texts(AddrEvidence{Addr: server, Route: defRoute, Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 13, "192.0.2.2"),
+		Path: path([]Hop{router(1, r1), router(2, r2), rejected(3, r2, 13)}, nil)})
+	if !strings.Contains(rej2, "router 192.0.2.2 at hop 2") {
+		t.Errorf("the reject finding must name the router at the hop of its time exceeded:\n%s", rej2)
+	}
 }
