@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/agent"
@@ -23,6 +23,9 @@ type listenAgent struct {
 	ports     []uint16
 	watchErr  error // why it cannot watch (no root), nil when it can
 }
+
+// agentLogQueue bounds the agent's log lines waiting to be written.
+const agentLogQueue = 256
 
 // maxAgentPorts bounds --agent-ports after ranges are expanded.
 const maxAgentPorts = 4096
@@ -104,26 +107,38 @@ func parsePortList(s string) ([]uint16, error) {
 func (a *listenAgent) handler(g *globals, quiet bool, readTimeout time.Duration) http.Handler {
 	cfg := agent.Config{Token: a.token, Ports: a.ports, Watch: diagnose.AgentWatch(diagnose.HostReaders{})}
 	if !quiet {
-		var mu sync.Mutex
-		p := g.printer
+		// One writer drains a bounded queue: a flood of refused requests
+		// costs at most agentLogQueue events, the rest are counted and
+		// said once the queue has room again.
+		events := make(chan agent.Event, agentLogQueue)
+		var dropped atomic.Int64
 		cfg.Log = func(e agent.Event) {
-			go func() {
-				mu.Lock()
-				defer mu.Unlock()
+			select {
+			case events <- e:
+			default:
+				dropped.Add(1)
+			}
+		}
+		go func() {
+			p := g.printer
+			for e := range events {
+				if n := dropped.Swap(0); n > 0 {
+					fmt.Fprintln(g.stderr, p.T("agent.log.dropped", "N", n))
+				}
 				now := time.Now().Format("15:04:05")
 				if g.json {
 					b := fmt.Sprintf(`{"time":%q,"agent":true,"client":%q,"port":%d,"refusal":%q,"syns":%d}`,
 						time.Now().UTC().Format(time.RFC3339Nano), e.Client.String(), e.Port, e.Code, e.SYNs)
 					fmt.Fprintln(g.stderr, b)
-					return
+					continue
 				}
 				if e.Code != "" {
 					fmt.Fprintln(g.stderr, p.T("agent.log.refused", "Time", now, "Client", e.Client.String(), "Code", e.Code, "Port", e.Port))
-					return
+					continue
 				}
 				fmt.Fprintln(g.stderr, p.T("agent.log.watched", "Time", now, "Client", e.Client.String(), "Port", e.Port, "Dur", e.Dur.String(), "N", e.SYNs))
-			}()
-		}
+			}
+		}()
 	}
 	return agent.New(cfg)
 }
