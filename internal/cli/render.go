@@ -160,16 +160,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
 	}
-	if len(r.Findings) > 1 {
-		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-		for _, f := range r.Findings[1:] {
-			fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
-			for _, e := range f.Evidence {
-				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
-			}
-			writeFix(w, f.Fix, p, s, "      ")
-		}
-	}
+	writeAlso(w, r.Findings, p, s)
 	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
 }
 
@@ -240,4 +231,20 @@ func capList(items []string, p *i18n.Printer) string {
 		return strings.Join(items, ", ")
 	}
 	return p.T("bulk.list.more", "List", strings.Join(items[:maxListed], ", "), "N", len(items)-maxListed)
+}
+
+// writeAlso lists the findings after the verdict: "Also possible", each with
+// its evidence and fix.
+func writeAlso(w io.Writer, fs []verdict.Finding, p *i18n.Printer, s style) {
+	if len(fs) < 2 {
+		return
+	}
+	fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
+	for _, f := range fs[1:] {
+		fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+		for _, e := range f.Evidence {
+			fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
+		}
+		writeFix(w, f.Fix, p, s, "      ")
+	}
 }
