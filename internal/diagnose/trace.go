@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ const (
 	// traceNameWait bounds each reverse lookup of a hop's address: a name
 	// is shown only when it resolves quickly.
 	traceNameWait = 250 * time.Millisecond
+	// traceNameGrace is how long the lookups still running are waited for
+	// once the trace is over: names never hold a diagnosis back much
+	// longer than the trace itself (a trace beside a silent port's wait
+	// gives them that wait; a rejection settled in milliseconds does not).
+	traceNameGrace = 30 * time.Millisecond
 	// maxNameLookups bounds the reverse lookups of one trace in flight.
 	maxNameLookups = 4
 )
@@ -149,6 +155,7 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 		p.RefPort = ref
 		p.Ref = trimHops(flatten(refs))
 	}
+	names.wait(time.Now().Add(traceNameGrace))
 	names.fill(p.Hops)
 	names.fill(p.Ref)
 	return p
@@ -220,17 +227,78 @@ func trimHops(hops []verdict.Hop) []verdict.Hop {
 // namer looks up the reverse names of the hops that answered, a few at a
 // time, each for at most traceNameWait.
 type namer struct {
-	ctx   context.Context
-	opt   Options
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	names map[netip.Addr]string
-	asked map[netip.Addr]bool
+	ctx     context.Context
+	cancel  func()
+	res     *net.Resolver
+	conns   []net.Conn // the lookups' sockets, closed by cancel
+	stopped bool
+	opt     Options
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	names   map[netip.Addr]string
+	asked   map[netip.Addr]bool
 }
 
 func newNamer(ctx context.Context, opt Options) *namer {
-	return &namer{ctx: ctx, opt: opt, sem: make(chan struct{}, maxNameLookups), names: map[netip.Addr]string{}, asked: map[netip.Addr]bool{}}
+	ctx, cancel := context.WithCancel(ctx)
+	n := &namer{ctx: ctx, opt: opt, sem: make(chan struct{}, maxNameLookups), names: map[netip.Addr]string{}, asked: map[netip.Addr]bool{}}
+	// The Go resolver watches only a deadline while it reads an answer, not
+	// a cancel: the namer keeps the lookups' sockets, to close them when it
+	// stops waiting.
+	base := opt.Resolver
+	n.res = &net.Resolver{PreferGo: true, StrictErrors: base.StrictErrors,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			var c net.Conn
+			var err error
+			if base.Dial != nil {
+				c, err = base.Dial(ctx, network, address)
+			} else {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, network, address)
+			}
+			if err != nil {
+				return nil, err
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.stopped {
+				c.Close()
+				return nil, context.Canceled
+			}
+			n.conns = append(n.conns, c)
+			return c, nil
+		}}
+	n.cancel = func() {
+		cancel()
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.stopped = true
+		for _, c := range n.conns {
+			c.Close()
+		}
+		n.conns = nil
+	}
+	return n
+}
+
+// wait gives the lookups until deadline (each ends within traceNameWait of
+// its start anyway), then ends those still running and waits for them, so
+// that no socket of theirs outlives the trace.
+func (n *namer) wait(deadline time.Time) {
+	all := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		close(all)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-all:
+	case <-t.C:
+	}
+	n.cancel()
+	<-all
 }
 
 func (n *namer) ask(a netip.Addr) {
@@ -249,7 +317,7 @@ func (n *namer) ask(a netip.Addr) {
 		case <-ctx.Done():
 			return
 		}
-		names, err := n.opt.Resolver.LookupAddr(ctx, a.String())
+		names, err := n.res.LookupAddr(ctx, a.String())
 		if err != nil || len(names) == 0 {
 			return
 		}
@@ -263,10 +331,8 @@ func (n *namer) ask(a netip.Addr) {
 	}()
 }
 
-// fill waits for the lookups (each ends within traceNameWait of its start)
-// and writes the names into hs.
+// fill writes the names found into hs (after wait).
 func (n *namer) fill(hs []verdict.Hop) {
-	n.wg.Wait()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for i := range hs {
