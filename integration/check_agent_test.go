@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -220,5 +221,34 @@ func TestAgentWithoutRoot(t *testing.T) {
 	}
 	if !strings.Contains(p.Stderr(), "without root") {
 		t.Errorf("the agent must warn at start that it cannot watch:\n%s", p.Stderr())
+	}
+}
+
+// Without --agent-token the agent makes one, prints it with the command to
+// run on the client, and accepts it.
+func TestAgentGeneratedToken(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
+	n := testbed.Chain(t)
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
+	p := n.Server.Start(t, bin, "listen", "http://0.0.0.0:8080", "--agent", "--agent-ports", "8282")
+	n.Server.WaitListening(t, "tcp", 8080, 10*time.Second)
+	var token string
+	deadline := time.Now().Add(5 * time.Second)
+	for token == "" && time.Now().Before(deadline) {
+		if m := regexp.MustCompile(`agent: token ([0-9a-f]{32}) `).FindStringSubmatch(p.Stdout()); m != nil {
+			token = m[1]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if token == "" {
+		t.Fatalf("no generated token in the startup lines:\n%s", p.Stdout())
+	}
+	if want := "conndiag check SERVER:8282 --agent http://SERVER:8080 --agent-token " + token; !strings.Contains(p.Stdout(), want) {
+		t.Errorf("the startup lines must show the client's command %q:\n%s", want, p.Stdout())
+	}
+	r := agentCheck(t, n.Client, "203.0.113.2:8282", token)
+	if !r.Agent[0].Watched || r.Verdict.Cause != "firewall_local" || r.Verdict.Confidence != "high" {
+		t.Errorf("with the generated token: %s", dump(r))
 	}
 }
