@@ -252,3 +252,25 @@ func TestAgentGeneratedToken(t *testing.T) {
 		t.Errorf("with the generated token: %s", dump(r))
 	}
 }
+
+// An IPv6 target with the agent asked over IPv4: the agent would watch for
+// the client's IPv4 address while the SYNs come from its IPv6 one, so the
+// client does not take "none seen" for "none arrived": it says why the
+// agent could not tell, and the verdict stays its own.
+func TestAgentOtherFamily(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "ip6tables")
+	n := testbed.Chain(t)
+	if !n.ServerIP6.IsValid() {
+		t.Skip("no IPv6 in this kernel")
+	}
+	n.Server.Run(t, "ip6tables", "-w", "5", "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
+	startAgent(t, n)
+	r := agentCheck(t, n.Client, "["+n.ServerIP6.String()+"]:8282", agentToken)
+	if a := r.Agent[0]; a.Watched || a.Refusal != "family" || a.Client != "198.51.100.2" {
+		t.Errorf("want refusal family, seen as 198.51.100.2: %s", dump(a))
+	}
+	if r.Verdict.Cause != "filtered" || r.Verdict.Confidence != "medium" || !hasEvidence(r.report, "of the same family") {
+		t.Errorf("want filtered (medium) saying the agent could not see this family:\n%s", dump(r.report))
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/conndiag/conndiag/internal/agent"
 	"github.com/conndiag/conndiag/internal/capture"
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -28,6 +29,9 @@ type AgentOptions struct {
 // agentTries are the connects made while the agent watches.
 const agentTries = 3
 
+// agentMu makes this process's watches take turns.
+var agentMu sync.Mutex
+
 // askAgent has the agent watch ap's port while this client connects to it
 // again, and returns what the agent saw.
 func askAgent(ctx context.Context, ap netip.AddrPort, opt Options) *verdict.AgentWatch {
@@ -39,7 +43,14 @@ func askAgent(ctx context.Context, ap netip.AddrPort, opt Options) *verdict.Agen
 	}
 	c := agent.Client{Base: ao.URL, Token: ao.Token, Source: opt.Source, Timeout: opt.Timeout}
 	var tries, connected int
-	ans, err := c.Watch(ctx, ap.Port(), d, func(wctx context.Context, _ netip.Addr) {
+	// An agent watches one watch per client at a time: the addresses of a
+	// name (and the targets of check -f) take turns.
+	agentMu.Lock()
+	defer agentMu.Unlock()
+	ans, err := c.Watch(ctx, ap.Port(), d, func(wctx context.Context, seen netip.Addr) {
+		if seen.IsValid() && seen.Unmap().Is4() != ap.Addr().Unmap().Is4() {
+			return // the SYNs would come from the other family's address: the agent cannot see them
+		}
 		tries, connected = retryWhileWatched(wctx, ap, d, opt)
 	})
 	if err != nil {
@@ -48,6 +59,10 @@ func askAgent(ctx context.Context, ap netip.AddrPort, opt Options) *verdict.Agen
 		if errors.As(err, &r) {
 			aw.Refusal, aw.Allowed, aw.Err = r.Code, r.Allowed, r.Message
 		}
+		return aw
+	}
+	if ans.SeenAs.IsValid() && ans.SeenAs.Is4() != ap.Addr().Unmap().Is4() {
+		aw.Refusal, aw.SeenAs = evidence.AgentFamily, ans.SeenAs
 		return aw
 	}
 	aw.Watched, aw.SeenAs, aw.Duration = true, ans.SeenAs, ans.Duration

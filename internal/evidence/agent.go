@@ -13,6 +13,10 @@ const (
 	AgentNoRoot       = "no_root"      // the agent runs without root: it cannot open a packet socket
 	AgentCannotWatch  = "cannot_watch" // the watch failed for another reason
 	AgentBadRequest   = "bad_request"
+	// AgentFamily: the agent sees this client by an address of the other
+	// family than the SYNs to the target use, so it cannot match them
+	// (set by the client, never sent by an agent).
+	AgentFamily = "family"
 )
 
 // AgentWatch is what a conndiag listen --agent on the server saw of this

@@ -310,6 +310,8 @@ func agentStatusLine(ag *AgentWatch) i18n.Msg {
 		return i18n.M("agent.ev.refused.busy", "URL", ag.URL)
 	case evidence.AgentNoRoot:
 		return i18n.M("agent.ev.refused.no_root", "URL", ag.URL)
+	case evidence.AgentFamily:
+		return i18n.M("agent.ev.family", "URL", ag.URL, "Seen", ag.SeenAs.String())
 	case "":
 		return i18n.M("agent.ev.unreachable", "URL", ag.URL, "Err", ag.Err)
 	}

@@ -98,6 +98,7 @@ func TestDecidePath(t *testing.T) {
 	refusedToken := &AgentWatch{URL: "http://203.0.113.2:8080", Refusal: evidence.AgentRefusedToken, Err: "the token does not match"}
 	noRoot := &AgentWatch{URL: "http://203.0.113.2:8080", Refusal: evidence.AgentNoRoot, Err: "needs root"}
 	busy := &AgentWatch{URL: "http://203.0.113.2:8080", Refusal: evidence.AgentBusy, Err: "busy"}
+	family := &AgentWatch{URL: "http://203.0.113.2:8080", Refusal: evidence.AgentFamily, SeenAs: netip.MustParseAddr("2001:db8:1::2")}
 	odd := &AgentWatch{URL: "http://203.0.113.2:8080", Refusal: evidence.AgentCannotWatch, Err: "capture: no such device"}
 	unreachable := &AgentWatch{URL: "http://203.0.113.2:8080", Err: "dial tcp 203.0.113.2:8080: i/o timeout"}
 
@@ -135,6 +136,7 @@ func TestDecidePath(t *testing.T) {
 		{"agent: token refused", silentAddr(nil, refusedToken), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"agent: no root", silentAddr(nil, noRoot), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"agent: busy", silentAddr(nil, busy), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
+		{"agent: sees this client by the other family", silentAddr(nil, family), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"agent: cannot watch", silentAddr(nil, odd), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"agent: unreachable", silentAddr(nil, unreachable), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 	}
