@@ -131,6 +131,10 @@ func TestAgentRefuses(t *testing.T) {
 	if e := p.Stderr(); !strings.Contains(e, "refused (token)") || !strings.Contains(e, "refused (port), port 8283") || strings.Contains(e, "not-the-agent-token") {
 		t.Errorf("agent log:\n%s", e)
 	}
+	// A token given with --agent-token is not echoed at start.
+	if out := p.Stdout(); !strings.Contains(out, "--agent-token TOKEN") || strings.Contains(out, agentToken) {
+		t.Errorf("startup lines must show the client's command with TOKEN, not the token given:\n%s", out)
+	}
 }
 
 // Another client's SYNs to the same port during the watch are not reported

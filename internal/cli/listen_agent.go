@@ -180,12 +180,21 @@ func (a *listenAgent) printStartup(g *globals, srv *listen.Server) {
 		urls = append(urls, base+agent.Path)
 		if client == "" {
 			target := hostText + ":" + strconv.Itoa(int(a.ports[0]))
-			client = p.Text(i18n.Cmd("conndiag check %s --agent %s --agent-token %s", target, base, a.token))
+			// A token the operator chose is not echoed: it may be in a
+			// file or the environment for a reason.
+			tok := a.token
+			if !a.generated {
+				tok = "TOKEN"
+			}
+			client = p.Text(i18n.Cmd("conndiag check %s --agent %s --agent-token %s", target, base, tok))
 		}
 	}
 	if g.json {
-		_ = encodeLine(g, map[string]any{"agent": urls, "ports": a.ports, "token": a.token, "generated": a.generated,
-			"can_watch": a.watchErr == nil})
+		line := map[string]any{"agent": urls, "ports": a.ports, "generated": a.generated, "can_watch": a.watchErr == nil}
+		if a.generated {
+			line["token"] = a.token
+		}
+		_ = encodeLine(g, line)
 		return
 	}
 	for _, u := range urls {
