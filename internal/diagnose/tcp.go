@@ -217,7 +217,9 @@ loop:
 		}()
 	}
 	switch {
-	case ctx.Err() == nil && traceWanted(ev, opt.Trace):
+	case ctx.Err() == nil && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
+		// (A deadline too close for a trace's wait, as serve's scrape
+		// timeout after a host that answers nothing, leaves it out.)
 		if spec == nil {
 			spec = startTrace(ctx, ap, answeringPort(ev), ev.RTT, opt)
 		}

@@ -73,6 +73,17 @@ func startTrace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Du
 	return tr
 }
 
+// traceRoom is the longest a trace may wait for silent SYNs: traceMaxWait,
+// never more than --timeout, and under a deadline (serve's scrape timeout)
+// at most half the time left, so the diagnosis still ends within it.
+func traceRoom(ctx context.Context, opt Options) time.Duration {
+	limit := min(opt.Timeout, traceMaxWait)
+	if dl, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(dl)/2)
+	}
+	return max(0, limit)
+}
+
 // traceGiveUp is how long the silent SYNs of a trace are waited for once
 // the answers so far took at most maxRTT: ten times the farthest answer
 // (and the host's measured round trip), at least minWait, at most limit.
@@ -88,7 +99,7 @@ func traceGiveUp(maxRTT, minWait, limit time.Duration) time.Duration {
 // their wait: a path of any length costs about one wait.
 func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duration, opt Options) *verdict.Path {
 	hops := opt.TraceHops
-	limit := min(opt.Timeout, traceMaxWait)
+	limit := traceRoom(ctx, opt)
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -129,5 +130,26 @@ func TestAnsweringPort(t *testing.T) {
 		if got := answeringPort(verdict.AddrEvidence{Others: tt.others}); got != tt.want {
 			t.Errorf("answeringPort(%+v) = %d, want %d", tt.others, got, tt.want)
 		}
+	}
+}
+
+// Under a deadline a trace may take at most half the time left.
+func TestTraceRoom(t *testing.T) {
+	opt := Options{Timeout: 3 * time.Second}
+	if got := traceRoom(context.Background(), opt); got != traceMaxWait {
+		t.Errorf("no deadline: %v, want %v", got, traceMaxWait)
+	}
+	if got := traceRoom(context.Background(), Options{Timeout: 300 * time.Millisecond}); got != 300*time.Millisecond {
+		t.Errorf("a short --timeout: %v, want 300ms", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	if got := traceRoom(ctx, opt); got > 200*time.Millisecond || got < 150*time.Millisecond {
+		t.Errorf("400 ms left: %v, want about 200ms", got)
+	}
+	done, cancel2 := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel2()
+	if got := traceRoom(done, opt); got != 0 {
+		t.Errorf("past the deadline: %v, want 0", got)
 	}
 }
