@@ -11,10 +11,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/conndiag/conndiag/internal/agent"
 	"github.com/conndiag/conndiag/internal/cdn"
 	"github.com/conndiag/conndiag/internal/diagnose"
 	"github.com/conndiag/conndiag/internal/target"
@@ -31,6 +33,9 @@ type checkFlags struct {
 	cdnRanges   string // --cdn-ranges
 	trace       bool
 	origin      string // --origin
+	agent       string        // --agent URL
+	agentToken  string        // --agent-token
+	agentWatch  time.Duration // --agent-watch
 }
 
 func newCheck(g *globals) *cobra.Command {
@@ -52,6 +57,13 @@ nothing on stdout. Stdin and pipes are read as they come: a bad line stops the
 reading there, the targets before it are still reported, and the exit status is 2.
 A line is at most 64 KiB.
 
+A connection that times out or is rejected by a box on the way is traced: SYNs
+with TTL 1, 2, … toward the port, and toward a port of the host that answers, all
+at once, draw the path and tell where the SYN dies (--trace draws it always).
+--agent asks a conndiag listen --agent on the server to watch while a port that
+timed out is retried: the SYNs arrived and were dropped there (firewall_local),
+or never arrived (filtered_upstream).
+
 At most 16 addresses of a name are tried (IPv4 and IPv6 in turn); the others are
 counted. Sockets are bounded by the open-file limit (ulimit -n): a --concurrency
 above what it allows waits for descriptors instead of failing.
@@ -65,7 +77,9 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
   conndiag check 10.0.0.5:8080 --source 10.0.0.2
   conndiag check ws://example.com:8282/ --expect-ip 203.0.113.5 --resolver 1.1.1.1
   conndiag check wss://example.com/chat --origin https://app.example.com
-  conndiag check -f targets.txt --concurrency 16`,
+  conndiag check -f targets.txt --concurrency 16
+  conndiag check 203.0.113.5:8282 --trace
+  conndiag check 203.0.113.5:8282 --agent http://203.0.113.5:8080 --agent-token TOKEN`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, g, f, args)
 		},
@@ -78,7 +92,10 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	fl.StringVar(&f.expectIP, "expect-ip", "", "the address you believe the server has: a name resolving elsewhere is dns_mismatch")
 	fl.StringVar(&f.resolver, "resolver", "", "also ask this DNS server (IP[:PORT]) and compare its answer with the system's")
 	fl.StringVar(&f.cdnRanges, "cdn-ranges", "", "extra CDN edge ranges: one CIDR a line, optionally followed by a provider name")
-	fl.BoolVar(&f.trace, "trace", false, "when the connection fails, send TTL-limited SYNs to find the hop where it dies")
+	fl.BoolVar(&f.trace, "trace", false, "draw the path to every address, also when the connection works (one that times out or is rejected is traced anyway)")
+	fl.StringVar(&f.agent, "agent", "", "a conndiag listen --agent endpoint on the server (http://HOST:PORT): it watches for this client's SYNs while a port that timed out is retried")
+	fl.StringVar(&f.agentToken, "agent-token", "", "the token the agent printed at start (or set CONNDIAG_AGENT_TOKEN)")
+	fl.DurationVar(&f.agentWatch, "agent-watch", 2*time.Second, "how long the agent watches while this client retries")
 	fl.StringVar(&f.origin, "origin", "", "the Origin of the page that opens the WebSocket (https://app.example.com); default: the target's own (ws://h → http://h)")
 	return cmd
 }
@@ -106,6 +123,9 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		if opt.Origin, err = parseOrigin(f.origin); err != nil {
 			return err
 		}
+	}
+	if err := agentOptions(&opt, f, g); err != nil {
+		return err
 	}
 	argTargets := make([]target.Target, 0, len(args))
 	for _, s := range args {
@@ -440,4 +460,30 @@ func parseResolver(s string) (netip.AddrPort, error) {
 		return netip.AddrPortFrom(a.Unmap(), 53), nil
 	}
 	return netip.AddrPort{}, usageErr("--resolver %q is not IP or IP:PORT (for example 1.1.1.1, 1.1.1.1:5353 or [2606:4700:4700::1111]:53)", s)
+}
+
+// agentOptions reads --agent, --agent-token (or CONNDIAG_AGENT_TOKEN) and --agent-watch.
+func agentOptions(opt *diagnose.Options, f checkFlags, g *globals) error {
+	token := f.agentToken
+	if token == "" {
+		token = g.getenv("CONNDIAG_AGENT_TOKEN")
+	}
+	if f.agent == "" {
+		if f.agentToken != "" {
+			return usageErr("--agent-token goes with --agent URL, the agent's endpoint on the server")
+		}
+		return nil
+	}
+	u, err := agent.ParseURL(f.agent)
+	if err != nil {
+		return usageErr("--agent: %v", err)
+	}
+	if token == "" {
+		return usageErr("--agent needs the token the agent printed at start: --agent-token TOKEN (or CONNDIAG_AGENT_TOKEN)")
+	}
+	if f.agentWatch < agent.MinWatch || f.agentWatch > agent.DefaultMax {
+		return usageErr("--agent-watch must be from %s to %s, got %s", agent.MinWatch, agent.DefaultMax, f.agentWatch)
+	}
+	opt.Agent = &diagnose.AgentOptions{URL: u, Token: token, Watch: f.agentWatch}
+	return nil
 }

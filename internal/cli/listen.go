@@ -31,6 +31,9 @@ type listenFlags struct {
 	quiet                         bool
 	pageCheck                     bool
 	pageTimeout, pageHold         time.Duration
+	agent                         bool   // --agent
+	agentToken                    string // --agent-token
+	agentPorts                    string // --agent-ports
 }
 
 func newListen(g *globals) *cobra.Command {
@@ -75,12 +78,21 @@ grow as bytes arrive, never from a length the client announces, and a
 connection whose next bytes do not fit is closed and logged ("max_buffered").
 Memory of closed connections goes back to the system within a few seconds.
 
+--agent adds to every http:// and https:// endpoint the API that
+conndiag check --agent uses: the client asks it to watch one of --agent-ports
+for SYNs from the client's own address for a few seconds while it retries,
+and learns whether they arrived (and were dropped here, by which rule) or
+never did. Requests must present the token (--agent-token, or the one printed
+at start); only the requesting client's SYNs are reported; watches are bounded
+in time (10 s) and number (4 at once, one per client). Watching needs root.
+
 Exit status: 0 after Ctrl-C or SIGTERM, 2 for a bad URI or flag, 3 when an
 address cannot be bound (the message says why, and which process holds it).`,
 		Example: `  conndiag listen websocket://0.0.0.0:8282
   conndiag listen websocket://0.0.0.0:8282 text://0.0.0.0:5678 frame://0.0.0.0:5679 http://0.0.0.0:8080 tcp://0.0.0.0:9000
   conndiag listen wss://0.0.0.0:8443 --cert cert.pem --key key.pem
-  conndiag listen ws://[::]:8282 --idle-timeout 0 --quiet`,
+  conndiag listen ws://[::]:8282 --idle-timeout 0 --quiet
+  sudo conndiag listen http://0.0.0.0:8080 --agent --agent-ports 8282`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runListen(cmd, g, f, args)
@@ -100,6 +112,9 @@ address cannot be bound (the message says why, and which process holds it).`,
 	fl.BoolVar(&f.pageCheck, "page-check", true, "let the check page have the server run conndiag check toward a URL a visitor types")
 	fl.DurationVar(&f.pageTimeout, "page-timeout", page.Timeout, "how long the check page waits for a connection before it gives up")
 	fl.DurationVar(&f.pageHold, "page-hold", page.Hold, "how long the check page holds working connections open to catch idle timeouts (0: not at all)")
+	fl.BoolVar(&f.agent, "agent", false, "add the agent API to the http:// and https:// endpoints: check --agent asks it to watch for its SYNs (needs root to watch)")
+	fl.StringVar(&f.agentToken, "agent-token", "", "the token clients must present (default: generated and printed; or set CONNDIAG_AGENT_TOKEN)")
+	fl.StringVar(&f.agentPorts, "agent-ports", "", "the ports the agent may watch, e.g. 8282 or 8282,9000-9010 (required with --agent)")
 	return cmd
 }
 
@@ -180,6 +195,10 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 		}
 	}
 
+	ag, err := agentSetup(g, f, eps)
+	if err != nil {
+		return err
+	}
 	p := g.printer
 	var errMu sync.Mutex
 	cfg.Warn = func(m i18n.Msg) {
@@ -195,6 +214,9 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 		cfg.Log = lg.Record
 	}
 
+	if ag != nil {
+		cfg.Agent = ag.handler(g, f.quiet, cfg.ReadTimeout)
+	}
 	ctx := cmd.Context()
 	srv, err := listen.Listen(ctx, cfg, eps)
 	if err != nil {
@@ -217,6 +239,9 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 	}
 	started := time.Now()
 	printStartup(g, srv)
+	if ag != nil {
+		ag.printStartup(g, srv)
+	}
 	_ = srv.Serve(ctx)
 	st := srv.Stats()
 	if lg != nil {

@@ -56,6 +56,8 @@ type jsonReport struct {
 	Verdict    jsonVerdict     `json:"verdict"`
 	Findings   []jsonFinding   `json:"findings"`
 	Probes     []jsonProbe     `json:"probes"`
+	Paths      []jsonPath      `json:"paths,omitempty"` // the traces (path.go)
+	Agent      []jsonAgent     `json:"agent,omitempty"` // what check --agent's agent saw (path.go)
 	DurationMS int64           `json:"duration_ms"`
 }
 
@@ -91,7 +93,7 @@ func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 		Target: escape.String(r.Target.String()), Scheme: r.Target.Scheme, Host: escape.String(r.Target.Host), Port: r.Target.Port,
 		Addresses: addrStrings(r.Addresses()), Skipped: r.Skipped(), Outcome: r.Outcome,
 		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
-		DurationMS: r.Duration.Milliseconds(),
+		DurationMS: r.Duration.Milliseconds(), Paths: pathsJSON(r, p), Agent: agentJSON(r),
 	}
 	if len(r.Findings) > 0 {
 		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
@@ -150,6 +152,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 			fmt.Fprintf(w, "    • %s\n", p.Text(e))
 		}
 	}
+	writePaths(w, r, p, s)
 	if v.Cause != verdict.CauseOK {
 		writeExchanges(w, r, p, s)
 	}

@@ -42,17 +42,26 @@ const (
 	fdsDNS = 3 + 2 + 1
 	// fdsProxy: the proxy connect and the lookup of the proxy's name.
 	fdsProxy = fdsPerConnect + 2
+	// fdsNames: the reverse lookups of a trace's hops in flight (a UDP socket
+	// each, A and AAAA servers aside).
+	fdsNames = 2 * maxNameLookups
+	// fdsAgent: the HTTP connection to the agent and the retries while it watches.
+	fdsAgent = 1 + fdsPerConnect*agentTries
 )
 
-// addrWeight is what one address's probes hold at once: the TCP step, then the
-// protocol step or --trace, which run after the TCP step's sockets are closed.
-func addrWeight(probePorts int, trace bool) int64 {
+// addrWeight is what one address's probes hold at once: the TCP step with the
+// trace beside it (both traces of hops TTLs, and the reverse lookups of the
+// hops) and the agent's retries, then the protocol step, which runs after
+// the TCP step's sockets are closed.
+func addrWeight(probePorts, hops int, agent bool) int64 {
 	tcp := fdsPerConnect*(mainSYNs+probePorts) + fdsHost
-	w := max(tcp, fdsFingerprint+fdsHost)
-	if trace {
-		w = max(w, fdsPerConnect*traceWave+fdsHost)
+	if hops > 0 {
+		tcp += fdsPerConnect*2*hops + fdsNames
 	}
-	return int64(w)
+	if agent {
+		tcp += fdsAgent
+	}
+	return int64(max(tcp, fdsFingerprint+fdsHost))
 }
 
 // nameWeight is what the name-level probes hold at once: the DNS queries

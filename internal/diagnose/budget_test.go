@@ -38,20 +38,21 @@ func TestBudgetSize(t *testing.T) {
 }
 
 func TestWeights(t *testing.T) {
+	const trace = 2*2*DefaultTraceHops + fdsNames
 	addr := []struct {
-		ports int
-		trace bool
-		want  int64
+		ports, hops int
+		agent       bool
+		want        int64
 	}{
-		{3, false, max(2*(mainSYNs+3), fdsFingerprint) + fdsHost},
-		{5, false, 2*(mainSYNs+5) + fdsHost},
-		{0, false, max(2*mainSYNs, fdsFingerprint) + fdsHost}, // six SYNs to the target port (two rounds) or the protocol step
-		{0, true, max(2*mainSYNs, fdsFingerprint, 2*traceWave) + fdsHost},
-		{20, true, 2*(mainSYNs+20) + fdsHost},
+		{3, DefaultTraceHops, false, 2*(mainSYNs+3) + fdsHost + trace},
+		{3, 0, false, max(2*(mainSYNs+3), fdsFingerprint) + fdsHost},
+		{0, 0, false, max(2*mainSYNs, fdsFingerprint) + fdsHost},
+		{0, DefaultTraceHops, false, 2*mainSYNs + fdsHost + trace},
+		{20, DefaultTraceHops, true, 2*(mainSYNs+20) + fdsHost + trace + 1 + 2*agentTries},
 	}
 	for _, tt := range addr {
-		if got := addrWeight(tt.ports, tt.trace); got != tt.want {
-			t.Errorf("addrWeight(%d, %v) = %d, want %d", tt.ports, tt.trace, got, tt.want)
+		if got := addrWeight(tt.ports, tt.hops, tt.agent); got != tt.want {
+			t.Errorf("addrWeight(%d, %d, %v) = %d, want %d", tt.ports, tt.hops, tt.agent, got, tt.want)
 		}
 	}
 	name := []struct {

@@ -54,9 +54,14 @@ type Options struct {
 	// Origin is the Origin header of the first WebSocket handshake (--origin,
 	// "http://app.example.com"); "" sends the target's own (OwnOrigin).
 	Origin string
-	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
+	// Trace draws the path to every address whose SYN left this machine
+	// (--trace); without it, only a connection that timed out or drew an
+	// ICMP error from a box on the way is traced.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops
+	// Agent asks a conndiag listen --agent on the server to watch while
+	// this client retries a port that timed out (check --agent).
+	Agent *AgentOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -126,7 +131,7 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	start := opt.Now()
 	_, literal := t.IP()
 	choice := proxy.Choose(opt.Getenv, t)
-	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.Trace)
+	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.TraceHops, opt.Agent != nil)
 	res, err := fds.reserve(ctx, nameWeight(literal, opt.ResolverAddr.IsValid(), choice.Applies() && choice.URL != nil)+aw)
 	if err != nil {
 		// Interrupted while other diagnoses held the descriptors: nothing was tried.

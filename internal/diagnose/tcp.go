@@ -115,6 +115,7 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		extra    <-chan time.Time // the next SYN of the plan
 		later    []time.Time      // the SYNs of the plan after that one
 		neighT   = time.NewTimer(neighCheckAfter)
+		spec     *tracing // a trace started while the target port was still silent
 	)
 	nextSYN := func() {
 		extra = nil
@@ -208,6 +209,11 @@ loop:
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
 			prefetch()
+			// The port looks silent while the host answers: trace it now,
+			// beside the wait, with the port that answered as reference.
+			if spec == nil {
+				spec = startTrace(ctx, ap, p.Port, p.Duration, opt)
+			}
 			// More SYNs, in two rounds, cover lost ones without waiting for
 			// the kernel's 1 s retransmit: a port that answers some SYNs and
 			// not others is not taken for a filtered one after one round.
@@ -314,11 +320,64 @@ loop:
 		}
 		ev.Outgoing = outgoingFacts(ctx, snap, &ev, opt)
 	}
-	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
-	if opt.Trace && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
-		ev.Trace = trace(ctx, ap, opt)
+	var asked chan struct{}
+	if ctx.Err() == nil && opt.Agent != nil && final.Kind == neterr.Timeout && !ev.Local && ev.NoFile == nil {
+		asked = make(chan struct{})
+		go func() {
+			defer close(asked)
+			ev.Agent = askAgent(ctx, ap, opt)
+		}()
+	}
+	switch {
+	case ctx.Err() == nil && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
+		// (A deadline too close for a trace's wait, as serve's scrape
+		// timeout after a host that answers nothing, leaves it out.)
+		if spec == nil {
+			spec = startTrace(ctx, ap, answeringPort(ev), ev.RTT, opt)
+		}
+		ev.Path = spec.wait()
+		ev.Path.Asked = opt.Trace
+	case spec != nil:
+		spec.stop()
+	}
+	if asked != nil {
+		<-asked
 	}
 	return ev, kept
+}
+
+// traceWanted: the path is traced when the connection timed out or a box
+// on the way answered with an ICMP error, and with --trace whenever a SYN
+// left this machine (to draw the path to an open or closed port too). Not
+// when the target is this machine, this machine itself answered (its own
+// rules, a failed neighbour lookup), or nothing left it.
+func traceWanted(ev verdict.AddrEvidence, asked bool) bool {
+	c := ev.Connect
+	switch {
+	case ev.Local || ev.ICMPFromLocal || evidence.NeighFailed(ev.Neigh):
+		return false
+	case c.Kind == neterr.Timeout:
+		return ev.NoFile == nil
+	case c.ICMP != nil && (c.ICMP.Origin == evidence.OriginICMP || c.ICMP.Origin == evidence.OriginICMP6):
+		return true
+	case c.Kind == neterr.OK, c.Kind == neterr.Refused:
+		return asked
+	}
+	return false
+}
+
+// answeringPort is a probe port of the host that answered (SYN-ACK first), 0 if none.
+func answeringPort(ev verdict.AddrEvidence) uint16 {
+	var rst uint16
+	for _, p := range ev.Others {
+		switch {
+		case p.Kind == neterr.OK:
+			return p.Port
+		case p.Kind == neterr.Refused && rst == 0:
+			rst = p.Port
+		}
+	}
+	return rst
 }
 
 // waitPlan is how long a silent target port is given once another port of

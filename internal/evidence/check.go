@@ -76,8 +76,13 @@ type AddrEvidence struct {
 	// Whoami is the answer of a conndiag listen endpoint, when the target is one.
 	Whoami *Whoami
 
-	// Trace is the path found by --trace, when asked for and the connection failed.
-	Trace []Hop
+	// Path is the trace toward the target port (and a port of the host
+	// that answers), when the connection timed out or was rejected, or
+	// --trace asked for it.
+	Path *Path
+	// Agent is what a conndiag listen --agent on the server saw while this
+	// client retried (check --agent), when asked.
+	Agent *AgentWatch
 
 	// Proto is what the protocol step learned after TCP connected (nil when it did not run).
 	Proto *ProtoEvidence
@@ -325,23 +330,4 @@ func (p *ProtoEvidence) Steps() []Step {
 		}
 	}
 	return out
-}
-
-// HopKind is what answered a TTL-limited SYN.
-type HopKind string
-
-const (
-	HopRouter  HopKind = "router"  // ICMP time exceeded: a router on the way
-	HopReached HopKind = "reached" // the destination answered (SYN-ACK or RST)
-	HopError   HopKind = "error"   // another ICMP error (unreachable, prohibited)
-	HopSilent  HopKind = "silent"  // nothing within the wait
-)
-
-// Hop is one step of --trace.
-type Hop struct {
-	TTL  int
-	Kind HopKind
-	From netip.Addr
-	RTT  time.Duration
-	ICMP string // description of an ICMP error
 }

@@ -97,7 +97,7 @@ func (s *Server) httpServer(ep *endpoint) *http.Server {
 		idle = 0 // net/http then uses ReadTimeout
 	}
 	hs := &http.Server{
-		Handler:           s.httpHandler(ep),
+		Handler:           s.withAgent(s.httpHandler(ep)),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout,

@@ -19,6 +19,7 @@ package listen
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -162,6 +163,10 @@ type Config struct {
 	PageTimeout time.Duration
 	PageHold    time.Duration
 	Check       CheckFunc
+
+	// Agent, when set, answers the agent's paths (agent.Prefix) on every
+	// http and https endpoint (listen --agent); the info page keeps the rest.
+	Agent http.Handler
 
 	noLoop bool // tests: serve plain endpoints with the stream driver too
 }

@@ -9,8 +9,10 @@ import (
 // findings; the first finding is the verdict. The way is always the same:
 //
 //  1. a name that resolved to nothing is judged by the DNS table;
-//  2. each address by the TCP table, or by the protocol tables once TCP
-//     connected; --trace adds the path to its first finding;
+//  2. each address by the TCP table (the path table first, when the address
+//     was traced or an agent asked), or by the protocol tables once TCP
+//     connected; where the path ended and what the agent said are added to
+//     the first finding when a table other than the path table decided;
 //  3. the first working address decides (a client that tries every address
 //     gets through), else the first address; the others' findings follow, a
 //     certain one only likely when another address works;
@@ -26,8 +28,8 @@ func Decide(ev Evidence) (Outcome, []Finding) {
 	per := make([][]Finding, len(ev.Addrs))
 	for i, a := range ev.Addrs {
 		outs[i], per[i] = decideAddr(ev, a)
-		if len(per[i]) > 0 && len(a.Trace) > 0 {
-			per[i][0] = per[i][0].with(traceLines(a.Trace)...)
+		if len(per[i]) > 0 {
+			per[i][0] = per[i][0].with(pathLines(a, per[i][0].Rule)...)
 		}
 	}
 	main := 0

@@ -261,6 +261,7 @@ func Rules() []RuleDoc {
 	var all []RuleDoc
 	all = append(all, docsOf("tcp", tcpRules)...)
 	all = append(all, docsOf("tcp-loss", lossRules)...)
+	all = append(all, docsOf("path", pathRules)...)
 	all = append(all, docsOf("tls", append(append([]Rule[proto]{}, tlsRules...), certRules...))...)
 	all = append(all, docsOf("tls-done", append(append([]Rule[proto]{}, clientCertRules...), stallRules...))...)
 	all = append(all, docsOf("websocket", wsRules)...)

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 var stageHeads = map[string]string{
 	"tcp":         "TCP: one address, from its connect (the first row that holds decides; alternatives follow it)",
 	"tcp-loss":    "TCP: SYNs lost while a later one was answered (beside the address's verdict; the verdict when it is otherwise ok)",
+	"path":        "The path and the agent: one address that was traced or watched by an agent, read before the TCP table (first match; none holding leaves it to TCP)",
 	"tls":         "TLS handshake that did not complete (first match)",
 	"tls-done":    "After a completed TLS handshake, before the WebSocket and HTTP tables (first match): a required client certificate; an answer that stalled and came whole with a small MSS",
 	"websocket":   "WebSocket handshake (first match; an answer that is no HTTP goes to not-http)",

@@ -388,7 +388,13 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 		out, fs := decideProto(ev, a)
 		return withLoss(x, out, fs)
 	}
-	fs, out, _ := decideFirst(tcpRules, x) // tcp.unknown always holds
+	fs, out, ok := []Finding(nil), Outcome(""), false
+	if a.Path != nil || a.Agent != nil {
+		fs, out, ok = decideFirst(pathRules, x)
+	}
+	if !ok {
+		fs, out, _ = decideFirst(tcpRules, x) // tcp.unknown always holds
+	}
 	if out == "" {
 		out = tcpOutcome(x.kind())
 	}
