@@ -54,6 +54,9 @@ type Options struct {
 	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops
+	// Share hands per-host and per-name measurements to the other targets
+	// of a run (check -f); nil: this diagnosis measures everything itself.
+	Share *Share
 }
 
 func (o Options) withDefaults() Options {
@@ -141,8 +144,8 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	// --timeout, not one for each.
 	dnsCtx, cancelDNS := context.WithTimeout(ctx, opt.Timeout)
 	defer cancelDNS()
-	sources := askSources(dnsCtx, t, literal, opt)
-	ev.DNS = resolve(dnsCtx, t.Host, opt)
+	sources, dns := opt.Share.lookup(dnsCtx, t, literal, opt) // once per name in a run (share.go)
+	ev.DNS = dns
 	if !ev.DNS.Literal {
 		res := "ok"
 		switch {
