@@ -43,8 +43,12 @@ a silent port is judged against other ports of the same host (--probe-ports), so
 Targets: ` + target.Forms + `
 
 -f FILE (- for stdin) reads targets one a line (# starts a comment) and diagnoses
---concurrency of them at once. Reports come in the order of the file, and memory
-stays bounded by --concurrency however long the file is. A regular file is checked
+many at once: what is per host (probe ports, route, neighbour, DNS answers) is
+measured once for all the host's targets, and without --concurrency the width
+comes from the open-file limit (up to 512 targets, over at most 32 hosts at
+once). Reports come in the order of the file, a summary by cause ends a human
+run, a progress bar is drawn on stderr when it is a terminal, and memory stays
+bounded by the width however long the file is. A regular file is checked
 whole before any diagnosis starts, so a bad line is exit 2 naming FILE:LINE with
 nothing on stdout. Stdin and pipes are read as they come: a bad line stops the
 reading there, the targets before it are still reported, and the exit status is 2.
@@ -69,7 +73,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE (- for stdin), one a line (# starts a comment)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "how many targets to diagnose at once (default: sized from the open-file limit and the hosts)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "how many targets to diagnose at once (auto: from the open-file limit, up to 512 ports of a few hosts or 32 hosts at once)")
 	fl.Lookup("concurrency").DefValue = "auto"
 	fl.StringVar(&f.probePorts, "probe-ports", "22,80,443", "other ports tried to tell \"host up\" from \"host down\" (comma-separated; empty for none)")
 	fl.StringVar(&f.source, "source", "", "local address to connect from")
