@@ -70,7 +70,7 @@ conc=()
 [ -n "${CONC:-}" ] && conc=(--concurrency "$CONC")
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ports per host: $OPEN open, $CLOSED closed, $DROPPED dropped"
-printf '%-22s %12s %10s %10s %16s %16s %14s\n' case conndiag nmap ratio "conndiag right" "nmap right" "conndiag cpu"
+printf '%-22s %12s %10s %10s %16s %16s %14s %10s\n' case conndiag nmap ratio "conndiag right" "nmap right" "conndiag cpu" "peak RSS"
 for h in $HOSTS; do
   hosts=() ; for i in $(seq 10 $((10 + h - 1))); do hosts+=("198.51.100.$i"); done
   : >"$work/targets"
@@ -78,7 +78,7 @@ for h in $HOSTS; do
   n=$(wc -l <"$work/targets")
 
   t0=$(date +%s%N)
-  ip netns exec "$C" /usr/bin/time -f '%U %S' -o "$work/cpu" "$work/conndiag" check -f "$work/targets" --json "${conc[@]}" \
+  ip netns exec "$C" /usr/bin/time -f '%U %S %M' -o "$work/cpu" "$work/conndiag" check -f "$work/targets" --json "${conc[@]}" \
     >"$work/cd.jsonl" 2>"$work/cd.err" || true
   t1=$(date +%s%N)
   ip netns exec "$C" nmap -Pn -n -T4 -p "$lo_open-$hi_drop" -oX "$work/nmap.xml" "${hosts[@]}" >/dev/null 2>&1 || true
@@ -112,9 +112,9 @@ print(cd, nm)
 PY
 )
   cdms=$(ms "$t0" "$t1") nmms=$(ms "$t1" "$t2")
-  printf '%-22s %10sms %8sms %10s %10s/%-5s %10s/%-5s %13ss\n' "$n ports, $h host(s)" "$cdms" "$nmms" \
+  printf '%-22s %10sms %8sms %10s %10s/%-5s %10s/%-5s %13ss %8sMB\n' "$n ports, $h host(s)" "$cdms" "$nmms" \
     "$(awk -v a="$cdms" -v b="$nmms" 'BEGIN { printf "%.2f", a / b }')" "$cd_right" "$n" "$nm_right" "$n" \
-    "$(tail -1 "$work/cpu" | awk '{ printf "%.2f", $1 + $2 }')"
+    "$(tail -1 "$work/cpu" | awk '{ printf "%.2f", $1 + $2 }')" "$(tail -1 "$work/cpu" | awk '{ printf "%.1f", $3 / 1024 }')"
   if [ "$cd_right" != "$n" ]; then
     echo "  conndiag causes:" $(sed -n 's/.*"verdict":{"cause":"\([a-z_]*\)".*/\1/p' "$work/cd.jsonl" | sort | uniq -c)
     head -c 300 "$work/cd.err"

@@ -469,7 +469,7 @@ func (n *nameProbes) finish(ev *verdict.Evidence, opt Options) []Probe {
 		probes = append(probes, Probe{Name: "proxy_" + r.Scheme, Address: r.URL, Result: string(r.Stage), Duration: r.Duration})
 	}
 
-	list, err := cdn.Merge(opt.CDNRanges)
+	list, err := opt.Share.cdnList(opt.CDNRanges) // merged once per run (share.go)
 	if err != nil {
 		return probes
 	}

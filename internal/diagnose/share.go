@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/cdn"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/target"
@@ -40,6 +41,11 @@ type Share struct {
 	hosts *lru[netip.Addr, *hostShare]
 	names *lru[string, *nameShare]
 	neigh *lru[neighKey, *neighShare]
+
+	cdnOnce   sync.Once
+	cdnUser   *cdn.List
+	cdnMerged *cdn.List
+	cdnErr    error
 
 	// What was measured, for tests and the bench: probe-port groups started,
 	// route/locality reads, name lookups.
@@ -444,7 +450,7 @@ type silence struct {
 }
 
 // controlRounds is how many controls a silent port waits for.
-const controlRounds = 2
+const controlRounds = 3
 
 // silence returns the judge of a's silent ports; nil (no control, the wait
 // alone decides) when nothing is shared.
@@ -559,4 +565,20 @@ func (h *hostShare) remeasured(s *Share, ans portAnswer) {
 			g.got[i] = ans
 		}
 	}
+}
+
+// cdnList is the built-in CDN ranges merged with the user's: merged once per
+// run when shared (a merge copies every range, and a run has many targets).
+func (s *Share) cdnList(user *cdn.List) (*cdn.List, error) {
+	if s == nil {
+		return cdn.Merge(user)
+	}
+	s.cdnOnce.Do(func() {
+		s.cdnUser = user
+		s.cdnMerged, s.cdnErr = cdn.Merge(user)
+	})
+	if user != s.cdnUser {
+		return cdn.Merge(user) // another list than the run's: not shared
+	}
+	return s.cdnMerged, s.cdnErr
 }

@@ -15,7 +15,7 @@ import (
 // many hosts may sit behind a slow link: they run narrower.
 const (
 	// MaxAutoWorkers bounds the targets diagnosed at once.
-	MaxAutoWorkers = 512
+	MaxAutoWorkers = 256
 	// AutoHostsAtOnce bounds the different hosts diagnosed at once.
 	AutoHostsAtOnce = 32
 )
