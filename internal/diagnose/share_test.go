@@ -311,3 +311,58 @@ func TestLRUBounded(t *testing.T) {
 		t.Errorf("an old entry was kept")
 	}
 }
+
+// The controls that confirm silent ports are shared: many targets whose
+// wait ran out together need one control in flight and one after it, not
+// one each; each target waits for controlRounds of them, then gives up.
+func TestSilenceControlsShared(t *testing.T) {
+	if (*Share)(nil).silence(netip.MustParseAddr("127.0.0.1"), Options{}).confirm() != nil {
+		t.Fatal("nothing shared: the wait alone decides")
+	}
+	probe, accepts := countingListener(t)
+	share := NewShare(context.Background(), 16)
+	a := netip.MustParseAddr("127.0.0.1")
+	opt := Options{ProbePorts: []uint16{probe}, Timeout: 2 * time.Second}.withDefaults()
+	g := share.probeGroup(a, opt)
+	if g == nil {
+		t.Fatal("no probe group")
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		if _, ok := share.host(a).answeringPort(share); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the probe port never answered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	const targets = 20
+	judges := make([]*silence, targets)
+	for i := range judges {
+		judges[i] = share.silence(a, opt)
+	}
+	for round := range controlRounds {
+		var wg sync.WaitGroup
+		for _, j := range judges {
+			ch := j.confirm()
+			if ch == nil {
+				t.Fatalf("round %d: no control to wait for", round)
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); <-ch }()
+		}
+		wg.Wait()
+	}
+	for _, j := range judges {
+		if j.confirm() != nil {
+			t.Fatalf("after %d rounds a target must give up", controlRounds)
+		}
+	}
+	if c := share.controls.Load(); c < controlRounds || c > 2*controlRounds {
+		t.Errorf("%d controls for %d targets over %d rounds: want one or two a round", c, targets, controlRounds)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := accepts.Load(); got != 1+share.controls.Load() {
+		t.Errorf("%d connects to the probe port, want the group's one and the %d controls", got, share.controls.Load())
+	}
+}
