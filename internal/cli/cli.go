@@ -129,7 +129,7 @@ protocol mismatches — and prints a verdict with its evidence and the fix.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))
-	root.AddCommand(newServer(g), newExplain(g), newLoad(g))
+	root.AddCommand(newServer(g), newExplain(g), newLoad(g), newServe(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}
@@ -184,9 +184,7 @@ func version() string {
 // pending are the commands of SPEC.md whose issues have not landed yet: they
 // say so and exit 3 rather than pretending.
 func pending() []*cobra.Command {
-	specs := []struct{ use, short, example string }{
-		{"serve", "Prometheus exporter with a blackbox-style /probe endpoint", "  conndiag serve --listen :9115"},
-	}
+	specs := []struct{ use, short, example string }{}
 	var cmds []*cobra.Command
 	for _, s := range specs {
 		name := strings.Fields(s.use)[0]
