@@ -90,7 +90,7 @@ type hostShare struct {
 // refreshAfter: a host whose answering port was last measured longer ago
 // gets a control when one of its targets starts, so the round trip that
 // sizes the wait for its silent ports follows the run (see remeasured).
-const refreshAfter = 100 * time.Millisecond
+const refreshAfter = 250 * time.Millisecond
 
 // control is one connect to an answering probe port, sent to prove that the
 // host, and this process, still hear answers after a target's wait ran out.
@@ -452,6 +452,10 @@ type silence struct {
 // controlRounds is how many controls a silent port waits for.
 const controlRounds = 3
 
+// controlGap spaces a host's controls, so that the targets whose waits run
+// out within it share one: a few dozen controls for hundreds of silent ports.
+const controlGap = 20 * time.Millisecond
+
 // silence returns the judge of a's silent ports; nil (no control, the wait
 // alone decides) when nothing is shared.
 func (s *Share) silence(a netip.Addr, opt Options) *silence {
@@ -503,17 +507,22 @@ func (c *silence) confirm() <-chan time.Time {
 	return h.ctlNext.done
 }
 
-// send connects to port for ctl; when it ends, the next control asked for
-// meanwhile goes out.
+// send connects to port for ctl, no sooner than controlGap after the
+// host's last control; when it ends, the next control asked for meanwhile
+// goes out. Called with ctlMu held.
 func (c *silence) send(ctl *control, port uint16) {
 	c.s.controls.Add(1)
-	c.h.ctlLast = time.Now() // under ctlMu
+	h := c.h
+	wait := controlGap - time.Since(h.ctlLast)
+	h.ctlLast = time.Now().Add(max(wait, 0))
 	go func() {
+		if wait > 0 {
+			time.Sleep(wait)
+		}
 		ctx, cancel := context.WithTimeout(c.s.ctx, c.timeout)
 		ans := connectProbe(ctx, netip.AddrPortFrom(c.a, port))
 		cancel()
-		c.h.remeasured(c.s, ans)
-		h := c.h
+		h.remeasured(c.s, ans)
 		h.ctlMu.Lock()
 		h.ctlCur = h.ctlNext
 		h.ctlNext = nil
