@@ -32,7 +32,7 @@ type checkFlags struct {
 	resolver    string // --resolver
 	cdnRanges   string // --cdn-ranges
 	trace       bool
-	origin      string // --origin
+	origin      string        // --origin
 	agent       string        // --agent URL
 	agentToken  string        // --agent-token
 	agentWatch  time.Duration // --agent-watch
@@ -50,8 +50,12 @@ a silent port is judged against other ports of the same host (--probe-ports), so
 Targets: ` + target.Forms + `
 
 -f FILE (- for stdin) reads targets one a line (# starts a comment) and diagnoses
---concurrency of them at once. Reports come in the order of the file, and memory
-stays bounded by --concurrency however long the file is. A regular file is checked
+many at once: what is per host (probe ports, route, neighbour, DNS answers) is
+measured once for all the host's targets, and without --concurrency the width
+comes from the open-file limit (up to 512 targets, over at most 32 hosts at
+once). Reports come in the order of the file, a summary by cause ends a human
+run, a progress bar is drawn on stderr when it is a terminal, and memory stays
+bounded by the width however long the file is. A regular file is checked
 whole before any diagnosis starts, so a bad line is exit 2 naming FILE:LINE with
 nothing on stdout. Stdin and pipes are read as they come: a bad line stops the
 reading there, the targets before it are still reported, and the exit status is 2.
@@ -86,7 +90,8 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "read targets from FILE (- for stdin), one a line (# starts a comment)")
-	fl.IntVar(&f.concurrency, "concurrency", 8, "how many targets to diagnose at once")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "how many targets to diagnose at once (auto: from the open-file limit, up to 512 ports of a few hosts or 32 hosts at once)")
+	fl.Lookup("concurrency").DefValue = "auto"
 	fl.StringVar(&f.probePorts, "probe-ports", "22,80,443", "other ports tried to tell \"host up\" from \"host down\" (comma-separated; empty for none)")
 	fl.StringVar(&f.source, "source", "", "local address to connect from")
 	fl.StringVar(&f.expectIP, "expect-ip", "", "the address you believe the server has: a name resolving elsewhere is dns_mismatch")
@@ -101,7 +106,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 }
 
 func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error {
-	if f.concurrency < 1 {
+	if cmd.Flags().Changed("concurrency") && f.concurrency < 1 {
 		return usageErr("--concurrency must be at least 1, got %d", f.concurrency)
 	}
 	ports, err := parsePorts(f.probePorts)
@@ -165,8 +170,16 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		}
 		return src.next()
 	}
+	width := bulkWidth(f, opt)
+	opt.Share = diagnose.NewShare(cmd.Context(), 4*diagnose.DefaultWindow(width.Workers))
+	bar := newProgress(g, total)
+	defer bar.done()
+	var tally causeTally
 	ok, n := 0, 0
 	emit := func(_ diagnose.Item, r diagnose.Report) error {
+		bar.clear()
+		defer bar.add()
+		tally.add(r)
 		// A working connection to an unexpected place (dns_mismatch first) is still a problem.
 		if r.Outcome == verdict.OutcomeOK && (len(r.Findings) == 0 || r.Findings[0].Cause == verdict.CauseOK) {
 			ok++
@@ -181,10 +194,11 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		renderHuman(g.stdout, r, g.printer, g.color)
 		return nil
 	}
-	bulk := diagnose.Bulk{Workers: f.concurrency, Check: func(ctx context.Context, t target.Target) diagnose.Report {
+	bulk := diagnose.Bulk{Workers: width.Workers, HostsAtOnce: width.HostsAtOnce, Check: func(ctx context.Context, t target.Target) diagnose.Report {
 		return diagnose.Check(ctx, t, opt)
 	}}
 	res, err := bulk.Run(cmd.Context(), next, emit)
+	bar.done()
 	if err != nil {
 		return toolErr("writing output: %v", err)
 	}
@@ -200,12 +214,23 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	}
 	if !g.json && n > 1 {
 		fmt.Fprintln(g.stdout)
+		tally.write(g.stdout, g.printer, style{on: g.color})
+		fmt.Fprintln(g.stdout)
 		fmt.Fprintln(g.stdout, g.printer.T("ui.summary", "OK", ok, "N", n))
 	}
 	if ok < n {
 		return errProblem
 	}
 	return nil
+}
+
+// bulkWidth is --concurrency when given (as wide as asked, over any number
+// of hosts), else sized from the descriptor budget and the hosts (AutoWidth).
+func bulkWidth(f checkFlags, opt diagnose.Options) diagnose.Width {
+	if f.concurrency > 0 {
+		return diagnose.Width{Workers: f.concurrency}
+	}
+	return diagnose.AutoWidth(diagnose.DescriptorBudget(), diagnose.TargetWeight(opt))
 }
 
 // interruptedMsg names what Ctrl-C left undiagnosed: how many, the first few,

@@ -32,7 +32,11 @@ type Item struct {
 type Bulk struct {
 	Workers int // targets diagnosed at once; at least 1
 	Window  int // targets taken from the source and not yet delivered; 0: DefaultWindow(Workers)
-	Check   func(context.Context, target.Target) Report
+	// HostsAtOnce bounds how many different hosts are diagnosed at once (0:
+	// no bound), so many ports of a few hosts run Workers wide while many
+	// hosts run narrower (AutoWidth).
+	HostsAtOnce int
+	Check       func(context.Context, target.Target) Report
 }
 
 // DefaultWindow is how far the reader may run ahead of the oldest target not
@@ -130,14 +134,18 @@ func (b Bulk) Run(ctx context.Context, next func() (Item, error), emit func(Item
 			}
 		}
 	}()
+	gate := newHostGate(b.HostsAtOnce)
 	for range workers {
 		go func() {
 			for j := range work {
-				if runCtx.Err() != nil {
+				host := hostKey(j.item.Target)
+				if runCtx.Err() != nil || !gate.enter(runCtx, host) {
 					j.done <- Report{Target: j.item.Target, Cancelled: true}
 					continue
 				}
-				j.done <- b.Check(runCtx, j.item.Target)
+				r := b.Check(runCtx, j.item.Target)
+				gate.leave(host)
+				j.done <- r
 			}
 		}()
 	}

@@ -62,6 +62,23 @@ type Options struct {
 	// Agent asks a conndiag listen --agent on the server to watch while
 	// this client retries a port that timed out (check --agent).
 	Agent *AgentOptions
+	// Share hands per-host and per-name measurements to the other targets
+	// of a run (check -f); nil: this diagnosis measures everything itself.
+	Share *Share
+}
+
+// autoTrace: a connection that timed out or drew an ICMP error is traced.
+// One diagnosis does so on its own; in a run of many targets (check -f)
+// only --trace asks for it, since a trace per target would hold sixty-odd
+// descriptors each and send a path's worth of SYNs per port of one host.
+func (o Options) autoTrace() bool { return o.Trace || o.Share == nil }
+
+// traceHops is how many hops a diagnosis may trace (0: none).
+func (o Options) traceHops() int {
+	if !o.autoTrace() {
+		return 0
+	}
+	return o.TraceHops
 }
 
 func (o Options) withDefaults() Options {
@@ -131,7 +148,7 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	start := opt.Now()
 	_, literal := t.IP()
 	choice := proxy.Choose(opt.Getenv, t)
-	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.TraceHops, opt.Agent != nil)
+	aw := addrWeight(probePortCount(opt.ProbePorts, t.Port), opt.traceHops(), opt.Agent != nil)
 	res, err := fds.reserve(ctx, nameWeight(literal, opt.ResolverAddr.IsValid(), choice.Applies() && choice.URL != nil)+aw)
 	if err != nil {
 		// Interrupted while other diagnoses held the descriptors: nothing was tried.
@@ -149,8 +166,8 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	// --timeout, not one for each.
 	dnsCtx, cancelDNS := context.WithTimeout(ctx, opt.Timeout)
 	defer cancelDNS()
-	sources := askSources(dnsCtx, t, literal, opt)
-	ev.DNS = resolve(dnsCtx, t.Host, opt)
+	sources, dns := opt.Share.lookup(dnsCtx, t, literal, opt) // once per name in a run (share.go)
+	ev.DNS = dns
 	if !ev.DNS.Literal {
 		res := "ok"
 		switch {
@@ -480,7 +497,7 @@ func (n *nameProbes) finish(ev *verdict.Evidence, opt Options) []Probe {
 		probes = append(probes, Probe{Name: "proxy_" + r.Scheme, Address: r.URL, Result: string(r.Stage), Duration: r.Duration})
 	}
 
-	list, err := cdn.Merge(opt.CDNRanges)
+	list, err := opt.Share.cdnList(opt.CDNRanges) // merged once per run (share.go)
 	if err != nil {
 		return probes
 	}

@@ -38,18 +38,13 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	facts := make(chan struct{})
 	go func() {
 		defer close(facts)
-		ev.Local, _ = isLocal(ap.Addr())
-		if r, err := routeTo(ap.Addr()); err != nil {
-			ev.RouteErr = err.Error()
-		} else {
-			ev.Route = &r
-			ev.NextHop = r.NextHop(ap.Addr())
-		}
+		opt.Share.facts(ap.Addr(), &ev) // once per host in a run of many targets (share.go)
 	}()
 
 	dialer := neterr.Dialer{Source: opt.Source}
 	runCtx, cancelRun := context.WithTimeout(ctx, opt.Timeout)
 	defer cancelRun()
+	quiet := opt.Share.silence(ap.Addr(), opt) // nil unless many targets share the host's probes
 
 	type attempt struct {
 		r    neterr.Result
@@ -89,24 +84,10 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	launch()
 
 	probeCh := make(chan attempt, len(opt.ProbePorts))
-	probing := 0
-	for _, p := range opt.ProbePorts {
-		if p == ap.Port() || p == 0 {
-			continue
-		}
-		probing++
-		go func() {
-			r, conn := neterr.Dialer{}.Connect(runCtx, netip.AddrPortFrom(ap.Addr(), p))
-			if conn != nil {
-				conn.Close()
-			}
-			at := attempt{r: r}
-			if r.Kind == neterr.TooManyFiles {
-				at.lim = noFileNow()
-			}
-			probeCh <- at
-		}()
-	}
+	// The other ports of the host: connected to once per host in a run of many targets (share.go).
+	probing := opt.Share.probePorts(runCtx, ap, opt, func(r neterr.Result, lim *verdict.Limit) {
+		probeCh <- attempt{r: r, lim: lim}
+	})
 
 	var (
 		final    *neterr.Result
@@ -211,7 +192,7 @@ loop:
 			prefetch()
 			// The port looks silent while the host answers: trace it now,
 			// beside the wait, with the port that answered as reference.
-			if spec == nil {
+			if spec == nil && opt.autoTrace() {
 				spec = startTrace(ctx, ap, p.Port, p.Duration, opt)
 			}
 			// More SYNs, in two rounds, cover lost ones without waiting for
@@ -227,6 +208,10 @@ loop:
 			launch()
 			nextSYN()
 		case <-deadline:
+			if ctl := quiet.confirm(); ctl != nil {
+				deadline = ctl // a control sent now must come back first (share.go)
+				continue
+			}
 			giveUp()
 		case <-neighT.C:
 			if len(ev.Others) > 0 && ev.Alive() {
@@ -234,7 +219,7 @@ loop:
 			}
 			prefetch() // nothing answered for a second: the full timeout may run
 			if ev.Route != nil && ev.NextHop.IsValid() {
-				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
+				if st, err := opt.Share.neighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
 					if evidence.NeighFailed(st) {
 						giveUp()
@@ -329,7 +314,7 @@ loop:
 		}()
 	}
 	switch {
-	case ctx.Err() == nil && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
+	case ctx.Err() == nil && opt.autoTrace() && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
 		// (A deadline too close for a trace's wait, as serve's scrape
 		// timeout after a host that answers nothing, leaves it out.)
 		if spec == nil {
@@ -469,6 +454,6 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 	}
 	if ev.Neigh == "" && ev.Route != nil && ev.NextHop.IsValid() && !ev.Local &&
 		(c.Kind == neterr.Timeout || c.Kind == neterr.HostUnreachable) {
-		ev.Neigh, _ = host.NeighState(ev.NextHop, ev.Route.Iface)
+		ev.Neigh, _ = opt.Share.neighState(ev.NextHop, ev.Route.Iface)
 	}
 }
