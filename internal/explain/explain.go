@@ -150,7 +150,7 @@ func causes(h hit, t Target, fam families) []rank {
 // lead puts c in front of every cause it is at least as sure of (keeping the
 // stronger confidence if c was listed already).
 func lead(rs []rank, c rank) []rank {
-	rest := make([]rank, 0, len(rs))
+	out := make([]rank, 0, len(rs)+1)
 	for _, x := range rs {
 		if x.cause == c.cause {
 			if confRank(x.conf) < confRank(c.conf) {
@@ -158,15 +158,16 @@ func lead(rs []rank, c rank) []rank {
 			}
 			continue
 		}
-		rest = append(rest, x)
+		out = append(out, x)
 	}
 	i := 0
-	for i < len(rest) && confRank(rest[i].conf) < confRank(c.conf) {
+	for i < len(out) && confRank(out[i].conf) < confRank(c.conf) {
 		i++
 	}
-	out := append([]rank{}, rest[:i]...)
-	out = append(out, c)
-	return append(out, rest[i:]...)
+	out = append(out, rank{})
+	copy(out[i+1:], out[i:])
+	out[i] = c
+	return out
 }
 
 func insertAfterFirst(rs []rank, c rank) []rank {

@@ -3,7 +3,9 @@ package explain
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -164,5 +166,41 @@ func BenchmarkLogNginx(b *testing.B) {
 		if _, err := Log(bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The batches classified in parallel add up to the line-by-line pass: the
+// same groups, counts, first and last lines and times, long lines included.
+func TestLogParallelSameAsSequential(t *testing.T) {
+	var b strings.Builder
+	lines := []string{
+		`2026/01/15 10:00:0%d [error] 9#9: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.9, server: a, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:808%d/", host: "a"`,
+		`2026/01/15 10:01:0%d [error] 9#9: *2 upstream timed out (110: Connection timed out) while proxying upgraded connection, upstream: "http://10.0.0.%d:8282/ws"`,
+		"2026-01-15T10:02:0%dZ Error: connect ECONNREFUSED 10.1.2.%d:80",
+		"Jan 15 10:03:0%d app[1]: WebSocket connection to 'wss://h%d.example.com/ws' failed: Error during WebSocket handshake: Unexpected response code: 200",
+		"2026/01/15 10:00:0%d [notice] 9#9: signal process %d started",
+	}
+	for i := 0; i < 20000; i++ {
+		b.WriteString(fmt.Sprintf(lines[i%len(lines)], i%10, i%7) + "\n")
+		if i%4999 == 0 {
+			// a line longer than MaxLine, with a failure in its second piece
+			b.WriteString(strings.Repeat("x", MaxLine+100) + " connect ECONNREFUSED 10.9.9.9:80\n")
+		}
+	}
+	text := b.String()
+	run := func(procs int) Summary {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		s, err := Log(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	seq, par := run(1), run(4)
+	if seq.Failures == 0 || seq.Long == 0 || len(seq.Groups) < 10 {
+		t.Fatalf("the corpus does not exercise the summary: %+v", seq)
+	}
+	if !reflect.DeepEqual(seq, par) {
+		t.Errorf("parallel summary differs:\nsequential %+v\nparallel   %+v", seq, par)
 	}
 }

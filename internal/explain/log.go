@@ -2,7 +2,9 @@ package explain
 
 import (
 	"io"
+	"runtime"
 	"sort"
+	"sync"
 
 	v "github.com/conndiag/conndiag/internal/verdict"
 )
@@ -43,58 +45,191 @@ type groupKey struct {
 }
 
 // Log reads a log as a stream and groups its failures by cause and target,
-// largest group first. Memory is bounded by MaxLine and MaxGroups.
+// largest group first. Memory is bounded by MaxLine, MaxGroups and the batches
+// in flight. Classifying a line is the costly part and lines are independent,
+// so batches of lines are classified on every core while one goroutine
+// groups their results in the order of the log: the summary is the same as a
+// line-by-line pass.
 func Log(r io.Reader) (Summary, error) {
-	var s Summary
-	groups := map[groupKey]*Group{}
-	lastLine := -1
+	workers := runtime.GOMAXPROCS(0)
+	g := newGrouper()
+	if workers == 1 {
+		err := eachLine(r, func(l []byte, n int, cont bool) bool {
+			g.add(judge(l), l, n, cont)
+			return true
+		})
+		if err != nil {
+			return Summary{}, err
+		}
+		return g.summary(), nil
+	}
+
+	work := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers) // bounds the batches in flight
+	free := make(chan *batch, 3*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				b.judge()
+				close(b.done)
+			}
+		}()
+	}
+	merged := make(chan struct{})
+	go func() {
+		defer close(merged)
+		for b := range order {
+			<-b.done
+			b.apply(g)
+			select {
+			case free <- b:
+			default:
+			}
+		}
+	}()
+	var cur *batch
+	send := func() {
+		if cur == nil || len(cur.lines) == 0 {
+			return
+		}
+		order <- cur
+		work <- cur
+		cur = nil
+	}
 	err := eachLine(r, func(l []byte, n int, cont bool) bool {
-		s.Lines = n
-		if cont {
-			if lastLine != n {
-				s.Long++
+		if cur == nil {
+			select {
+			case cur = <-free:
+				cur.reset()
+			default:
+				cur = &batch{}
 			}
+			cur.done = make(chan struct{})
 		}
-		if cont && lastLine == n {
-			return true // one failure per line, however long
+		cur.lines = append(cur.lines, batchLine{from: len(cur.buf), to: len(cur.buf) + len(l), n: n, cont: cont})
+		cur.buf = append(cur.buf, l...)
+		if len(cur.buf) >= batchBytes || len(cur.lines) >= batchLines {
+			send()
 		}
-		h := classify(l)
-		if !h.ok() {
-			return true
-		}
-		lastLine = n
-		t, _ := targetIn(l)
-		rs := causes(h, t, families{refused4: true})
-		if len(rs) == 0 {
-			return true
-		}
-		s.Failures++
-		k := groupKey{cause: rs[0].cause, target: t}
-		g := groups[k]
-		if g == nil && len(groups) >= MaxGroups {
-			k = groupKey{cause: rs[0].cause, other: true}
-			g = groups[k]
-		}
-		if g == nil {
-			ts := timeOf(l)
-			g = &Group{Cause: rs[0].cause, Confidence: rs[0].conf, Outcome: signals[h.sig].outcome, Target: k.target, Other: k.other,
-				First: ts, FirstLine: n, Example: Show(l, showWidth)}
-			if !k.other {
-				g.Next = next(rs, t, h)
-			}
-			groups[k] = g
-		}
-		g.Count++
-		g.LastLine = n
-		g.last = append(g.last[:0], timeBytes(l)...)
 		return true
 	})
+	send()
+	close(work)
+	close(order)
+	wg.Wait()
+	<-merged
 	if err != nil {
 		return Summary{}, err
 	}
-	for _, g := range groups {
-		g.Last, g.last = string(g.last), nil
-		s.Groups = append(s.Groups, *g)
+	return g.summary(), nil
+}
+
+// A batch is a run of consecutive lines (pieces of a long line included),
+// copied out of the reader's buffer, and what each of them was judged.
+type batch struct {
+	buf   []byte
+	lines []batchLine
+	done  chan struct{}
+}
+
+type batchLine struct {
+	from, to int
+	n        int
+	cont     bool
+	j        judged
+}
+
+const (
+	batchBytes = 256 << 10
+	batchLines = 2048
+)
+
+func (b *batch) reset() {
+	b.buf, b.lines = b.buf[:0], b.lines[:0]
+}
+
+func (b *batch) judge() {
+	for i := range b.lines {
+		bl := &b.lines[i]
+		bl.j = judge(b.buf[bl.from:bl.to])
+	}
+}
+
+func (b *batch) apply(g *grouper) {
+	for _, bl := range b.lines {
+		g.add(bl.j, b.buf[bl.from:bl.to], bl.n, bl.cont)
+	}
+}
+
+// judged is what one line (or piece of a long line) says on its own.
+type judged struct {
+	h  hit
+	t  Target
+	rs []rank
+}
+
+func judge(l []byte) judged {
+	h := classify(l)
+	if !h.ok() {
+		return judged{}
+	}
+	t, _ := targetIn(l)
+	return judged{h: h, t: t, rs: causes(h, t, families{refused4: true})}
+}
+
+// grouper adds judged lines, in the log's order, to the groups.
+type grouper struct {
+	s        Summary
+	groups   map[groupKey]*Group
+	lastLine int
+}
+
+func newGrouper() *grouper { return &grouper{groups: map[groupKey]*Group{}, lastLine: -1} }
+
+func (g *grouper) add(j judged, l []byte, n int, cont bool) {
+	g.s.Lines = n
+	if cont && g.lastLine != n {
+		g.s.Long++
+	}
+	if cont && g.lastLine == n {
+		return // one failure per line, however long
+	}
+	if !j.h.ok() {
+		return
+	}
+	g.lastLine = n
+	rs, t := j.rs, j.t
+	if len(rs) == 0 {
+		return
+	}
+	g.s.Failures++
+	k := groupKey{cause: rs[0].cause, target: t}
+	gr := g.groups[k]
+	if gr == nil && len(g.groups) >= MaxGroups {
+		k = groupKey{cause: rs[0].cause, other: true}
+		gr = g.groups[k]
+	}
+	if gr == nil {
+		gr = &Group{Cause: rs[0].cause, Confidence: rs[0].conf, Outcome: signals[j.h.sig].outcome, Target: k.target, Other: k.other,
+			First: timeOf(l), FirstLine: n, Example: Show(l, showWidth)}
+		if !k.other {
+			gr.Next = next(rs, t, j.h)
+		}
+		g.groups[k] = gr
+	}
+	gr.Count++
+	gr.LastLine = n
+	gr.last = append(gr.last[:0], timeBytes(l)...)
+}
+
+func (g *grouper) summary() Summary {
+	s := g.s
+	for _, gr := range g.groups {
+		gr.Last, gr.last = string(gr.last), nil
+		s.Groups = append(s.Groups, *gr)
 	}
 	sort.Slice(s.Groups, func(i, j int) bool {
 		a, b := s.Groups[i], s.Groups[j]
@@ -103,7 +238,7 @@ func Log(r io.Reader) (Summary, error) {
 		}
 		return a.FirstLine < b.FirstLine
 	})
-	return s, nil
+	return s
 }
 
 // timeOf finds the time a log line starts with: nginx "2006/01/02 15:04:05",
