@@ -171,7 +171,12 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		return src.next()
 	}
 	width := bulkWidth(f, opt)
-	opt.Share = diagnose.NewShare(cmd.Context(), 4*diagnose.DefaultWindow(width.Workers))
+	if total != 1 {
+		// Several targets: what is per host is measured once (and a
+		// failing one is traced only with --trace); one target measures
+		// everything itself.
+		opt.Share = diagnose.NewShare(cmd.Context(), 4*diagnose.DefaultWindow(width.Workers))
+	}
 	bar := newProgress(g, total)
 	defer bar.done()
 	var tally causeTally
