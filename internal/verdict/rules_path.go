@@ -89,6 +89,22 @@ func (x tcp) routerReject() (PathEnd, bool) {
 	return e, e.ICMP.Prohibited() || e.ICMP.PortUnreachable()
 }
 
+// pathTrusted: what the path and the agent show may decide. Not when this
+// machine's own firewall stops the connection (the TCP table names its
+// rule), nor, without the agent, when this machine's OUTPUT rules could not
+// be read and the trace dies at its first hop: a local DROP of the port
+// looks exactly like that.
+func (x tcp) pathTrusted() bool {
+	switch {
+	case x.clientStopped() || x.localReject():
+		return false
+	case x.a.Agent == nil && x.outgoingUnread():
+		at, _, dies := x.pathDies()
+		return !dies || at > 1
+	}
+	return true
+}
+
 var pathRules = []Rule[tcp]{
 	{ID: "path.agent.overflow", Cause: CauseAcceptQueueOverflow, Conf: High, ConfOf: tcp.agentConf,
 		When: func(x tcp) bool {

@@ -389,7 +389,7 @@ func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 		return withLoss(x, out, fs)
 	}
 	fs, out, ok := []Finding(nil), Outcome(""), false
-	if a.Path != nil || a.Agent != nil {
+	if (a.Path != nil || a.Agent != nil) && x.pathTrusted() {
 		fs, out, ok = decideFirst(pathRules, x)
 	}
 	if !ok {

@@ -115,6 +115,22 @@ func TestDecidePath(t *testing.T) {
 		{"trace: dies after the first of two routers", silentAddr(dropAtR1, nil), OutcomeTimeout, CauseFilteredUpstream, Medium, "path.trace.filtered_upstream"},
 		{"trace: no hop answers the target port", silentAddr(dropFirst, nil), OutcomeTimeout, CauseFilteredUpstream, Medium, "path.trace.filtered_upstream"},
 		{"trace: no reference port", silentAddr(noRef, nil), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
+		{"trace: dies at the host's hop, this machine's OUTPUT drops", func() AddrEvidence {
+			a := silentAddr(dropAtHost, nil)
+			a.Outgoing = outStop(evidence.Drop, iptDrop)
+			return a
+		}(), OutcomeTimeout, CauseClientFirewall, High, "tcp.client_firewall"},
+		{"trace: no hop answers, this machine's OUTPUT unreadable", func() AddrEvidence {
+			a := silentAddr(dropFirst, nil)
+			a.Outgoing = unreadable
+			return a
+		}(), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
+		{"trace: dies after the first router, this machine's OUTPUT unreadable", func() AddrEvidence {
+			a := silentAddr(dropAtR1, nil)
+			a.Outgoing = unreadable
+			return a
+		}(), OutcomeTimeout, CauseFilteredUpstream, Medium, "path.trace.filtered_upstream"},
+
 		{"trace: a router that answers neither trace", silentAddr(quietRouter, nil), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"trace: a router rejects", AddrEvidence{Addr: server, Route: defRoute, Connect: rejectConnect, Path: rejectByRouter},
 			OutcomeUnreachable, CauseFirewallReject, High, "path.trace.reject_router"},
