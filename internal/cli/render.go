@@ -46,17 +46,20 @@ type jsonProbe struct {
 }
 
 type jsonReport struct {
-	Target     string          `json:"target"`
-	Scheme     string          `json:"scheme"`
-	Host       string          `json:"host"`
-	Port       uint16          `json:"port"`
-	Addresses  []string        `json:"addresses"`
-	Skipped    int             `json:"addresses_skipped,omitempty"` // addresses of the name not tried (at most diagnose.MaxAddrs are)
-	Outcome    verdict.Outcome `json:"outcome"`
-	Verdict    jsonVerdict     `json:"verdict"`
-	Findings   []jsonFinding   `json:"findings"`
-	Probes     []jsonProbe     `json:"probes"`
-	DurationMS int64           `json:"duration_ms"`
+	Target    string          `json:"target"`
+	Scheme    string          `json:"scheme"`
+	Host      string          `json:"host"`
+	Port      uint16          `json:"port"`
+	Addresses []string        `json:"addresses"`
+	Skipped   int             `json:"addresses_skipped,omitempty"` // addresses of the name not tried (at most diagnose.MaxAddrs are)
+	Outcome   verdict.Outcome `json:"outcome"`
+	Verdict   jsonVerdict     `json:"verdict"`
+	Findings  []jsonFinding   `json:"findings"`
+	Probes    []jsonProbe     `json:"probes"`
+	// NotChecked names what this system does not show (macOS, Windows,
+	// FreeBSD: the Linux error queue, routes, neighbours, listeners).
+	NotChecked []string `json:"not_checked,omitempty"`
+	DurationMS int64    `json:"duration_ms"`
 }
 
 func findingsJSON(fs []verdict.Finding, p *i18n.Printer) []jsonFinding {
@@ -91,7 +94,7 @@ func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 		Target: escape.String(r.Target.String()), Scheme: r.Target.Scheme, Host: escape.String(r.Target.Host), Port: r.Target.Port,
 		Addresses: addrStrings(r.Addresses()), Skipped: r.Skipped(), Outcome: r.Outcome,
 		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
-		DurationMS: r.Duration.Milliseconds(),
+		NotChecked: r.Evidence.NotChecked, DurationMS: r.Duration.Milliseconds(),
 	}
 	if len(r.Findings) > 0 {
 		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
@@ -167,7 +170,30 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 			writeFix(w, f.Fix, p, s, "      ")
 		}
 	}
+	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 {
+		// What this system does not show is said, not guessed.
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("platform.ui.not_checked", "OS", osName(r.Evidence.OS))))
+		for _, u := range r.Evidence.NotChecked {
+			fmt.Fprintf(w, "    • %s\n", p.T("platform.unchecked."+u))
+		}
+		fmt.Fprintf(w, "    %s\n", s.dim(p.T("platform.ui.not_checked.where")))
+	}
 	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
+}
+
+// osName is a system as people call it.
+func osName(goos string) string {
+	switch goos {
+	case "", "linux":
+		return "Linux"
+	case "darwin":
+		return "macOS"
+	case "windows":
+		return "Windows"
+	case "freebsd":
+		return "FreeBSD"
+	}
+	return goos
 }
 
 // writeFix prints fix lines: commands after a prompt, texts as they are.

@@ -2,9 +2,9 @@ package diagnose
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
@@ -38,7 +38,9 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		defer close(facts)
 		ev.Local, _ = isLocal(ap.Addr())
 		if r, err := routeTo(ap.Addr()); err != nil {
-			ev.RouteErr = err.Error()
+			if !errors.Is(err, host.ErrUnsupported) { // listed as not checked, not an error
+				ev.RouteErr = err.Error()
+			}
 		} else {
 			ev.Route = &r
 			ev.NextHop = r.NextHop(ap.Addr())
@@ -203,7 +205,7 @@ loop:
 	ev.Connect = *final
 	fillFacts(&ev, ap, opt)
 	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
-	if opt.Trace && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
+	if opt.Trace && neterr.ErrQueue && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
 		ev.Trace = trace(ctx, ap, opt)
 	}
 	return ev, kept
@@ -244,7 +246,7 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 	switch {
 	case (c.Kind == neterr.Refused || c.Kind == neterr.Timeout) && ev.Local:
 		ev.Listeners, _ = host.Listeners(ap.Port())
-	case c.Kind == neterr.AddrNotAvailable || c.Errno == syscall.EADDRINUSE:
+	case c.Kind == neterr.AddrNotAvailable || c.ErrnoIs("EADDRINUSE") || c.ErrnoIs("ENOBUFS"):
 		if u, err := host.EphemeralUsage(ap); err == nil {
 			ev.Usage = &u
 		}

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// ErrQueue: there is no socket error queue here (Result.ICMP stays nil), and no TTL.
+const ErrQueue = false
+
 // Connect dials TCP and classifies a failure. Outside Linux there is no
 // socket error queue: Result.ICMP is always nil, and TTL is refused rather
 // than silently ignored.
