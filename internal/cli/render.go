@@ -170,7 +170,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 			writeFix(w, f.Fix, p, s, "      ")
 		}
 	}
-	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 {
+	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 && !connected(r) {
 		// What this system does not show is said, not guessed.
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("platform.ui.not_checked", "OS", osName(r.Evidence.OS))))
 		for _, u := range r.Evidence.NotChecked {
@@ -179,6 +179,17 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 		fmt.Fprintf(w, "    %s\n", s.dim(p.T("platform.ui.not_checked.where")))
 	}
 	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
+}
+
+// connected: some address took the TCP connection, so what the system did
+// not show about TCP (error queue, routes, listeners) does not bear on the verdict.
+func connected(r diagnose.Report) bool {
+	for _, a := range r.Evidence.Addrs {
+		if a.Connect.Kind == evidence.OK {
+			return true
+		}
+	}
+	return false
 }
 
 // osName is a system as people call it.
