@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/listen"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -28,18 +29,20 @@ type scenario struct {
 }
 
 func newDemo(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start local test endpoints with known faults and diagnose them (no network needed)",
 		Long: `Starts endpoints on this machine's loopback addresses, each reproducing one item of the
 checklist (a working server, a stopped server, a server bound to another address, ...),
 and runs 'conndiag check' against each. Exit status 0 when every verdict is the expected one.`,
 		Example: "  conndiag demo\n  conndiag demo --json",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd, g)
 		},
 	}
+	g.addFlags(cmd, flagJSON|flagTimeout|flagLang|flagColor, "one JSON object per scenario on stdout (JSON Lines)")
+	return cmd
 }
 
 func demoScenarios() []scenario {
@@ -125,12 +128,12 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 	for i, sc := range scs {
 		raw, stop, err := sc.start()
 		if err != nil {
-			return toolErr("demo: starting the %s endpoint: %v", sc.id, err)
+			return toolFail("platform.err.demo_start", "What", p.T("demo."+sc.id), "Err", err.Error())
 		}
 		t, err := target.Parse(raw)
 		if err != nil {
 			stop()
-			return toolErr("demo: %v", err)
+			return toolFail("platform.err.demo_start", "What", p.T("demo."+sc.id), "Err", err.Error())
 		}
 		r := diagnose.Check(cmd.Context(), t, opt)
 		stop()
@@ -139,7 +142,7 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 		}
 		if g.json {
 			if err := writeJSON(g.stdout, r, p); err != nil {
-				return toolErr("writing output: %v", err)
+				return writeErr(err)
 			}
 			continue
 		}
@@ -153,7 +156,8 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 		}
 	}
 	if matched != len(scs) {
-		return &exitError{code: ExitProblem, msg: fmt.Sprintf("demo: %d of %d verdicts differ from the expected ones", len(scs)-matched, len(scs))}
+		m := i18n.M("platform.err.demo_differ", "Bad", len(scs)-matched, "N", len(scs))
+		return &exitError{code: ExitProblem, m: &m}
 	}
 	return nil
 }
