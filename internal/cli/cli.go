@@ -184,7 +184,14 @@ Shell completion (commands, flags, --lang values): conndiag completion bash|zsh|
 		},
 	}
 	root.SetVersionTemplate(versionFlagTemplate())
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagErr(err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if !c.HasParent() {
+			if e := flagBeforeCommand(c, err); e != nil {
+				return e
+			}
+		}
+		return flagErr(err)
+	})
 	root.SuggestionsMinimumDistance = 2
 
 	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/conndiag/conndiag/internal/i18n"
@@ -44,6 +45,23 @@ func flagErr(err error) error {
 		return usage("platform.usage.flag_syntax", "Flag", syntax.GetSpecifiedFlag())
 	}
 	return cobraErr(err)
+}
+
+// flagBeforeCommand: a command's flag given before the command
+// ("conndiag --json check x") says where it goes, rather than that it is
+// unknown.
+func flagBeforeCommand(root *cobra.Command, err error) error {
+	var notExist *pflag.NotExistError
+	if !errors.As(err, &notExist) || notExist.GetSpecifiedName() == "" {
+		return nil
+	}
+	name := notExist.GetSpecifiedName()
+	for _, c := range root.Commands() {
+		if c.Flags().Lookup(name) != nil {
+			return usage("platform.usage.flag_before_command", "Flag", "--"+name, "Cmd", c.Name())
+		}
+	}
+	return nil
 }
 
 func flagName(f *pflag.Flag) string {
