@@ -239,7 +239,7 @@ func writeExchanges(w io.Writer, r diagnose.Report, p *i18n.Printer, s style) {
 		for _, st := range steps {
 			fmt.Fprintf(w, "    %s\n", p.T("ui.step."+st.Name))
 			if st.SentN > 0 {
-				fmt.Fprintf(w, "      → %s\n", verdict.Show(st.Sent, st.SentN, exchangeWidth))
+				fmt.Fprintf(w, "      → %s\n", p.Text(verdict.ShowMsg(st.Sent, st.SentN, exchangeWidth)))
 			}
 			fmt.Fprintf(w, "      ← %s\n", s.dim(received(st, p)))
 		}
@@ -251,7 +251,7 @@ const exchangeWidth = 100
 func received(st verdict.Step, p *i18n.Printer) string {
 	switch {
 	case st.ReceivedN > 0:
-		return verdict.Show(st.Received, st.ReceivedN, exchangeWidth)
+		return p.Text(verdict.ShowMsg(st.Received, st.ReceivedN, exchangeWidth))
 	case st.Reply == evidence.ReplyClosed:
 		return p.T("ui.closed")
 	case st.Reply == evidence.ReplyReset:

@@ -30,6 +30,9 @@ type Msg struct {
 	// Code marks Cmd as a line of configuration or program code (PHP, nginx)
 	// rather than a shell command: it is shown without a shell prompt.
 	Code bool
+	// Count, when set, picks the plural form of a message that has them
+	// (Plural): "1 byte", "179 bytes", Arabic's six forms.
+	Count any
 }
 
 // M builds a message from an ID and key/value pairs.
@@ -41,6 +44,16 @@ func M(id string, kv ...any) Msg {
 			m.Args[fmt.Sprint(kv[i])] = kv[i+1]
 		}
 	}
+	return m
+}
+
+// Plural builds a message whose text agrees with the count n, by the plural
+// rules of each language (CLDR, as go-i18n applies them): the catalog entry
+// is a table of forms (one, other; Arabic zero, one, two, few, many, other),
+// and n is also its argument N.
+func Plural(id string, n int, kv ...any) Msg {
+	m := M(id, append([]any{"N", n}, kv...)...)
+	m.Count = n
 	return m
 }
 
@@ -133,7 +146,7 @@ func (p *Printer) Text(m Msg) string {
 			args[k] = p.arg(v)
 		}
 	}
-	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args})
+	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args, PluralCount: m.Count})
 	if err != nil && s == "" {
 		return m.ID
 	}
@@ -163,32 +176,65 @@ func (p *Printer) arg(v any) any {
 func (p *Printer) T(id string, kv ...any) string { return p.Text(M(id, kv...)) }
 
 // Texts returns the messages that lang's own catalog files define, by ID.
-// An ID defined in two files of one language is an error.
+// An ID defined in two files of one language is an error. A plural message
+// is given by its "other" form, the text it renders without a count;
+// PluralForms has all its forms.
 func Texts(lang string) (map[string]string, error) {
+	all, _, err := texts(lang)
+	return all, err
+}
+
+// PluralForms returns lang's plural messages, by ID, each as its forms
+// ("one", "other", ...) and their texts.
+func PluralForms(lang string) (map[string]map[string]string, error) {
+	_, plurals, err := texts(lang)
+	return plurals, err
+}
+
+func texts(lang string) (map[string]string, map[string]map[string]string, error) {
 	entries, err := locales.ReadDir("locales")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	all := map[string]string{}
+	plurals := map[string]map[string]string{}
 	for _, e := range entries {
 		if fileLang(e.Name()) != lang {
 			continue
 		}
-		var m map[string]string
+		var m map[string]any
 		if _, err := toml.DecodeFS(locales, path.Join("locales", e.Name()), &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+			return nil, nil, fmt.Errorf("%s: %w", e.Name(), err)
 		}
-		for id, text := range m {
+		for id, v := range m {
 			if _, dup := all[id]; dup {
-				return nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
+				return nil, nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
 			}
-			all[id] = text
+			switch x := v.(type) {
+			case string:
+				all[id] = x
+			case map[string]any:
+				forms := map[string]string{}
+				for form, t := range x {
+					text, ok := t.(string)
+					if !ok {
+						return nil, nil, fmt.Errorf("%s: %q form %q is not a text", e.Name(), id, form)
+					}
+					forms[form] = text
+				}
+				if _, ok := forms["other"]; !ok {
+					return nil, nil, fmt.Errorf("%s: plural message %q has no \"other\" form", e.Name(), id)
+				}
+				all[id], plurals[id] = forms["other"], forms
+			default:
+				return nil, nil, fmt.Errorf("%s: %q is neither a text nor a table of plural forms", e.Name(), id)
+			}
 		}
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("no catalog for language %q", lang)
+		return nil, nil, fmt.Errorf("no catalog for language %q", lang)
 	}
-	return all, nil
+	return all, plurals, nil
 }
 
 // Detect picks the language: the flag when set, else LC_ALL, LC_MESSAGES, LANG, else English.
