@@ -15,6 +15,7 @@ import (
 	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/listen"
 	"github.com/conndiag/conndiag/internal/target"
+	"github.com/conndiag/conndiag/internal/verdict"
 )
 
 // Every error that reaches stderr is one sentence a person understands, in
@@ -186,4 +187,15 @@ func errMsg(err error) i18n.Msg {
 // writeErr: stdout could not be written (a closed pipe, a full disk).
 func writeErr(err error) error {
 	return toolFail("platform.err.write", "Why", fileReason(err))
+}
+
+// confParen is a verdict's confidence in parentheses, as the language
+// writes them: "(high)", "（确定）".
+func confParen(p *i18n.Printer, c verdict.Confidence) string {
+	return p.T("platform.ui.conf_paren", "Conf", i18n.M("ui.confidence."+string(c)))
+}
+
+// findingLine is one more finding after a verdict: "cause (confidence): summary".
+func findingLine(p *i18n.Printer, cause string, c verdict.Confidence, summary i18n.Msg) string {
+	return p.T("platform.ui.finding", "Cause", cause, "Conf", i18n.M("ui.confidence."+string(c)), "Summary", summary)
 }

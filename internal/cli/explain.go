@@ -150,7 +150,7 @@ func renderExplain(w io.Writer, res explain.Result, p *i18n.Printer, color bool)
 	if tgt != "" {
 		head += "  " + tgt
 	}
-	fmt.Fprintf(w, "%s  (%s)\n", head, p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s  %s\n", head, confParen(p, v.Confidence))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if res.Outcome != "" {
 		fmt.Fprintf(w, "  %s\n", p.T("ui.explain.outcome", "Outcome", string(res.Outcome)))
@@ -166,7 +166,7 @@ func renderExplain(w io.Writer, res explain.Result, p *i18n.Printer, color bool)
 	if len(res.Findings) > 1 {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
 		for _, f := range res.Findings[1:] {
-			fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			if n := len(f.Fix); n > 0 {
 				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(f.Fix[n-1])))
 			}

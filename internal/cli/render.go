@@ -142,7 +142,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	if v.Cause == verdict.CauseOK {
 		mark, paint = "✓", s.good
 	}
-	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s %s  %s  %s\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), confParen(p, v.Confidence))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if as := r.Addresses(); len(as) > 0 && !r.Evidence.DNS.Literal {
 		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), capList(addrStrings(as), p))
@@ -163,7 +163,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	if len(r.Findings) > 1 {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
 		for _, f := range r.Findings[1:] {
-			fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			for _, e := range f.Evidence {
 				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
 			}
