@@ -61,32 +61,48 @@ func Plural(id string, n int, kv ...any) Msg {
 func (m Msg) IsCmd() bool { return m.Cmd != "" }
 
 var (
-	loadOnce sync.Once
-	bundle   *goi18n.Bundle
-	langs    []string
-	loadErr  error
+	langsOnce sync.Once
+	langs     []string
+
+	bundlesMu sync.Mutex
+	bundles   = map[string]*goi18n.Bundle{}
 )
 
-func load() {
-	bundle = goi18n.NewBundle(language.English)
-	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+// catalogFiles lists the catalog's files; a broken embed is a build error.
+func catalogFiles() []string {
 	entries, err := locales.ReadDir("locales")
 	if err != nil {
-		loadErr = err
-		return
+		panic("i18n: embedded catalog is missing: " + err.Error())
 	}
-	seen := map[string]bool{}
+	var names []string
 	for _, e := range entries {
-		if _, err := bundle.LoadMessageFileFS(locales, path.Join("locales", e.Name())); err != nil {
-			loadErr = err
-			return
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// bundleFor parses the files of lang and of English, its fallback, once per
+// language. Parsing the whole catalog costs more than the rest of a
+// conndiag start (conndiag version), so only what is shown is parsed, and
+// only when the first text is rendered.
+func bundleFor(lang string) *goi18n.Bundle {
+	bundlesMu.Lock()
+	defer bundlesMu.Unlock()
+	if b, ok := bundles[lang]; ok {
+		return b
+	}
+	b := goi18n.NewBundle(language.English)
+	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	for _, name := range catalogFiles() {
+		if l := fileLang(name); l != "en" && l != lang {
+			continue
 		}
-		if l := fileLang(e.Name()); !seen[l] {
-			seen[l] = true
-			langs = append(langs, l)
+		if _, err := b.LoadMessageFileFS(locales, path.Join("locales", name)); err != nil {
+			panic("i18n: embedded catalog is broken: " + err.Error())
 		}
 	}
-	sort.Strings(langs)
+	bundles[lang] = b
+	return b
 }
 
 // fileLang is the language of a catalog file: "en.toml" and the per-domain
@@ -102,7 +118,16 @@ func fileLang(name string) string {
 
 // Languages lists the languages of the catalog.
 func Languages() []string {
-	loadOnce.Do(load)
+	langsOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, name := range catalogFiles() {
+			if l := fileLang(name); !seen[l] {
+				seen[l] = true
+				langs = append(langs, l)
+			}
+		}
+		sort.Strings(langs)
+	})
 	return append([]string(nil), langs...)
 }
 
@@ -110,16 +135,15 @@ func Languages() []string {
 // texts not yet translated.
 type Printer struct {
 	Lang string
-	loc  *goi18n.Localizer
+	loc  func() *goi18n.Localizer
 }
 
-// New returns a printer for lang ("en", "ar", "zh").
+// New returns a printer for lang ("en", "ar", "zh"). The catalog is parsed
+// when the printer renders its first text.
 func New(lang string) *Printer {
-	loadOnce.Do(load)
-	if loadErr != nil {
-		panic("i18n: embedded catalog is broken: " + loadErr.Error())
-	}
-	return &Printer{Lang: lang, loc: goi18n.NewLocalizer(bundle, lang, "en")}
+	return &Printer{Lang: lang, loc: sync.OnceValue(func() *goi18n.Localizer {
+		return goi18n.NewLocalizer(bundleFor(lang), lang, "en")
+	})}
 }
 
 // Text renders m. An ID missing from the catalog renders as the ID itself,
@@ -146,7 +170,7 @@ func (p *Printer) Text(m Msg) string {
 			args[k] = p.arg(v)
 		}
 	}
-	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args, PluralCount: m.Count})
+	s, err := p.loc().Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args, PluralCount: m.Count})
 	if err != nil && s == "" {
 		return m.ID
 	}
