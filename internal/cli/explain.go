@@ -257,7 +257,7 @@ func runExplainLog(g *globals, name string) error {
 		if len(sum.Groups) == 0 {
 			fmt.Fprintln(g.stdout, p.T("ui.explain.log.none", "Lines", sum.Lines))
 		} else {
-			fmt.Fprintln(g.stdout, s.head(p.T("ui.explain.log.head", "Failures", sum.Failures, "Lines", sum.Lines, "Groups", len(sum.Groups))))
+			fmt.Fprintln(g.stdout, s.head(p.T("platform.explain.log.head", "Failures", i18n.Plural("platform.count.failures", sum.Failures), "Lines", i18n.Plural("platform.count.lines", sum.Lines), "Groups", i18n.Plural("platform.count.groups", len(sum.Groups)))))
 		}
 		for _, gr := range sum.Groups {
 			tgt := gr.Target.String()
@@ -279,7 +279,7 @@ func runExplainLog(g *globals, name string) error {
 			}
 		}
 		if sum.Long > 0 {
-			fmt.Fprintf(g.stdout, "\n%s\n", s.dim(p.T("ui.explain.log.long", "N", sum.Long, "Max", explain.MaxLine)))
+			fmt.Fprintf(g.stdout, "\n%s\n", s.dim(p.Text(i18n.Plural("platform.explain.log.long", sum.Long, "Max", explain.MaxLine))))
 		}
 	}
 	if sum.Failures > 0 {
