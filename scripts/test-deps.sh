@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (iproute2, iptables,
-# nftables, nginx-light) when they are missing. As non-root it installs nothing: the tests
+# nftables, nginx-light, prometheus) when they are missing. As non-root it installs nothing: the tests
 # that need root skip and say so.
 set -euo pipefail
 need=()
@@ -9,6 +9,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light) # load's idle-timeout test: a WebSocket proxy
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus) # serve: a real Prometheus scrapes the exporter
 for pkg in "$@"; do
   bin=${pkg%%:*} deb=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$deb")

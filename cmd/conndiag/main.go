@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +13,11 @@ import (
 )
 
 func main() {
+	// The standard library logs some peer misbehaviour by itself (net/http's
+	// "Unsolicited response received on idle HTTP channel", an HTTP server's
+	// TLS handshake errors): outside bytes printed unescaped, outside the
+	// report. What conndiag has to say goes through its own output.
+	log.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first signal asks for a clean stop; a second one kills at once.
 	go func() { <-ctx.Done(); stop() }()

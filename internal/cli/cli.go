@@ -195,7 +195,7 @@ Shell completion (commands, flags, --lang values): conndiag completion bash|zsh|
 	root.SuggestionsMinimumDistance = 2
 
 	root.AddCommand(newCheck(g), newDemo(g), newVersion(g), newListen(g))
-	root.AddCommand(newServer(g), newExplain(g), newLoad(g))
+	root.AddCommand(newServer(g), newExplain(g), newLoad(g), newServe(g))
 	for _, c := range pending() {
 		root.AddCommand(c)
 	}
@@ -293,9 +293,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 // pending are the commands of SPEC.md whose issues have not landed yet: they
 // say so and exit 3 rather than pretending.
 func pending() []*cobra.Command {
-	specs := []struct{ use, short, example string }{
-		{"serve", "Prometheus exporter with a blackbox-style /probe endpoint", "  conndiag serve --listen :9115"},
-	}
+	specs := []struct{ use, short, example string }{}
 	var cmds []*cobra.Command
 	for _, s := range specs {
 		name := strings.Fields(s.use)[0]

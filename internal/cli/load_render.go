@@ -137,16 +137,7 @@ func renderLoad(w io.Writer, r *load.Report, p *i18n.Printer, s style) {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
 	}
-	if len(r.Findings) > 1 {
-		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-		for _, f := range r.Findings[1:] {
-			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
-			for _, e := range f.Evidence {
-				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
-			}
-			writeFix(w, f.Fix, p, s, "      ")
-		}
-	}
+	writeAlso(w, r.Findings, p, s)
 }
 
 func latencyLine(w io.Writer, p *i18n.Printer, what i18n.Msg, l load.Latency) {

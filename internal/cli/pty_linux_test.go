@@ -3,8 +3,10 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openPTY returns a real terminal (the slave side of a pseudo-terminal).
-func openPTY(t *testing.T) *os.File {
+// ptyPair returns a terminal and a function that returns what was written to it.
+func ptyPair(t *testing.T) (*os.File, func() string) {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
@@ -33,15 +35,27 @@ func openPTY(t *testing.T) *os.File {
 		t.Skipf("open pts: %v", err)
 	}
 	t.Cleanup(func() { slave.Close() })
-	go func() { // drain, so writes never block
+	var mu sync.Mutex
+	var got bytes.Buffer
+	go func() {
 		buf := make([]byte, 4096)
 		for {
-			if _, err := master.Read(buf); err != nil {
+			n, err := master.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
 				return
 			}
 		}
 	}()
-	return slave
+	return slave, func() string { mu.Lock(); defer mu.Unlock(); return got.String() }
+}
+
+// openPTY returns a real terminal (the slave side of a pseudo-terminal).
+func openPTY(t *testing.T) *os.File {
+	tty, _ := ptyPair(t)
+	return tty
 }
 
 func TestColourOnlyOnTerminalWithoutNoColor(t *testing.T) {

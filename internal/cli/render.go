@@ -160,16 +160,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
 	}
-	if len(r.Findings) > 1 {
-		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-		for _, f := range r.Findings[1:] {
-			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
-			for _, e := range f.Evidence {
-				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
-			}
-			writeFix(w, f.Fix, p, s, "      ")
-		}
-	}
+	writeAlso(w, r.Findings, p, s)
 	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 && !connected(r) {
 		// What this system does not show is said, not guessed.
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("platform.ui.not_checked", "OS", osName(r.Evidence.OS))))
@@ -274,4 +265,20 @@ func capList(items []string, p *i18n.Printer) string {
 		return strings.Join(items, ", ")
 	}
 	return p.T("bulk.list.more", "List", strings.Join(items[:maxListed], ", "), "N", len(items)-maxListed)
+}
+
+// writeAlso lists the findings after the verdict: "Also possible", each with
+// its evidence and fix.
+func writeAlso(w io.Writer, fs []verdict.Finding, p *i18n.Printer, s style) {
+	if len(fs) < 2 {
+		return
+	}
+	fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
+	for _, f := range fs[1:] {
+		fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
+		for _, e := range f.Evidence {
+			fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
+		}
+		writeFix(w, f.Fix, p, s, "      ")
+	}
 }

@@ -224,16 +224,7 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 			writeFix(w, v.Fix, p, s, "    ")
 		}
-		if len(sp.Findings) > 1 {
-			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-			for _, f := range sp.Findings[1:] {
-				fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
-				for _, e := range f.Evidence {
-					fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
-				}
-				writeFix(w, f.Fix, p, s, "      ")
-			}
-		}
+		writeAlso(w, sp.Findings, p, s)
 	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(w, "\n%s\n", s.head(p.T("ui.server.host")))

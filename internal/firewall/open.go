@@ -1,11 +1,11 @@
 package firewall
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/fwcmd"
 )
 
 // Managers, as Opening.Manager names them.
@@ -32,12 +32,9 @@ func (s *Snapshot) Opening(r Result, port uint16) Opening {
 	ufwChain := strings.HasPrefix(h.Chain, "ufw-") || strings.HasPrefix(h.Chain, "ufw6-")
 	switch {
 	case s.UFW != nil && ufwChain || ufwOn && h.Policy && h.Table == "filter" && h.Chain == "INPUT" && h.Backend != BackendNftables:
-		cmd := fmt.Sprintf("ufw allow %d/tcp", port)
-		if strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-") {
-			// A "ufw deny" rule: an appended allow would come after it.
-			cmd = fmt.Sprintf("ufw insert 1 allow %d/tcp", port)
-		}
-		return Opening{Manager: ManagerUFW, Commands: []string{cmd}}
+		// After a "ufw deny" rule an appended allow would come too late.
+		insert := strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-")
+		return Opening{Manager: ManagerUFW, Commands: []string{fwcmd.UFWAllow(port, insert)}}
 	case h.Table == "firewalld" || firewalldChain.MatchString(h.Chain) || strings.HasPrefix(h.Chain, "INPUT_ZONES") ||
 		s.FirewalldRunning && h.Backend != BackendNftables:
 		zone := ""
@@ -50,9 +47,7 @@ func (s *Snapshot) Opening(r Result, port uint16) Opening {
 			zone = "public"
 		}
 		if SafeZoneName(zone) {
-			return Opening{Manager: ManagerFirewalld, Commands: []string{
-				fmt.Sprintf("firewall-cmd --permanent --zone=%s --add-port=%d/tcp && firewall-cmd --reload", zone, port),
-			}}
+			return Opening{Manager: ManagerFirewalld, Commands: []string{fwcmd.FirewalldAddPort(zone, port)}}
 		}
 		if h.Backend == BackendNftables {
 			// firewalld's own table, with a zone name no firewall-cmd
@@ -65,17 +60,13 @@ func (s *Snapshot) Opening(r Result, port uint16) Opening {
 		if !safeNftFamily(h.Family) || !safeNftName(h.Table) || !safeNftName(h.Base) {
 			return Opening{Manager: ManagerNftables}
 		}
-		return Opening{Manager: ManagerNftables, Commands: []string{
-			fmt.Sprintf("nft insert rule %s %s %s tcp dport %d accept", h.Family, h.Table, h.Base, port),
-		}}
+		return Opening{Manager: ManagerNftables, Commands: []string{fwcmd.NftAccept(h.Family, h.Table, h.Base, port)}}
 	}
 	pre, ok := iptablesPrefix(s, h)
 	if !ok {
 		return Opening{Manager: ManagerIptables}
 	}
-	return Opening{Manager: ManagerIptables, Commands: []string{
-		fmt.Sprintf("%s -I %s -p tcp --dport %d -j ACCEPT", pre, h.Base, port),
-	}}
+	return Opening{Manager: ManagerIptables, Commands: []string{fwcmd.IptablesAccept(pre, h.Base, port)}}
 }
 
 // iptablesPrefix is "iptables", "ip6tables -t nat", "iptables-legacy", ...

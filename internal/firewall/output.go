@@ -1,11 +1,12 @@
 package firewall
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/conndiag/conndiag/internal/fwcmd"
 )
 
 // Conn is a new TCP connection this machine opens (the client side), as
@@ -282,12 +283,9 @@ func (s *Snapshot) OutgoingOpening(o Outgoing, c Conn) Opening {
 	dst = dst.Unmap()
 	switch o.Manager {
 	case ManagerUFW:
-		cmd := fmt.Sprintf("ufw allow out to %s port %d proto tcp", dst, c.Port)
-		if strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-") {
-			// A "ufw deny out" rule: an appended allow would come after it.
-			cmd = fmt.Sprintf("ufw insert 1 allow out to %s port %d proto tcp", dst, c.Port)
-		}
-		return Opening{Manager: ManagerUFW, Commands: []string{cmd}}
+		// After a "ufw deny out" rule an appended allow would come too late.
+		insert := strings.HasPrefix(h.Chain, "ufw-user-") || strings.HasPrefix(h.Chain, "ufw6-user-")
+		return Opening{Manager: ManagerUFW, Commands: []string{fwcmd.UFWAllowOut(dst, c.Port, insert)}}
 	case ManagerFirewalld:
 		m := firewalldOutChain.FindStringSubmatch(h.Chain)
 		if m == nil || !SafeZoneName(m[1]) {
@@ -295,9 +293,7 @@ func (s *Snapshot) OutgoingOpening(o Outgoing, c Conn) Opening {
 			// name: a raw rule would vanish at the next reload.
 			return none
 		}
-		return Opening{Manager: ManagerFirewalld, Commands: []string{
-			fmt.Sprintf("firewall-cmd --permanent --policy=%s --add-port=%d/tcp && firewall-cmd --reload", m[1], c.Port),
-		}}
+		return Opening{Manager: ManagerFirewalld, Commands: []string{fwcmd.FirewalldPolicyAddPort(m[1], c.Port)}}
 	case ManagerNftables:
 		if !safeNftFamily(h.Family) || !safeNftName(h.Table) || !safeNftName(h.Base) {
 			return none
@@ -306,15 +302,11 @@ func (s *Snapshot) OutgoingOpening(o Outgoing, c Conn) Opening {
 		if c.Family == IPv6 {
 			ip = "ip6"
 		}
-		return Opening{Manager: ManagerNftables, Commands: []string{
-			fmt.Sprintf("nft insert rule %s %s %s %s daddr %s tcp dport %d accept", h.Family, h.Table, h.Base, ip, dst, c.Port),
-		}}
+		return Opening{Manager: ManagerNftables, Commands: []string{fwcmd.NftAcceptOut(h.Family, h.Table, h.Base, ip, dst, c.Port)}}
 	}
 	pre, ok := iptablesPrefix(s, h)
 	if !ok {
 		return none
 	}
-	return Opening{Manager: ManagerIptables, Commands: []string{
-		fmt.Sprintf("%s -I %s -p tcp -d %s --dport %d -j ACCEPT", pre, h.Base, dst, c.Port),
-	}}
+	return Opening{Manager: ManagerIptables, Commands: []string{fwcmd.IptablesAcceptOut(pre, h.Base, dst, c.Port)}}
 }

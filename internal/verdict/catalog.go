@@ -3,9 +3,11 @@ package verdict
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/fwcmd"
 	"github.com/conndiag/conndiag/internal/i18n"
 )
 
@@ -200,10 +202,10 @@ func openPortFix(port uint16) []i18n.Msg {
 func hostFirewallFix(port uint16) []i18n.Msg {
 	return []i18n.Msg{
 		i18n.M("fix.open_port", "Port", port),
-		i18n.Cmd("iptables -I INPUT -p tcp --dport %d -j ACCEPT", port),
-		i18n.Cmd("nft insert rule inet filter input tcp dport %d accept", port),
-		i18n.Cmd("ufw allow %d/tcp", port),
-		i18n.Cmd("firewall-cmd --permanent --add-port=%d/tcp && firewall-cmd --reload", port),
+		i18n.CmdLine(fwcmd.IptablesAccept("iptables", "INPUT", port)),
+		i18n.CmdLine(fwcmd.NftAccept("inet", "filter", "input", port)),
+		i18n.CmdLine(fwcmd.UFWAllow(port, false)),
+		i18n.CmdLine(fwcmd.FirewalldAddPort("", port)),
 	}
 }
 
@@ -303,4 +305,14 @@ func cloudPlace(id string, port uint16) (i18n.Msg, bool) {
 		p = strconv.Itoa(int(port))
 	}
 	return i18n.M("server.place."+id, "Port", p), true
+}
+
+// CloudIDs are the providers whose names and console places the catalog knows.
+func CloudIDs() []string {
+	out := make([]string, 0, len(cloudProviders))
+	for id := range cloudProviders {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
