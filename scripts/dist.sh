@@ -39,6 +39,6 @@ for p in $PLATFORMS; do
 	rm -rf "$dir"
 	echo "$OUT/$name: $(wc -c <"$(ls "$OUT/$name".*)" | tr -d ' ') bytes"
 done
-(cd "$OUT" && sha256sum conndiag_"${VERSION}"_*.tar.gz conndiag_"${VERSION}"_*.zip >"conndiag_${VERSION}_SHA256SUMS")
+(cd "$OUT" && ls conndiag_"${VERSION}"_*.tar.gz conndiag_"${VERSION}"_*.zip 2>/dev/null | xargs sha256sum >"conndiag_${VERSION}_SHA256SUMS")
 (cd "$OUT" && sha256sum -c --quiet "conndiag_${VERSION}_SHA256SUMS")
 echo "$OUT/conndiag_${VERSION}_SHA256SUMS"
