@@ -82,7 +82,7 @@ func TestCheckProtocol(t *testing.T) {
 		ev      string // evidence that must be there
 	}{
 		{"ws://198.51.100.3:%d/chat", "ws", nil, "ok", "ok", "WebSocket handshake accepted"},
-		{"ws://198.51.100.3:%d/nope", "ws", nil, "protocol_mismatch", "ws_path_not_found", "404"},
+		{"ws://198.51.100.3:%d/nope", "ws", nil, "protocol_mismatch", "ws_upgrade_rejected", "Nothing in the answer shows a WebSocket server"},
 		{"ws://198.51.100.3:%d/", "web", nil, "protocol_mismatch", "ws_upgrade_rejected", "Server header: nginx/1.24.0"},
 		{"ws://198.51.100.3:%d/", "text", nil, "protocol_mismatch", "not_http", "echo"},
 		{"ws://198.51.100.3:%d/", "frame", nil, "protocol_mismatch", "not_http", "frames"},

@@ -46,7 +46,7 @@ func TestCheckNotListening(t *testing.T) {
 	}
 }
 
-// Every address of a name is tried and reported; one working address is enough.
+// Every address of a name is tried and reported.
 func TestCheckEveryAddressOfAName(t *testing.T) {
 	testbed.RequireRoot(t)
 	n := testbed.Pair(t)
@@ -56,6 +56,7 @@ func TestCheckEveryAddressOfAName(t *testing.T) {
 	n.Client.Hosts(t, "127.0.0.1 localhost\n198.51.100.3 app.test\n2001:db8:1::3 app.test\n")
 	n.Client.ResolvConf(t, "nameserver 127.0.0.1\n")
 	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "[2001:db8:1::3]:8282"))
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "198.51.100.3:8282"))
 	r := expect(t, n.Client, "ok", "ok", "app.test:8282")
 	if len(r.Addresses) != 2 {
 		t.Fatalf("both addresses must be tried: %s", dump(r))
@@ -69,9 +70,7 @@ func TestCheckEveryAddressOfAName(t *testing.T) {
 	if connects != 2 {
 		t.Errorf("want one tcp_connect probe per address, got %d: %s", connects, dump(r))
 	}
-	if len(r.Findings) < 2 || r.Findings[1].Cause != "not_listening" {
-		t.Errorf("the refused IPv4 address must be reported after the verdict: %s", dump(r))
-	}
+	// One family refused is family_mismatch, not ok: TestCheckFamilyMismatchRefused.
 }
 
 func TestCheckDNSFailure(t *testing.T) {
@@ -103,12 +102,15 @@ func TestCheckFiltered(t *testing.T) {
 	}
 }
 
+// Behind a router, a host that drops everything cannot be told from one
+// that is down. (On the client's own link it answers ARP: filtered, see
+// TestRejectReachableNeighbour.)
 func TestCheckHostDown(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
-	n := testbed.Pair(t)
+	n := testbed.Chain(t)
 	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "-j", "DROP")
-	expect(t, n.Client, "timeout", "host_down", "198.51.100.3:8282", "--timeout", "1s")
+	expect(t, n.Client, "timeout", "host_down", "203.0.113.2:8282", "--timeout", "1s")
 }
 
 // An address on the client's own link that nobody has: the neighbour entry fails.

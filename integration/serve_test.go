@@ -383,11 +383,13 @@ func TestServeAllowListSendsNothing(t *testing.T) {
 func TestServeScrapeTimeoutHeader(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
-	n := testbed.Pair(t)
+	// Behind a router: a host on the client's own link answers ARP, and is
+	// then filtered, not down (issue 11).
+	n := testbed.Chain(t)
 	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "-j", "DROP")
-	s := startServe(t, n.Client, "[allow]\nnetworks = [\"198.51.100.0/24\"]\n", "--timeout", "3s")
+	s := startServe(t, n.Client, "[allow]\nnetworks = [\"203.0.113.0/24\"]\n", "--timeout", "3s")
 
-	code, body := s.do("GET", probeURL("198.51.100.3:8282"), "X-Prometheus-Scrape-Timeout-Seconds", "2")
+	code, body := s.do("GET", probeURL("203.0.113.2:8282"), "X-Prometheus-Scrape-Timeout-Seconds", "2")
 	ms := metrics(t, body)
 	if code != 200 || causeOf(ms) != "host_down" {
 		t.Fatalf("with a 2 s scrape timeout: %d, cause %q\n%s", code, causeOf(ms), body)
@@ -395,14 +397,14 @@ func TestServeScrapeTimeoutHeader(t *testing.T) {
 	if d := ms["probe_duration_seconds"]; d >= 2 {
 		t.Errorf("probe_duration_seconds %v: the probe must end before the 2 s scrape timeout", d)
 	}
-	_, text := s.do("GET", probeURL("198.51.100.3:8282", "debug", "true"), "X-Prometheus-Scrape-Timeout-Seconds", "2")
+	_, text := s.do("GET", probeURL("203.0.113.2:8282", "debug", "true"), "X-Prometheus-Scrape-Timeout-Seconds", "2")
 	if !strings.Contains(text, "of at most 1.5s (scrape timeout 2s less --timeout-offset 500ms), 1.35s per connection attempt.") ||
 		!strings.Contains(text, "host_down") {
 		t.Errorf("debug text:\n%s", text)
 	}
 	// --timeout-offset is the exporter's, and applies the same way.
 	// Without the header the full --timeout runs.
-	_, body = s.do("GET", probeURL("198.51.100.3:8282"))
+	_, body = s.do("GET", probeURL("203.0.113.2:8282"))
 	ms = metrics(t, body)
 	if causeOf(ms) != "host_down" || ms["probe_duration_seconds"] < 3 {
 		t.Errorf("without the header: cause %q after %vs, want host_down after the 3 s --timeout", causeOf(ms), ms["probe_duration_seconds"])

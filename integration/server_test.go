@@ -238,11 +238,15 @@ func TestServerNftables(t *testing.T) {
 	}
 }
 
-// startWatch runs `conndiag server --watch D --json PORT` in ns and waits
-// until it watches.
+// startWatch runs `conndiag server --watch D --json PORT` in ns (no PORT
+// when port is empty) and waits until it watches.
 func startWatch(t *testing.T, ns *testbed.NS, d string, port string) *testbed.Proc {
 	t.Helper()
-	p := ns.Start(t, bin, "server", "--watch", d, "--json", port)
+	args := []string{bin, "server", "--watch", d, "--json"}
+	if port != "" { // none: every listening port is watched
+		args = append(args, port)
+	}
+	p := ns.Start(t, args...)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.Stderr(), "Watching TCP port") {
 		select {

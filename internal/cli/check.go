@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type checkFlags struct {
 	resolver    string // --resolver
 	cdnRanges   string // --cdn-ranges
 	trace       bool
+	origin      string // --origin
 }
 
 func newCheck(g *globals) *cobra.Command {
@@ -62,6 +64,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
   conndiag check ws://example.com:8282/chat --json
   conndiag check 10.0.0.5:8080 --source 10.0.0.2
   conndiag check ws://example.com:8282/ --expect-ip 203.0.113.5 --resolver 1.1.1.1
+  conndiag check wss://example.com/chat --origin https://app.example.com
   conndiag check -f targets.txt --concurrency 16`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, g, f, args)
@@ -76,6 +79,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	fl.StringVar(&f.resolver, "resolver", "", "also ask this DNS server (IP[:PORT]) and compare its answer with the system's")
 	fl.StringVar(&f.cdnRanges, "cdn-ranges", "", "extra CDN edge ranges: one CIDR a line, optionally followed by a provider name")
 	fl.BoolVar(&f.trace, "trace", false, "when the connection fails, send TTL-limited SYNs to find the hop where it dies (Linux)")
+	fl.StringVar(&f.origin, "origin", "", "the Origin of the page that opens the WebSocket (https://app.example.com); default: the target's own (ws://h → http://h)")
 	g.addFlags(cmd, flagJSON|flagTimeout|flagLang|flagColor, "one JSON object per target on stdout (JSON Lines when there are several)")
 	return cmd
 }
@@ -99,9 +103,14 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	if err := nameOptions(&opt, f, g); err != nil {
 		return err
 	}
+	if f.origin != "" {
+		if opt.Origin, err = parseOrigin(f.origin); err != nil {
+			return err
+		}
+	}
 	argTargets := make([]target.Target, 0, len(args))
 	for _, s := range args {
-		t, err := target.Parse(s)
+		t, err := parseTarget(s)
 		if err != nil {
 			return targetErr(err)
 		}
@@ -317,12 +326,22 @@ func (tf *targetFile) next() (diagnose.Item, error) {
 		if line = strings.TrimSpace(line); line == "" {
 			continue
 		}
-		t, err := target.Parse(line)
+		t, err := parseTarget(line)
 		if err != nil {
 			return diagnose.Item{}, usage("platform.usage.at_line", "Where", fmt.Sprintf("%s:%d", tf.display, tf.line), "Text", errMsg(shortTargetErr(err)))
 		}
 		return diagnose.Item{Target: t, From: fmt.Sprintf("%s:%d", tf.display, tf.line)}, nil
 	}
+}
+
+// parseTarget parses a target to diagnose: its form, and a zone that names
+// an interface of this machine.
+func parseTarget(s string) (target.Target, error) {
+	t, err := target.Parse(s)
+	if err != nil {
+		return t, err
+	}
+	return t, target.CheckZone(t)
 }
 
 // shortTargetErr keeps a bad line of binary junk or kilobytes to a readable
@@ -395,6 +414,22 @@ func nameOptions(opt *diagnose.Options, f checkFlags, g *globals) error {
 		opt.CDNRanges.Add(rs...)
 	}
 	return nil
+}
+
+// parseOrigin checks --origin: an origin as a browser sends it,
+// scheme://host[:port] (http or https), and returns it in lower case.
+func parseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", usage("platform.usage.origin", "Value", quote(s))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return "", usage("platform.usage.origin_port", "Value", quote(s), "Port", quote(p))
+		}
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
 
 // parseResolver accepts IP or IP:PORT ([v6]:PORT); the port defaults to 53.

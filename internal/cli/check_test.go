@@ -71,3 +71,20 @@ func TestBadLineQuoted(t *testing.T) {
 		}
 	}
 }
+
+func TestParseOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://App.Example.com":      "https://app.example.com",
+		"http://app.example.com:8080/": "http://app.example.com:8080",
+		"https://[2001:db8::1]:8443":   "https://[2001:db8::1]:8443",
+	} {
+		if got, err := parseOrigin(in); err != nil || got != want {
+			t.Errorf("parseOrigin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "app.example.com", "ws://app.example.com", "https://user@app.example.com", "https://app.example.com?x", "https://:443"} {
+		if _, err := parseOrigin(in); err == nil {
+			t.Errorf("parseOrigin(%q) accepted it", in)
+		}
+	}
+}

@@ -78,6 +78,10 @@ func toolFail(id string, kv ...any) error {
 // problem is returned when a diagnosis found something wrong: exit 1, nothing more to print.
 var errProblem = &exitError{code: ExitProblem}
 
+// maxTimeout bounds --timeout: no client waits longer for one connection
+// (Linux gives up on a silent SYN after about 2 minutes, browsers after 4).
+const maxTimeout = 5 * time.Minute
+
 // globals are the common flags.
 type globals struct {
 	json    bool
@@ -245,7 +249,7 @@ func (g *globals) addFlags(cmd *cobra.Command, which common, jsonHelp string) {
 		fl.BoolVar(&g.json, "json", false, jsonHelp)
 	}
 	if which&flagTimeout != 0 {
-		fl.DurationVar(&g.timeout, "timeout", 3*time.Second, "timeout per connection attempt")
+		fl.DurationVar(&g.timeout, "timeout", 3*time.Second, "timeout per connection attempt (at most 5m)")
 	}
 	if which&flagLang != 0 {
 		fl.StringVar(&g.lang, "lang", "", "language of the output: "+strings.Join(i18n.Languages(), ", ")+" (default from LC_ALL/LANG, else en)")
@@ -268,6 +272,9 @@ func (g *globals) setup(cmd *cobra.Command) error {
 		switch {
 		case g.timeout <= 0:
 			return usage("platform.usage.timeout_positive", "Got", g.timeout.String())
+		case g.timeout > maxTimeout:
+			// A wait longer than any client's: no verdict would come in time to help.
+			return usage("platform.usage.timeout_long", "Got", g.timeout.String(), "Max", maxTimeout.String())
 		case g.timeout < time.Millisecond:
 			// Shorter than any round trip: every port would look dropped and every host down.
 			return usage("platform.usage.timeout_short", "Got", g.timeout.String())

@@ -46,11 +46,19 @@ func TestBadInput(t *testing.T) {
 		{[]string{"check", "--timeout", "soon", "h:1"}, `--timeout: "soon" is not a duration`},
 		{[]string{"check", "--timeout", "-1s", "h:1"}, "--timeout must be positive"},
 		{[]string{"check", "--timeout", "1ns", "h:1"}, "too short"},
+		{[]string{"check", "--timeout", "10m", "h:1"}, "at most 5m0s"},
+		{[]string{"load", "--timeout", "301s", "h:1", "--hold", "1"}, "at most 5m0s"},
+		{[]string{"check", "ws://[fe80::1%25nosuch0]:80/"}, "names no interface"},
+		{[]string{"load", "ws://[fe80::1%25nosuch0]:80/", "--hold", "1"}, "names no interface"},
 		{[]string{"check", "--lang", "fr", "h:1"}, `--lang "fr" is not a language of conndiag`},
 		{[]string{"check", "--probe-ports", "22,x", "h:1"}, "--probe-ports"},
 		{[]string{"check", "--probe-ports", "0", "h:1"}, "--probe-ports"},
 		{[]string{"check", "--source", "nowhere", "h:1"}, "--source"},
 		{[]string{"check", "--concurrency", "0", "h:1"}, "--concurrency"},
+		{[]string{"check", "--origin", "app.example.com", "ws://h:1/"}, `--origin "app.example.com" is not an origin`},
+		{[]string{"check", "--origin", "ftp://app.example.com", "ws://h:1/"}, "--origin"},
+		{[]string{"check", "--origin", "https://app.example.com/page", "ws://h:1/"}, "--origin"},
+		{[]string{"check", "--origin", "https://app.example.com:0", "ws://h:1/"}, `"0" is not a port from 1 to 65535`},
 		{[]string{"check", "-f", missing}, "cannot read -f " + missing + ": no such file"},
 		{[]string{"version", "extra"}, `conndiag version takes no argument, got "extra"`},
 		{[]string{"chek", "h:1"}, "did you mean check?"},
@@ -192,7 +200,7 @@ func TestHumanGolden(t *testing.T) {
 	cases := map[string]verdict.Evidence{
 		"filtered": {Target: tgt, DNS: verdict.DNS{Addresses: []netip.Addr{addr.Addr()}}, Addrs: []verdict.AddrEvidence{{
 			Addr: addr, Connect: neterr.Result{Kind: neterr.Timeout, Duration: 205 * time.Millisecond},
-			SYNs: 3, Wait: 200 * time.Millisecond, RTT: 180 * time.Microsecond, Timeout: 3 * time.Second,
+			SYNs: 6, Wait: 200 * time.Millisecond, RTT: 180 * time.Microsecond, Timeout: 3 * time.Second,
 			Others: []verdict.PortProbe{{Port: 22, Kind: neterr.OK, Duration: 180 * time.Microsecond}, {Port: 80, Kind: neterr.Refused, Duration: 200 * time.Microsecond}},
 		}}},
 		"ports_exhausted": {Target: tgt, DNS: verdict.DNS{Addresses: []netip.Addr{addr.Addr()}}, Addrs: []verdict.AddrEvidence{{
@@ -283,7 +291,7 @@ func TestCheckInterrupted(t *testing.T) {
 		done := make(chan result)
 		go func() {
 			var o, e bytes.Buffer
-			code := Main(ctx, append([]string{"check", "--timeout", "1h", "--probe-ports", ""}, args...), &o, &e)
+			code := Main(ctx, append([]string{"check", "--timeout", "5m", "--probe-ports", ""}, args...), &o, &e)
 			done <- result{o.String(), e.String(), code}
 		}()
 		time.Sleep(300 * time.Millisecond)

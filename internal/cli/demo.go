@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -100,13 +102,20 @@ func endpoint(uri, client string) func() (string, func(), error) {
 	}
 }
 
+// acceptAndClose accepts each connection and keeps it until the client
+// closes it, as a server does (one that closes at once is a finding of its
+// own: a forwarder whose backend is down).
 func acceptAndClose(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		c.Close()
+		go func() {
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(io.Discard, c)
+		}()
 	}
 }
 

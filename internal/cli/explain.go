@@ -163,9 +163,16 @@ func renderExplain(w io.Writer, res explain.Result, p *i18n.Printer, color bool)
 	}
 	fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 	writeFix(w, v.Fix, p, s, "    ")
-	if len(res.Findings) > 1 {
-		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-		for _, f := range res.Findings[1:] {
+	found, possible := alsoSplit(res.Findings[1:])
+	for _, group := range []struct {
+		head string
+		fs   []verdict.Finding
+	}{{"portfamily.ui.also_found", found}, {"ui.also", possible}} {
+		if len(group.fs) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T(group.head)))
+		for _, f := range group.fs {
 			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			if n := len(f.Fix); n > 0 {
 				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(f.Fix[n-1])))

@@ -90,7 +90,7 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	if len(args) != 1 {
 		return usage("platform.usage.load_one", "N", len(args))
 	}
-	t, err := target.Parse(args[0])
+	t, err := parseTarget(args[0])
 	if err != nil {
 		return targetErr(err)
 	}

@@ -137,7 +137,9 @@ func renderLoad(w io.Writer, r *load.Report, p *i18n.Printer, s style) {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
 	}
-	writeAlso(w, r.Findings, p, s)
+	if len(r.Findings) > 1 {
+		writeAlso(w, r.Findings[1:], p, s, "  ")
+	}
 }
 
 func latencyLine(w io.Writer, p *i18n.Printer, what i18n.Msg, l load.Latency) {

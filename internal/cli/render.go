@@ -160,7 +160,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 		writeFix(w, v.Fix, p, s, "    ")
 	}
-	writeAlso(w, r.Findings, p, s)
+	writeAlso(w, r.Findings[1:], p, s, "  ")
 	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 && !connected(r) {
 		// What this system does not show is said, not guessed.
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("platform.ui.not_checked", "OS", osName(r.Evidence.OS))))
@@ -196,6 +196,41 @@ func osName(goos string) string {
 		return "FreeBSD"
 	}
 	return goos
+}
+
+// alsoSplit sorts the findings after the verdict: a certain one, or one
+// that says a connection works, is found, not possible.
+func alsoSplit(fs []verdict.Finding) (found, possible []verdict.Finding) {
+	for _, f := range fs {
+		if f.Confidence == verdict.High || f.Cause == verdict.CauseOK {
+			found = append(found, f)
+		} else {
+			possible = append(possible, f)
+		}
+	}
+	return found, possible
+}
+
+// writeAlso prints the findings after the verdict under "Also found" and
+// "Also possible", indented by indent, with their evidence and fixes.
+func writeAlso(w io.Writer, fs []verdict.Finding, p *i18n.Printer, s style, indent string) {
+	found, possible := alsoSplit(fs)
+	for _, group := range []struct {
+		head string
+		fs   []verdict.Finding
+	}{{"portfamily.ui.also_found", found}, {"ui.also", possible}} {
+		if len(group.fs) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s%s\n", indent, s.head(p.T(group.head)))
+		for _, f := range group.fs {
+			fmt.Fprintf(w, "%s  • %s\n", indent, findingLine(p, string(f.Cause), f.Confidence, f.Summary))
+			for _, e := range f.Evidence {
+				fmt.Fprintf(w, "%s    %s\n", indent, s.dim(p.Text(e)))
+			}
+			writeFix(w, f.Fix, p, s, indent+"    ")
+		}
+	}
 }
 
 // writeFix prints fix lines: commands after a prompt, texts as they are.
@@ -265,20 +300,4 @@ func capList(items []string, p *i18n.Printer) string {
 		return strings.Join(items, ", ")
 	}
 	return p.T("bulk.list.more", "List", strings.Join(items[:maxListed], ", "), "N", len(items)-maxListed)
-}
-
-// writeAlso lists the findings after the verdict: "Also possible", each with
-// its evidence and fix.
-func writeAlso(w io.Writer, fs []verdict.Finding, p *i18n.Printer, s style) {
-	if len(fs) < 2 {
-		return
-	}
-	fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.also")))
-	for _, f := range fs[1:] {
-		fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
-		for _, e := range f.Evidence {
-			fmt.Fprintf(w, "      %s\n", s.dim(p.Text(e)))
-		}
-		writeFix(w, f.Fix, p, s, "      ")
-	}
 }

@@ -224,7 +224,9 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			fmt.Fprintf(w, "\n  %s\n", s.head(p.T("ui.fix")))
 			writeFix(w, v.Fix, p, s, "    ")
 		}
-		writeAlso(w, sp.Findings, p, s)
+		if len(sp.Findings) > 1 {
+			writeAlso(w, sp.Findings[1:], p, s, "  ")
+		}
 	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(w, "\n%s\n", s.head(p.T("ui.server.host")))

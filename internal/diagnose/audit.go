@@ -349,6 +349,9 @@ func Audit(ctx context.Context, opt AuditOptions) (AuditReport, error) {
 	if hidden > 0 {
 		nc(i18n.M("server.nc.owners", "N", hidden))
 	}
+	if m, ok := unaskedWatchNote(rep.Ports, asked, opt.Watch > 0 && rep.WatchErr == nil, watchRes.Duration); ok {
+		nc(m)
+	}
 	for i := range rep.Ports {
 		rep.Ports[i].Findings = verdict.DecidePort(h, rep.Ports[i].Evidence)
 	}
@@ -481,4 +484,29 @@ func portWatch(r capture.Result, port uint16) *verdict.Watch {
 		}
 	}
 	return w
+}
+
+// unaskedWatchNote says, for a watch of every listening port (no port
+// named), that only the ports that received SYNs are judged: a listening
+// port no client tried during the watch proves nothing by its silence.
+func unaskedWatchNote(ports []AuditPort, asked, watched bool, d time.Duration) (i18n.Msg, bool) {
+	if asked || !watched {
+		return i18n.Msg{}, false
+	}
+	var seen []uint16
+	quiet := 0
+	for _, p := range ports {
+		if w := p.Evidence.Watch; w != nil && len(w.SYNs) > 0 {
+			seen = append(seen, p.Evidence.Port)
+		} else {
+			quiet++
+		}
+	}
+	if quiet == 0 {
+		return i18n.Msg{}, false
+	}
+	if len(seen) == 0 {
+		return i18n.M("portfamily.server.nc.watch_unasked_none", "N", quiet, "Dur", verdict.Dur(d)), true
+	}
+	return i18n.M("portfamily.server.nc.watch_unasked", "Seen", verdict.JoinPorts(seen), "N", quiet, "Dur", verdict.Dur(d)), true
 }

@@ -27,13 +27,16 @@ const MaxAddrs = verdict.MaxTried
 // Descriptor counts: the worst case each part of a diagnosis holds at once.
 const (
 	fdsPerConnect = 2 // the socket and the dup that keeps its error queue
-	// mainSYNs: the first SYN, and the two more launched once the host answered.
-	mainSYNs = 3
+	// mainSYNs: the first SYN, and the two rounds launched once the host answered.
+	mainSYNs = maxSYNs
 	// fdsHost: netlink sockets and /proc files read for routes, neighbours, listeners.
 	fdsHost = 2
 	// fdsFingerprint: the connection kept for the protocol step plus the
-	// fingerprint tries (at most three, each a fresh connect).
-	fdsFingerprint = 1 + 3*fdsPerConnect
+	// fingerprint tries (at most four, each a fresh connect) and, beside
+	// them, the small-MSS retry of a stalled answer and its control (the
+	// legacy TLS handshake, the origin retry and the redirect hops come
+	// after them, one connection at a time).
+	fdsFingerprint = 1 + 4*fdsPerConnect + 2*fdsPerConnect
 	// fdsDNS: the system lookup (A and AAAA at once, plus the files it reads)
 	// and the resolv.conf server asked directly (A and AAAA), the hosts file.
 	fdsDNS = 3 + 2 + 1

@@ -43,10 +43,11 @@ func TestWeights(t *testing.T) {
 		trace bool
 		want  int64
 	}{
-		{3, false, 2*(3+3) + fdsHost},
-		{0, false, fdsFingerprint + fdsHost},
-		{0, true, 2*traceWave + fdsHost},
-		{20, true, 2*(3+20) + fdsHost},
+		{3, false, max(2*(mainSYNs+3), fdsFingerprint) + fdsHost},
+		{5, false, 2*(mainSYNs+5) + fdsHost},
+		{0, false, max(2*mainSYNs, fdsFingerprint) + fdsHost}, // six SYNs to the target port (two rounds) or the protocol step
+		{0, true, max(2*mainSYNs, fdsFingerprint, 2*traceWave) + fdsHost},
+		{20, true, 2*(mainSYNs+20) + fdsHost},
 	}
 	for _, tt := range addr {
 		if got := addrWeight(tt.ports, tt.trace); got != tt.want {

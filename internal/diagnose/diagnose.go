@@ -54,6 +54,9 @@ type Options struct {
 	// Resolver (tests) unless ResolvConf is given: there is no system
 	// configuration to copy then.
 	askConf bool
+	// Origin is the Origin header of the first WebSocket handshake (--origin,
+	// "http://app.example.com"); "" sends the target's own (OwnOrigin).
+	Origin string
 	// Trace sends TTL-limited SYNs to find the hop where a failing connection dies.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops
@@ -227,8 +230,14 @@ func checkAddr(ctx context.Context, ap netip.AddrPort, t target.Target, opt Opti
 	ae, conn := probeAddr(ctx, ap, opt)
 	switch {
 	case conn == nil:
+		if elsewhereWanted(ae, t) {
+			ae.Elsewhere = elsewhere(ctx, ae, t, opt)
+		}
 	case t.Protocol() == target.TCP:
-		conn.Close() // SPEC: a plain TCP target is checked at the TCP level only; send nothing
+		// SPEC: a plain TCP target is checked at the TCP level only: nothing
+		// is sent, but a server that resets or closes at once is seen.
+		watchAccepted(ctx, &ae, conn, opt)
+		conn.Close()
 	default:
 		protocolStep(ctx, conn, t, &ae, opt)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,22 +82,70 @@ func TestOptionsDefaults(t *testing.T) {
 // host answered in.
 func TestSilencePlan(t *testing.T) {
 	ms := time.Millisecond
+	us := time.Microsecond
 	tests := []struct {
 		name                           string
 		rtt, elapsed, minWait, timeout time.Duration
 		ok                             bool
-		wait, giveUpIn, thirdIn        time.Duration
+		wait, giveUpIn                 time.Duration
+		syns                           []time.Duration
 	}{
-		{"LAN: the minimum wait", 200 * time.Microsecond, ms, 200 * ms, 3 * time.Second, true, 200 * ms, 199 * ms, 99500 * time.Microsecond},
-		{"slow path: ten round trips", 80 * ms, 90 * ms, 200 * ms, 3 * time.Second, true, 800 * ms, 710 * ms, 355 * ms},
-		{"late answer: three round trips beyond now", 30 * ms, 280 * ms, 200 * ms, 3 * time.Second, true, 370 * ms, 90 * ms, 45 * ms},
-		{"ten round trips reach the timeout: the timeout runs", 400 * ms, 410 * ms, 200 * ms, 3 * time.Second, false, 0, 0, 0},
-		{"a short --timeout below the minimum wait", ms, 2 * ms, 200 * ms, 100 * ms, false, 0, 0, 0},
+		{"LAN: the minimum wait", 200 * us, ms, 200 * ms, 3 * time.Second, true, 200 * ms, 199 * ms,
+			[]time.Duration{0, 49750 * us, 99500 * us, 124375 * us, 149250 * us}},
+		{"slow path: ten round trips", 80 * ms, 90 * ms, 200 * ms, 3 * time.Second, true, 800 * ms, 710 * ms,
+			[]time.Duration{0, 177500 * us, 355 * ms, 443750 * us, 532500 * us}},
+		{"late answer: three round trips beyond now", 30 * ms, 280 * ms, 200 * ms, 3 * time.Second, true, 370 * ms, 90 * ms,
+			[]time.Duration{0, 22500 * us, 30 * ms, 30 * ms, 30 * ms}}, // none later than two round trips before the end
+		{"ten round trips reach the timeout: the timeout runs", 400 * ms, 410 * ms, 200 * ms, 3 * time.Second, false, 0, 0, nil},
+		{"a short --timeout below the minimum wait", ms, 2 * ms, 200 * ms, 100 * ms, false, 0, 0, nil},
 	}
 	for _, tt := range tests {
 		p, ok := silencePlan(tt.rtt, tt.elapsed, tt.minWait, tt.timeout)
-		if ok != tt.ok || p.Wait != tt.wait || p.GiveUpIn != tt.giveUpIn || p.ThirdSYNIn != tt.thirdIn {
-			t.Errorf("%s: got %+v %v, want wait %v, give up in %v, third SYN in %v, %v", tt.name, p, ok, tt.wait, tt.giveUpIn, tt.thirdIn, tt.ok)
+		if ok != tt.ok || p.Wait != tt.wait || p.GiveUpIn != tt.giveUpIn || !slices.Equal(p.SYNsIn, tt.syns) {
+			t.Errorf("%s: got %+v %v, want wait %v, give up in %v, SYNs in %v, %v", tt.name, p, ok, tt.wait, tt.giveUpIn, tt.syns, tt.ok)
 		}
+		if !ok {
+			continue
+		}
+		if len(p.SYNsIn) != maxSYNs-1 {
+			t.Errorf("%s: %d SYNs beyond the first, want %d", tt.name, len(p.SYNsIn), maxSYNs-1)
+		}
+		// The last SYN leaves at least two round trips for its answer.
+		if last := p.SYNsIn[len(p.SYNsIn)-1]; p.GiveUpIn-last < 2*tt.rtt {
+			t.Errorf("%s: last SYN %v before giving up at %v leaves less than two round trips of %v", tt.name, last, p.GiveUpIn, tt.rtt)
+		}
+	}
+}
+
+// A SYN counts as lost only when a SYN sent two round trips after it was answered first.
+func TestLostBefore(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	sent := []time.Time{t0, t0.Add(ms), t0.Add(50 * ms), t0.Add(100 * ms), t0.Add(125 * ms)}
+	tests := []struct {
+		name     string
+		inFlight []int
+		syn      int
+		want     int
+	}{
+		{"the first SYN answered", []int{2, 3}, 1, 0},
+		{"the second answered one round trip after the first: not counted", []int{1}, 2, 0},
+		{"the fourth answered, three earlier ones still out", []int{1, 2, 3, 5}, 4, 3},
+		{"the third answered, the first still out", []int{1}, 3, 1},
+		{"out of range", []int{1}, 9, 0},
+	}
+	for _, tt := range tests {
+		in := map[int]bool{}
+		for _, s := range tt.inFlight {
+			in[s] = true
+		}
+		if got := lostBefore(sent, in, tt.syn, ms); got != tt.want {
+			t.Errorf("%s: lostBefore = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	// A SYN whose goroutine had not run yet (zero time) sent nothing: not lost.
+	late := []time.Time{{}, t0.Add(ms), t0.Add(50 * ms)}
+	if got := lostBefore(late, map[int]bool{1: true, 2: true}, 3, ms); got != 1 {
+		t.Errorf("a SYN not yet sent counted as lost: lostBefore = %d, want 1", got)
 	}
 }

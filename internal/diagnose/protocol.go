@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/probe"
 	"github.com/conndiag/conndiag/internal/target"
@@ -46,6 +48,9 @@ type session struct {
 	a   *verdict.AddrEvidence
 	opt Options
 	p   *verdict.ProtoEvidence
+	// quick: the handshake only, no fingerprints after a failure (another
+	// port tried for the target's protocol, elsewhere.go).
+	quick bool
 }
 
 // dial opens a fresh connection to the same address, for fingerprints.
@@ -65,7 +70,8 @@ func (s *session) dial(ctx context.Context) (net.Conn, error) {
 func hostHeader(t target.Target) string {
 	h := t.Host
 	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
-		h = "[" + h + "]"
+		// A zone names an interface of this machine; it means nothing to the server.
+		h = "[" + a.WithZone("").String() + "]"
 	}
 	def := uint16(80)
 	if t.TLS() {
@@ -78,10 +84,15 @@ func hostHeader(t target.Target) string {
 }
 
 // run runs step and, if it has not finished after the silence wait, starts
-// the fingerprint tries alongside, so that a silent server costs one
-// timeout in all rather than a timeout and then the tries. failed, asked
-// once step is done, says whether the tries are wanted.
-func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, failed func() bool) {
+// the fingerprint tries early alongside, so that a silent server costs one
+// timeout in all rather than a timeout and then the tries. after, asked once
+// step is done, names the tries wanted (nil: none); tries started early are
+// kept as they are.
+func (s *session) run(step func(), deadline time.Time, early []probe.TryKind, after func() []probe.TryKind) {
+	began := time.Now()
+	if s.quick {
+		early = nil // the handshake only (another port's probe): no fingerprints
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -89,7 +100,7 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 	}()
 	var tries chan []probe.Try
 	cancel := func() {}
-	start := func(dl time.Time) {
+	start := func(kinds []probe.TryKind, dl time.Time) {
 		ctx, c := context.WithCancel(s.ctx)
 		cancel = c
 		tries = make(chan []probe.Try, 1)
@@ -100,13 +111,14 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 	select {
 	case <-done:
 	case <-wait.C:
-		if len(kinds) > 0 {
-			start(deadline)
+		if len(early) > 0 {
+			start(early, deadline)
 		}
 		<-done
 	}
 	defer func() { cancel() }()
-	if !failed() || len(kinds) == 0 {
+	kinds := after()
+	if len(kinds) == 0 || s.quick {
 		if tries != nil {
 			cancel()
 			<-tries
@@ -114,30 +126,84 @@ func (s *session) run(step func(), deadline time.Time, kinds []probe.TryKind, fa
 		return
 	}
 	if tries == nil {
-		start(time.Now().Add(s.p.Wait))
+		start(kinds, time.Now().Add(s.p.Wait))
+		s.p.Tries = <-tries
+		return
 	}
 	s.p.Tries = <-tries
+	// The tries started early are those the step could call for before it
+	// ended; the one that sends nothing is called for only by a close
+	// without a byte, and only matters when no try got one either. The
+	// server took that long to close the step's connection (a forwarder
+	// waiting on its backend), so the try waits as long, and a silence wait.
+	if missing := without(kinds, early); len(missing) > 0 && !anyAnswered(s.p.Tries) && s.ctx.Err() == nil {
+		wait := min(time.Since(began)+s.p.Wait, s.opt.Timeout)
+		s.p.Tries = append(s.p.Tries, probe.Fingerprint(s.ctx, s.dial, missing, time.Now().Add(wait), hostHeader(s.t))...)
+	}
+}
+
+// without is the kinds not in have.
+func without(kinds, have []probe.TryKind) []probe.TryKind {
+	var out []probe.TryKind
+	for _, k := range kinds {
+		if !slices.Contains(have, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// anyAnswered: a try got at least one byte.
+func anyAnswered(tries []probe.Try) bool {
+	for _, t := range tries {
+		if t.ReceivedN > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsOnly keeps the TLS try of kinds.
+func tlsOnly(kinds []probe.TryKind) []probe.TryKind {
+	for _, k := range kinds {
+		if k == probe.TryTLS {
+			return []probe.TryKind{probe.TryTLS}
+		}
+	}
+	return nil
+}
+
+// withIdle adds the try that sends nothing when the server closed or reset
+// the connection without a byte: it tells a server that hangs up before it
+// reads (a forwarder whose backend is down) from one that refused the bytes.
+func withIdle(kinds []probe.TryKind, e probe.Exchange) []probe.TryKind {
+	if e.ReceivedN == 0 && (e.Reply == probe.Closed || e.Reply == probe.Reset) {
+		return append(kinds[:len(kinds):len(kinds)], probe.TryIdle)
+	}
+	return kinds
 }
 
 // handshake: TLS when the scheme says so, then WebSocket or HTTP on top.
 func (s *session) handshake(conn net.Conn) {
 	t, p := s.t, s.p
+	var cfg probe.TLSConfig
 	if t.TLS() {
-		cfg := probe.TLSConfig{Now: s.opt.Now}
-		if ip, ok := t.IP(); ok {
-			cfg.IP = ip
-		} else {
-			cfg.ServerName = t.Host
-		}
-		if t.Protocol() != target.TLSOnly {
-			cfg.ALPN = []string{"http/1.1"}
-		}
+		cfg = s.tlsConfig(t)
 		var tc net.Conn
 		deadline := time.Now().Add(s.opt.Timeout)
-		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline,
-			[]probe.TryKind{probe.TryHTTP},
-			func() bool { return !p.TLS.Done && p.TLS.Alert == "" && p.TLS.Reply != probe.Answered })
+		tlsKinds := []probe.TryKind{probe.TryHTTP}
+		stall := s.watchStall("tls", deadline, cfg)
+		s.run(func() { p.TLS, tc = probe.TLSHandshake(s.ctx, conn, deadline, cfg) }, deadline, tlsKinds,
+			func() []probe.TryKind {
+				if p.TLS.Done || p.TLS.Alert != "" || p.TLS.Reply == probe.Answered {
+					return nil
+				}
+				return withIdle(tlsKinds, p.TLS.Exchange)
+			})
+		p.MSS = stall.finish(tlsStalled(p.TLS))
+		s.legacy(cfg)
 		if tc == nil {
+			s.holders()
 			return
 		}
 		defer tc.Close()
@@ -146,16 +212,39 @@ func (s *session) handshake(conn net.Conn) {
 	deadline := time.Now().Add(s.opt.Timeout)
 	var kinds []probe.TryKind
 	if !t.TLS() {
-		kinds = []probe.TryKind{probe.TryTLS, probe.TryFrame}
+		// The text line is a command a service that waits for one answers (Redis, memcached).
+		kinds = []probe.TryKind{probe.TryTLS, probe.TryFrame, probe.TryText}
+	}
+	after := func(h *probe.HTTP) func() []probe.TryKind {
+		return func() []probe.TryKind {
+			switch {
+			case !wantTries(h):
+				return nil
+			case h.Status == 400 && h.Software().App != "":
+				return nil // a WebSocket library refused in plain HTTP: the port is plain
+			case h.Status == 400:
+				// Only a TLS server's 400 is in question; frame and text are for non-HTTP answers.
+				return tlsOnly(kinds)
+			}
+			return withIdle(kinds, h.Exchange)
+		}
 	}
 	switch t.Protocol() {
 	case target.WebSocket:
-		s.run(func() { p.WS = probe.WebSocketHandshake(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
-			func() bool { return wantTries(&p.WS.HTTP) })
+		req := probe.WSRequest{Host: hostHeader(t), Path: t.Path, Origin: s.origin()}
+		stall := s.watchStall("websocket", deadline, cfg)
+		s.run(func() { p.WS = probe.Upgrade(s.ctx, conn, deadline, req) }, deadline, kinds,
+			func() []probe.TryKind { return after(&p.WS.HTTP)() })
+		p.MSS = stall.finish(httpStalled(&p.WS.HTTP))
+		s.followUp()
 	case target.HTTP:
+		stall := s.watchStall("http", deadline, cfg)
 		s.run(func() { p.HTTP = probe.HTTPRequest(s.ctx, conn, deadline, hostHeader(t), t.Path) }, deadline, kinds,
-			func() bool { return wantTries(p.HTTP) })
+			func() []probe.TryKind { return after(p.HTTP)() })
+		p.MSS = stall.finish(httpStalled(p.HTTP))
 	}
+	s.lateAlert()
+	s.holders()
 }
 
 // wantTries: the answer does not already say what the server speaks.
@@ -184,9 +273,10 @@ func (s *session) message(conn net.Conn) {
 	} else {
 		p.Message = probe.TextMessage(s.ctx, conn, deadline)
 	}
-	if r := p.Message.Reply; r == probe.Closed || r == probe.Reset {
-		p.Tries = probe.Fingerprint(s.ctx, s.dial, []probe.TryKind{probe.TryTLS, probe.TryHTTP, other},
+	if r := p.Message.Reply; !s.quick && (r == probe.Closed || r == probe.Reset) {
+		p.Tries = probe.Fingerprint(s.ctx, s.dial, withIdle([]probe.TryKind{probe.TryTLS, probe.TryHTTP, other}, p.Message.Exchange),
 			time.Now().Add(p.Wait), hostHeader(s.t))
+		s.holders()
 	}
 }
 
@@ -220,18 +310,7 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 		})
 	}
 	if t := p.TLS; t != nil {
-		res := string(t.Reply)
-		switch {
-		case t.Done && len(t.Problems) > 0:
-			res = "certificate_problem"
-		case t.Done:
-			res = "ok"
-		case t.Alert != "":
-			res = "alert"
-		case t.Cut != probe.CutNone:
-			res = cutResult(t.Cut)
-		}
-		add("tls_handshake", res, t.Exchange)
+		add("tls_handshake", tlsResult(t), t.Exchange)
 	}
 	switch {
 	case p.WS != nil:
@@ -260,7 +339,29 @@ func protoProbes(a verdict.AddrEvidence) []Probe {
 		}
 		add("fingerprint_"+string(t.Kind), res, t.Exchange)
 	}
-	return out
+	retry := func(name string, r *evidence.Retry) {
+		at := r.Addr.String()
+		switch {
+		case r.DialErr != nil:
+			out = append(out, Probe{Name: name, Address: at, Result: "connect_failed"})
+			return
+		case r.TLS != nil && !r.TLS.Done:
+			e := r.TLS.Exchange
+			out = append(out, Probe{Name: name + "_tls", Address: at, Result: "tls_" + string(e.Reply), Duration: e.Duration,
+				Sent: verdict.Show(e.Sent, e.SentN, 200), Received: verdict.Show(e.Received, e.ReceivedN, 200)})
+		}
+		if w := r.WS; w != nil {
+			out = append(out, Probe{Name: name, Address: at, Result: httpResult(&w.HTTP, w.Upgraded), Duration: w.Duration,
+				Sent: verdict.Show(w.Sent, w.SentN, 200), Received: verdict.Show(w.Received, w.ReceivedN, 200)})
+		}
+	}
+	if p.OriginRetry != nil {
+		retry("websocket_origin_retry", p.OriginRetry)
+	}
+	for i := range p.Redirects {
+		retry("websocket_redirect", &p.Redirects[i])
+	}
+	return append(out, tlsVerdictProbes(a.Addr.String(), p)...)
 }
 
 func httpResult(h *probe.HTTP, upgraded bool) string {

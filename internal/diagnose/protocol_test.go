@@ -54,7 +54,7 @@ func TestCheckProtocol(t *testing.T) {
 		evidence       string
 	}{
 		{"ws://%s/chat", "ws", verdict.OutcomeOK, verdict.CauseOK, "WebSocket handshake accepted"},
-		{"ws://%s/other", "ws", verdict.OutcomeProtocolMismatch, verdict.CauseWSPathNotFound, "404"},
+		{"ws://%s/other", "ws", verdict.OutcomeProtocolMismatch, verdict.CauseWSUpgradeRejected, "nothing shows a WebSocket server"},
 		{"ws://%s/", "web", verdict.OutcomeProtocolMismatch, verdict.CauseWSUpgradeRejected, "nginx/1.24.0"},
 		{"ws://%s/", "echo", verdict.OutcomeProtocolMismatch, verdict.CauseNotHTTP, "echo"},
 		{"ws://%s/", "frame", verdict.OutcomeProtocolMismatch, verdict.CauseNotHTTP, "frames"},

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/firewall"
 	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -55,18 +57,31 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		r    neterr.Result
 		conn net.Conn
 		lim  *verdict.Limit // read at once when the socket could not be made
+		syn  int            // which SYN to the target port (0 for a probe port)
 	}
 	// ownLimit is conndiag's own EMFILE on a SYN or probe port: a silence is
 	// then not evidence about the target.
 	var ownLimit *attempt
-	mainCh := make(chan attempt, 4)
+	mainCh := make(chan attempt, maxSYNs)
 	pending := 0
+	// sentAt is when each SYN to the target port went out (index syn-1,
+	// zero until its goroutine connects: a starved goroutine has sent
+	// nothing); a SYN still unanswered when a much later one is answered
+	// was lost.
+	var sentMu sync.Mutex
+	sentAt := make([]time.Time, maxSYNs)
+	inFlight := map[int]bool{}
 	launch := func() {
 		pending++
 		ev.SYNs++
+		syn := ev.SYNs
+		inFlight[syn] = true
 		go func() {
+			sentMu.Lock()
+			sentAt[syn-1] = time.Now()
+			sentMu.Unlock()
 			r, conn := dialer.Connect(runCtx, ap)
-			at := attempt{r: r, conn: conn}
+			at := attempt{r: r, conn: conn, syn: syn}
 			if r.Kind == neterr.TooManyFiles {
 				at.lim = noFileNow()
 			}
@@ -99,15 +114,47 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		final    *neterr.Result
 		kept     net.Conn
 		deadline <-chan time.Time
-		extra    <-chan time.Time
+		extra    <-chan time.Time // the next SYN of the plan
+		later    []time.Time      // the SYNs of the plan after that one
 		neighT   = time.NewTimer(neighCheckAfter)
 	)
+	nextSYN := func() {
+		extra = nil
+		if len(later) > 0 {
+			extra = time.After(time.Until(later[0]))
+			later = later[1:]
+		}
+	}
 	defer neighT.Stop()
 	<-facts
 	if ev.Local {
 		neighT.Stop()
 	}
+	// held is a host or net unreachable kept back while the probe ports may
+	// still prove the host up (a router's ICMP comes before the server's
+	// answers): one port unreachable on a host that answers is a REJECT.
+	var (
+		held  *attempt
+		grace <-chan time.Time
+	)
+	release := func() { final, kept = &held.r, held.conn }
+	// The OUTPUT rules are read while a silent port is waited out, so the
+	// reading adds nothing to the time to a verdict.
+	var rules <-chan *firewall.Snapshot
+	rulesCtx, cancelRules := context.WithCancel(ctx) // a reading not needed in the end is stopped
+	defer cancelRules()
+	prefetch := func() {
+		if rules == nil && !ev.Local && outputRulesApply() {
+			ch := make(chan *firewall.Snapshot, 1)
+			go func() { ch <- outputRules.get(rulesCtx, opt.Now) }()
+			rules = ch
+		}
+	}
 	giveUp := func() {
+		if held != nil {
+			release()
+			return
+		}
 		r := neterr.Result{Addr: ap, Kind: neterr.Timeout, Duration: opt.Now().Sub(start)}
 		final = &r
 	}
@@ -116,6 +163,7 @@ loop:
 		select {
 		case at := <-mainCh:
 			pending--
+			delete(inFlight, at.syn)
 			r := at.r
 			if r.Kind == neterr.TooManyFiles && ownLimit == nil {
 				ownLimit = &at
@@ -125,10 +173,20 @@ loop:
 			if (r.Kind == neterr.Timeout || r.Kind == neterr.TooManyFiles) && pending > 0 {
 				continue
 			}
+			if r.Kind != neterr.Timeout && r.Kind != neterr.TooManyFiles && r.Kind != neterr.Canceled {
+				ev.AnsweredSYN = at.syn
+			}
+			if ic := r.ICMP; ic != nil && ic.HostOrNetUnreachable() && ic.From != ap.Addr() && probing > 0 && !ev.Alive() {
+				held = &at
+				grace = time.After(unreachableGrace(r.Duration, opt.Now().Sub(start), opt.MinWait, opt.Timeout))
+				continue
+			}
 			final, kept = &r, at.conn
 			if r.Kind == neterr.TooManyFiles {
 				ev.NoFile = at.lim
 			}
+		case <-grace:
+			release()
 		case pa := <-probeCh:
 			probing--
 			if pa.r.Kind == neterr.TooManyFiles && ownLimit == nil {
@@ -137,6 +195,10 @@ loop:
 			p := portProbe(pa.r)
 			ev.Others = append(ev.Others, p)
 			alive := p.Kind == neterr.OK || p.Kind == neterr.Refused
+			if held != nil && (alive || probing == 0) {
+				release()
+				continue
+			}
 			if !alive || deadline != nil {
 				continue
 			}
@@ -147,18 +209,26 @@ loop:
 			}
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
-			// More SYNs cover a lost one without waiting for the kernel's 1 s retransmit.
-			launch()
-			extra = time.After(plan.ThirdSYNIn)
+			prefetch()
+			// More SYNs, in two rounds, cover lost ones without waiting for
+			// the kernel's 1 s retransmit: a port that answers some SYNs and
+			// not others is not taken for a filtered one after one round.
+			now := time.Now()
+			later = later[:0]
+			for _, in := range plan.SYNsIn {
+				later = append(later, now.Add(in))
+			}
+			nextSYN()
 		case <-extra:
-			extra = nil
 			launch()
+			nextSYN()
 		case <-deadline:
 			giveUp()
 		case <-neighT.C:
 			if len(ev.Others) > 0 && ev.Alive() {
 				break
 			}
+			prefetch() // nothing answered for a second: the full timeout may run
 			if ev.Route != nil && ev.NextHop.IsValid() {
 				if st, err := host.NeighState(ev.NextHop, ev.Route.Iface); err == nil {
 					ev.Neigh = st
@@ -173,6 +243,38 @@ loop:
 			giveUp()
 		}
 	}
+	// SYNs that look lost get a short grace first: on a busy machine the
+	// goroutine of an answered SYN may simply not have run yet.
+	lost := func() int {
+		if ev.AnsweredSYN == 0 {
+			return 0
+		}
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		return lostBefore(sentAt, inFlight, ev.AnsweredSYN, max(ev.RTT, final.Duration))
+	}
+	answered := func(at attempt) {
+		if k := at.r.Kind; k != neterr.Timeout && k != neterr.Canceled && k != neterr.TooManyFiles {
+			delete(inFlight, at.syn)
+		}
+	}
+	if lost() > 0 {
+		grace := time.NewTimer(max(2*ev.RTT, lossGrace))
+	wait:
+		for pending > 0 && lost() > 0 {
+			select {
+			case at := <-mainCh:
+				pending--
+				answered(at)
+				if at.conn != nil {
+					at.conn.Close()
+				}
+			case <-grace.C:
+				break wait
+			}
+		}
+		grace.Stop()
+	}
 	cancelRun()
 	// Collect the other port answers already in; wait for stragglers briefly so
 	// their goroutines end (they were cancelled).
@@ -185,11 +287,14 @@ loop:
 		probing--
 	}
 	for pending > 0 {
-		if at := <-mainCh; at.conn != nil {
+		at := <-mainCh
+		answered(at) // connected before the cancel reached it
+		if at.conn != nil {
 			at.conn.Close()
 		}
 		pending--
 	}
+	ev.Lost = lost()
 	if final.Kind == neterr.Timeout && final.Duration == 0 {
 		final.Duration = opt.Now().Sub(start)
 	}
@@ -204,6 +309,13 @@ loop:
 	}
 	ev.Connect = *final
 	fillFacts(&ev, ap, opt)
+	if ctx.Err() == nil && wantsOutgoing(&ev) {
+		var snap *firewall.Snapshot
+		if rules != nil {
+			snap = <-rules
+		}
+		ev.Outgoing = outgoingFacts(ctx, snap, &ev, opt)
+	}
 	plainRST := final.Kind == neterr.Refused && final.ICMP == nil
 	if opt.Trace && neterr.ErrQueue && final.Kind != neterr.OK && final.Kind != neterr.AddrNotAvailable && !plainRST {
 		ev.Trace = trace(ctx, ap, opt)
@@ -214,10 +326,23 @@ loop:
 // waitPlan is how long a silent target port is given once another port of
 // the host answered, and when the SYNs beyond the first go out.
 type waitPlan struct {
-	Wait       time.Duration // the whole wait, from the start of the attempt
-	GiveUpIn   time.Duration // from now: the target port is silent after this
-	ThirdSYNIn time.Duration // from now: the third SYN, halfway (the second goes now)
+	Wait     time.Duration // the whole wait, from the start of the attempt
+	GiveUpIn time.Duration // from now: the target port is silent after this
+	// SYNsIn are the SYNs beyond the first, from now: the first round in the
+	// first half of what is left (one now, one a quarter in), the retry
+	// round in the second (at a half, five eighths and three quarters), so
+	// the last leaves a quarter of the wait, at least two round trips, for
+	// its answer.
+	SYNsIn []time.Duration
 }
+
+// lossGrace is how long SYNs that look lost are still awaited once a later
+// one was answered.
+const lossGrace = 100 * time.Millisecond
+
+// maxSYNs is how many SYNs the target port gets at most: the first, then
+// the plan's two rounds.
+const maxSYNs = 6
 
 // silencePlan sizes the wait for a silent port from the round trip rtt that
 // another port of the host answered in, elapsed after the first SYN: ten
@@ -230,11 +355,43 @@ func silencePlan(rtt, elapsed, minWait, timeout time.Duration) (waitPlan, bool) 
 		return waitPlan{}, false
 	}
 	left := wait - elapsed
-	return waitPlan{Wait: wait, GiveUpIn: left, ThirdSYNIn: left / 2}, true
+	at := func(d time.Duration) time.Duration { return max(0, min(d, left-2*rtt)) }
+	return waitPlan{Wait: wait, GiveUpIn: left,
+		SYNsIn: []time.Duration{0, at(left / 4), at(left / 2), at(left * 5 / 8), at(left * 3 / 4)}}, true
+}
+
+// unreachableGrace is how long, from now, a host or net unreachable that
+// came after icmpAfter is held back for the probe ports, elapsed after the
+// first SYN: until ten times the ICMP's round trip (the server is farther
+// than the router that answered), at least minWait from the start, and
+// never past the timeout.
+func unreachableGrace(icmpAfter, elapsed, minWait, timeout time.Duration) time.Duration {
+	until := min(max(minWait, 10*icmpAfter), timeout)
+	return max(until-elapsed, 0)
 }
 
 func portProbe(r neterr.Result) verdict.PortProbe {
-	return verdict.PortProbe{Port: r.Addr.Port(), Kind: r.Kind, Duration: r.Duration}
+	return verdict.PortProbe{Port: r.Addr.Port(), Kind: r.Kind, Duration: r.Duration, ICMP: r.ICMP}
+}
+
+// lostBefore counts the SYNs to the target port still unanswered when SYN
+// syn was answered although they went out at least two round trips before
+// it: their answer would have come first. A SYN only just ahead of the
+// answered one (the first SYN and the one sent when the host answered) is
+// not counted: its answer may still be on the way. A zero time is a SYN not
+// sent yet.
+func lostBefore(sentAt []time.Time, inFlight map[int]bool, syn int, rtt time.Duration) int {
+	if syn < 1 || syn > len(sentAt) {
+		return 0
+	}
+	answeredAt := sentAt[syn-1]
+	n := 0
+	for s := range inFlight {
+		if s < syn && !sentAt[s-1].IsZero() && answeredAt.Sub(sentAt[s-1]) >= 2*rtt {
+			n++
+		}
+	}
+	return n
 }
 
 // fillFacts reads the machine facts that only some outcomes need.

@@ -48,6 +48,7 @@ type PortProbe struct {
 	Port     uint16
 	Kind     Kind
 	Duration time.Duration
+	ICMP     *ICMP // the ICMP error that ended the connect, when the kernel kept one
 }
 
 // AddrEvidence is what was learned about one address of the target.
@@ -69,6 +70,9 @@ type AddrEvidence struct {
 	ICMPFromLocal bool
 	Neigh         string // neighbour state of the next hop ("INCOMPLETE", "FAILED", ...), "" if unknown
 	NextHop       netip.Addr
+	// Outgoing is this machine's own OUTPUT rules walked for the connection,
+	// when the connect failed in a way they could explain; nil when not read.
+	Outgoing *OutgoingEvidence
 
 	Local     bool     // the address belongs to this machine
 	Listeners []Socket // LISTEN sockets on the target port, when Local
@@ -83,6 +87,63 @@ type AddrEvidence struct {
 
 	// Proto is what the protocol step learned after TCP connected (nil when it did not run).
 	Proto *ProtoEvidence
+
+	// Lost counts the SYNs to the target port that got no answer although a
+	// SYN sent at least two round trips after them did: the port answers some
+	// SYNs and not others. Zero when no answer came, or none was lost.
+	Lost int
+	// AnsweredSYN is which SYN to the target port got the answer (1 for the
+	// first); zero when none did.
+	AnsweredSYN int
+	// AfterAccept is what a plain TCP target did on the accepted connection
+	// while conndiag watched it briefly, sending nothing (nil: not watched).
+	AfterAccept *Exchange
+	// Elsewhere are the target's own protocol spoken to other ports of the
+	// host after the target port refused (the probe ports that accepted, the
+	// listeners of this machine): where the expected service may really be.
+	Elsewhere []Elsewhere
+}
+
+// Elsewhere is the target's protocol tried on another port of the same host.
+type Elsewhere struct {
+	Port uint16
+	// Listener: the port was found among this machine's listening sockets
+	// (rather than among the probe ports that accepted).
+	Listener bool
+	Connect  Connect
+	Proto    *ProtoEvidence // nil when the connect failed
+}
+
+// Speaks reports whether the port completed the target's own protocol: a
+// WebSocket upgrade, an HTTP answer of 2xx or 3xx, a TLS handshake, a
+// Workerman text or frame answer (or a conndiag endpoint's whoami).
+func (e Elsewhere) Speaks() bool {
+	p := e.Proto
+	if p == nil || e.Connect.Kind != OK {
+		return false
+	}
+	if p.TLS != nil && !p.TLS.Done {
+		return false
+	}
+	switch p.Protocol {
+	case ProtoWebSocket:
+		return p.WS != nil && p.WS.Upgraded
+	case ProtoHTTP:
+		return p.HTTP != nil && p.HTTP.Cut == CutNone && p.HTTP.Status >= 200 && p.HTTP.Status < 400
+	case ProtoTLS:
+		return p.TLS != nil
+	case ProtoText, ProtoFrame:
+		m := p.Message
+		if m == nil || m.Reply != ReplyAnswered || m.Cut != CutNone {
+			return false
+		}
+		want := SvcText
+		if p.Protocol == ProtoFrame {
+			want = SvcFrame
+		}
+		return m.Whoami != nil || m.Service.Name == want || m.Service.Name == SvcEcho && p.Protocol == ProtoText
+	}
+	return false
 }
 
 // Limit is a soft/hard resource limit and the current use.
@@ -132,11 +193,93 @@ type ProtoEvidence struct {
 	Tries    []Try         // fingerprints on fresh connections, after a failure
 	Timeout  time.Duration // how long a handshake answer was waited for
 	Wait     time.Duration // how long silence was waited out where it is an acceptable answer
+
+	// What a refused WebSocket handshake led to (each on fresh connections).
+	OriginRetry *Retry  // after a 401 or 403: the same handshake with another Origin, or none
+	Redirects   []Retry // the Location of a redirect, followed hop by hop (same host only)
+	// RedirectStop says why the redirects were not followed further; "" when
+	// the last hop answered without redirecting.
+	RedirectStop RedirectStop
+	RedirectNext string // the Location not followed, raw
+	// Holders are the processes listening on the target port, read when the
+	// server closed connections before reading and the target is this machine.
+	Holders []Owner
+	MSS     *MSSRetry // the stalled step again with a small MSS (a path MTU black hole lets it through)
 }
+
+// SmallMSS is the MSS the retry of a stalled answer asks for (TCP_MAXSEG
+// before connect): the IPv4 minimum every path carries (RFC 879).
+const SmallMSS = 536
+
+// MSSRetry is the protocol step that stalled, again on a fresh connection
+// whose SYN announces a small MSS, so the server sends only small segments.
+type MSSRetry struct {
+	MSS     int        // the MSS asked for; 0 for the control (the system's)
+	Connect Connect    // the fresh connection
+	Stage   string     // what stalled and was retried: "tls", "websocket", "http"
+	TLS     *TLS       // the handshake again (TLS targets)
+	WS      *WebSocket // the WebSocket handshake again, when that stalled
+	HTTP    *HTTP      // the HTTP request again, when that stalled
+	// Control is the same retry at the same time with the system's MSS: on a
+	// black hole it stalls too; when it gets through, the stall was
+	// intermittent (a dead backend behind a balancer, load), not the MTU.
+	Control *MSSRetry
+}
+
+// BlackHole reports whether the retries show a path MTU black hole: the
+// small-MSS retry got through and its control, with the system's MSS,
+// connected and stalled again.
+func (m *MSSRetry) BlackHole() bool {
+	return m.Passed() && m.Control != nil && m.Control.Connect.Kind == OK && !m.Control.Passed()
+}
+
+// Passed reports whether the retry got through the stage that stalled.
+func (m *MSSRetry) Passed() bool {
+	if m == nil || m.Connect.Kind != OK {
+		return false
+	}
+	switch m.Stage {
+	case "tls":
+		return m.TLS != nil && m.TLS.Done
+	case "websocket":
+		return m.WS != nil && m.WS.Status != 0 && m.WS.Cut == CutNone
+	case "http":
+		return m.HTTP != nil && m.HTTP.Status != 0 && m.HTTP.Cut == CutNone
+	}
+	return false
+}
+
+// Retry is one more WebSocket handshake on a fresh connection that changes
+// one thing the first answer called for: the Origin, or the URL.
+type Retry struct {
+	URL     Target // the scheme, host, port and path asked for
+	Addr    netip.AddrPort
+	TLS     *TLS       // wss: the handshake
+	WS      *WebSocket // nil when the connection or TLS failed
+	DialErr error
+}
+
+// Upgraded reports whether the handshake of the retry succeeded.
+func (r *Retry) Upgraded() bool { return r != nil && r.WS != nil && r.WS.Upgraded }
+
+// RedirectStop is why a redirect was not followed.
+type RedirectStop string
+
+const (
+	StopNone      RedirectStop = ""
+	StopOtherHost RedirectStop = "other_host" // the Location names another host
+	StopScheme    RedirectStop = "scheme"     // not http, https, ws or wss
+	StopLimit     RedirectStop = "limit"      // MaxRedirects hops redirected again
+	StopLoop      RedirectStop = "loop"       // a hop redirected to a URL already asked
+	StopBad       RedirectStop = "bad"        // the Location is not a URL
+)
+
+// MaxRedirects bounds the redirects check follows.
+const MaxRedirects = 3
 
 // Step is one conversation of the protocol step, for showing the exchange.
 type Step struct {
-	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text
+	Name string // tls, websocket, http, text, frame, tcp, try_tls, try_http, try_frame, try_text, tls_legacy, small_mss_* and default_mss_* (tls, websocket, http)
 	Exchange
 }
 
@@ -157,6 +300,34 @@ func (p *ProtoEvidence) Steps() []Step {
 	for _, t := range p.Tries {
 		if t.DialErr == nil {
 			out = append(out, Step{"try_" + string(t.Kind), t.Exchange})
+		}
+	}
+	retry := func(name string, r *Retry) {
+		if r.TLS != nil {
+			out = append(out, Step{name + "_tls", r.TLS.Exchange})
+		}
+		if r.WS != nil {
+			out = append(out, Step{name, r.WS.Exchange})
+		}
+	}
+	if p.OriginRetry != nil {
+		retry("origin_retry", p.OriginRetry)
+	}
+	for i := range p.Redirects {
+		retry("redirect", &p.Redirects[i])
+	}
+	if p.TLS != nil && p.TLS.Legacy != nil && p.TLS.Legacy.SentN > 0 {
+		out = append(out, Step{"tls_legacy", p.TLS.Legacy.Exchange})
+	}
+	for m, name := p.MSS, "small_mss_"; m != nil; m, name = m.Control, "default_mss_" {
+		if m.TLS != nil {
+			out = append(out, Step{name + "tls", m.TLS.Exchange})
+		}
+		switch {
+		case m.WS != nil:
+			out = append(out, Step{name + "websocket", m.WS.Exchange})
+		case m.HTTP != nil:
+			out = append(out, Step{name + "http", m.HTTP.Exchange})
 		}
 	}
 	return out

@@ -113,3 +113,44 @@ type UFWRule struct {
 	Out    bool   // an outgoing rule: Dst and DPort are the server's, Src this machine's
 	Tuple  string // the line after "### tuple ###"
 }
+
+// OutgoingEvidence is this machine's own firewall's answer for a connection
+// it opened: its OUTPUT rules (iptables, nftables, ufw, firewalld) walked for
+// that connection, read when the connect failed in a way such a rule could
+// explain (silence, an ICMP error from this machine itself, EACCES/EPERM).
+type OutgoingEvidence struct {
+	// Read: some rule set was read. When false nothing is known (reading
+	// needs root, or no tool is installed) and no verdict may rest on it.
+	Read bool
+	// NeedRoot: a rule source exists but could not be read without root.
+	NeedRoot bool
+	// Problems are the rule sources that could not be read.
+	Problems []RuleProblem
+	// Result is the walk: Action, the Decider with its rule text and
+	// counters, Uncertain when a rule passed over was not understood or a
+	// source could not be read.
+	Result FirewallResult
+	// Manager is the tool that manages the deciding rule (ManagerUFW, ...).
+	Manager string
+	// UFWOn: ufw is enabled; UFWAction and UFWRule are what its own
+	// configuration says about the connection (the user's outgoing rule, or
+	// with UFWRule nil the default outgoing policy).
+	UFWOn     bool
+	UFWAction string
+	UFWRule   *UFWRule
+	// Open lets the connection through with the managing tool; no Commands
+	// when none could be built safely.
+	Open Opening
+}
+
+// RuleProblem is a rule source that could not be read.
+type RuleProblem struct {
+	What     string // the command or file ("nft -j list ruleset")
+	Err      string // what went wrong, in the tool's words
+	NeedRoot bool
+}
+
+// Stops reports whether the rules read drop or reject the connection.
+func (o *OutgoingEvidence) Stops() bool {
+	return o != nil && o.Read && (o.Result.Action == Drop || o.Result.Action == Reject) && o.Result.Decider != nil
+}

@@ -148,3 +148,16 @@ const Unlimited = math.MaxUint64
 // NeighFailed reports whether a neighbour-table state means nothing answered
 // ARP/NDP for that address on the link.
 func NeighFailed(state string) bool { return state == "INCOMPLETE" || state == "FAILED" }
+
+// NeighAnswers reports whether a neighbour-table state shows that the
+// address answered ARP/NDP: REACHABLE (confirmed within the last
+// reachable_time, about 30 s), or STALE, DELAY and PROBE (a reply was
+// seen before, not confirmed since). PERMANENT and NOARP entries are set
+// by hand and prove nothing.
+func NeighAnswers(state string) bool {
+	switch state {
+	case "REACHABLE", "STALE", "DELAY", "PROBE":
+		return true
+	}
+	return false
+}

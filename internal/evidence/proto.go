@@ -65,7 +65,25 @@ type TLS struct {
 	Problems   []CertProblem
 	Alert      string // the alert the server sent, e.g. "handshake failure"
 	Err        error
+
+	// CertRequested: the server sent a CertificateRequest (it asks for a
+	// client certificate; none was given). CertCAs are the issuers it named
+	// as acceptable, raw (escape them to show them), at most MaxCertCAs.
+	CertRequested bool
+	CertCAs       []string
+	// LateAlert is an alert that came after the handshake had completed, on
+	// the first read: a TLS 1.3 server refuses a missing client certificate
+	// only then.
+	LateAlert string
+	// Legacy is a second handshake on a fresh connection that also allows
+	// TLS 1.0 and 1.1 and the old cipher suites, made only when this one was
+	// refused in a way an obsolete server refuses (probe.WantLegacy): what
+	// the server offers, which current clients do not.
+	Legacy *TLS
 }
+
+// MaxCertCAs bounds the acceptable issuers kept of a CertificateRequest.
+const MaxCertCAs = 8
 
 // Cert is one certificate of the chain, as evidence.
 type Cert struct {
@@ -76,6 +94,9 @@ type Cert struct {
 	NotBefore  time.Time
 	NotAfter   time.Time
 	SelfSigned bool
+	SigAlg     string // how its issuer signed it, "SHA256-RSA"
+	KeyAlg     string // "RSA", "ECDSA", "Ed25519"
+	KeyBits    int    // the public key's size (RSA modulus, EC curve), 0 when unknown
 }
 
 // Names lists the names the certificate is valid for.
@@ -96,7 +117,16 @@ const (
 	WrongName    Problem = "wrong_name"
 	Untrusted    Problem = "untrusted"
 	OtherProblem Problem = "other"
+	// WeakSignature: signed with SHA-1 or MD5, which current clients refuse
+	// (the self-signed root's own signature does not count).
+	WeakSignature Problem = "weak_signature"
+	// WeakKey: an RSA key shorter than 2048 bits.
+	WeakKey Problem = "weak_key"
 )
+
+// Weak reports whether p is a weakness of the algorithms (tls_obsolete)
+// rather than of validity, name or trust (tls_certificate).
+func (p Problem) Weak() bool { return p == WeakSignature || p == WeakKey }
 
 // CertProblem is one problem and the certificate it concerns.
 type CertProblem struct {
@@ -136,6 +166,7 @@ type WebSocket struct {
 	Upgraded    bool // 101 with the right Upgrade, Connection and Sec-WebSocket-Accept
 	AcceptWant  string
 	Subprotocol string
+	Origin      string // the Origin header sent; "" when none was
 }
 
 // AcceptOK reports whether the server's Sec-WebSocket-Accept matches the key sent.
@@ -212,6 +243,9 @@ const (
 	TryHTTP  TryKind = "http"  // a plain HTTP GET: does it speak plain HTTP?
 	TryFrame TryKind = "frame" // one Workerman frame
 	TryText  TryKind = "text"  // one line
+	// TryIdle sends nothing and waits: a server that closes before it has
+	// read a byte is not judging what the client said.
+	TryIdle TryKind = "idle"
 )
 
 // Try is one fingerprinting attempt on a fresh connection.

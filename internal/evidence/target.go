@@ -75,5 +75,25 @@ func (t Target) String() string {
 	if t.Scheme == "tcp" && !strings.Contains(t.Raw, "://") {
 		return t.Addr()
 	}
-	return t.Scheme + "://" + t.Addr() + t.Path
+	// In a URL the zone's '%' is written %25 (RFC 6874): [fe80::1%25eth0].
+	return t.Scheme + "://" + strings.Replace(t.Addr(), "%", "%25", 1) + t.Path
+}
+
+// OwnOrigin is the origin of a page served by the target's own host, what a
+// browser sends when the page and the WebSocket come from the same place:
+// http://host[:port] for ws:// (and http://), https://host[:port] for wss://
+// (RFC 6454: the port only when it is not the scheme's default).
+func (t Target) OwnOrigin() string {
+	h := t.Host
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	scheme, def := "http", uint16(80)
+	if t.TLS() {
+		scheme, def = "https", 443
+	}
+	if t.Port != def {
+		h += ":" + strconv.Itoa(int(t.Port))
+	}
+	return scheme + "://" + h
 }

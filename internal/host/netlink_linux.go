@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -131,12 +132,34 @@ func prefixFromIPNet(n *net.IPNet) netip.Prefix {
 // an error: Route.Type and Route.Errno say what the kernel answered, and Dst is
 // the refusing route's prefix when one is found in the routing tables.
 func (n *Namespace) RouteTo(dst netip.Addr) (Route, error) {
+	zone := dst.Zone()
 	dst = dst.Unmap().WithZone("")
 	if !dst.IsValid() {
 		return Route{}, errors.New("host: route to invalid address")
 	}
 	ip := net.IP(dst.AsSlice())
-	got, err := n.h.RouteGet(ip)
+	// A zone (fe80::1%eth1) names the interface the connect leaves by, as
+	// `ip route get fe80::1 oif eth1` does; without it every link's fe80::/64 matches.
+	var oif *netlink.RouteGetOptions
+	if zone != "" {
+		oif = &netlink.RouteGetOptions{Oif: zone}
+		if i, err := strconv.Atoi(zone); err == nil {
+			oif = &netlink.RouteGetOptions{OifIndex: i}
+		}
+	}
+	get := func(o *netlink.RouteGetOptions) ([]netlink.Route, error) {
+		if oif != nil {
+			if o == nil {
+				o = &netlink.RouteGetOptions{}
+			}
+			o.Oif, o.OifIndex = oif.Oif, oif.OifIndex
+		}
+		if o == nil {
+			return n.h.RouteGet(ip)
+		}
+		return n.h.RouteGetWithOptions(ip, o)
+	}
+	got, err := get(nil)
 	if err != nil {
 		var errno syscall.Errno
 		if !errors.As(err, &errno) {
@@ -157,7 +180,7 @@ func (n *Namespace) RouteTo(dst netip.Addr) (Route, error) {
 	// The plain answer carries a host route (dst/32); FIB_MATCH returns the
 	// table entry that matched. It fails for a few special cases such as
 	// 0.0.0.0, which the kernel routes to lo without any entry.
-	fib, err := n.h.RouteGetWithOptions(ip, &netlink.RouteGetOptions{FIBMatch: true})
+	fib, err := get(&netlink.RouteGetOptions{FIBMatch: true})
 	if err == nil && len(fib) > 0 {
 		r.Dst = prefixFromIPNet(fib[0].Dst)
 	}

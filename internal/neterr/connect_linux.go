@@ -51,7 +51,7 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 				unix.Close(dup)
 				dup = -1
 			}
-			dup, serr = prepare(int(fd), v6, d.TTL)
+			dup, serr = prepare(int(fd), v6, d.TTL, d.MSS)
 		})
 		if err != nil {
 			return err
@@ -78,9 +78,17 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	return res, nil
 }
 
-// prepare runs before bind and connect. Only a TTL failure is fatal: without
-// the error queue the connect still tells most of the story.
-func prepare(fd int, v6 bool, ttl int) (dup int, err error) {
+// CanSetMSS: Dialer.MSS works on this system.
+const CanSetMSS = true
+
+// prepare runs before bind and connect. Only a TTL or MSS failure is fatal:
+// without the error queue the connect still tells most of the story.
+func prepare(fd int, v6 bool, ttl, mss int) (dup int, err error) {
+	if mss != 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, mss); err != nil {
+			return -1, os.NewSyscallError("setsockopt", err)
+		}
+	}
 	if ttl != 0 {
 		if v6 {
 			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl)

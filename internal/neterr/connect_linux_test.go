@@ -267,3 +267,46 @@ func TestConnectNoFDLeak(t *testing.T) {
 		t.Errorf("open descriptors: %d before, %d after 1000 connects", before, after)
 	}
 }
+
+// Dialer.MSS is announced in the SYN: the server's side of the connection
+// sends segments no larger than it (less the TCP options), even on loopback
+// whose MTU is 64 KiB.
+func TestConnectSmallMSS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan int, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mss := -1
+			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { mss, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
+			}
+			c.Close()
+			accepted <- mss
+		}
+	}()
+	addr := addrPortOf(ln.Addr())
+	for _, tt := range []struct {
+		mss      int
+		min, max int
+	}{{536, 400, 536}, {0, 10000, 65536}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res, conn := Dialer{MSS: tt.mss}.Connect(ctx, addr)
+		cancel()
+		if conn == nil {
+			t.Fatalf("MSS %d: %+v", tt.mss, res)
+		}
+		got := <-accepted
+		conn.Close()
+		if got < tt.min || got > tt.max {
+			t.Errorf("MSS %d asked: the server sends segments of %d bytes, want %d–%d", tt.mss, got, tt.min, tt.max)
+		}
+	}
+}

@@ -14,6 +14,9 @@ import (
 // ErrQueue: there is no socket error queue here (Result.ICMP stays nil), and no TTL.
 const ErrQueue = false
 
+// CanSetMSS: Dialer.MSS works on this system.
+const CanSetMSS = false
+
 // Connect dials TCP and classifies a failure. Outside Linux there is no
 // socket error queue: Result.ICMP is always nil, and TTL is refused rather
 // than silently ignored.
@@ -27,6 +30,10 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	}
 	if d.TTL != 0 {
 		res.Kind, res.Err = InvalidArgument, errors.New("neterr: TTL is only supported on Linux")
+		return res, nil
+	}
+	if d.MSS != 0 {
+		res.Kind, res.Err = InvalidArgument, errors.New("neterr: MSS is only supported on Linux")
 		return res, nil
 	}
 	made := false

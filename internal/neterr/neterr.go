@@ -41,6 +41,10 @@ type Result = evidence.Connect
 type Dialer struct {
 	Source netip.Addr // optional local address (bind first)
 	TTL    int        // optional IP_TTL / IPV6_UNICAST_HOPS, for traceroute-like probes; 0 = system default
+	// MSS is the TCP_MAXSEG set before connect (Linux only; no privilege
+	// needed): the SYN announces it, so the peer sends no larger segment.
+	// 0 = system default.
+	MSS int
 }
 
 // Classify sorts an error from a dial. op is the failing system call

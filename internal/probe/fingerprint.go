@@ -246,6 +246,7 @@ const (
 	TryHTTP  = evidence.TryHTTP
 	TryFrame = evidence.TryFrame
 	TryText  = evidence.TryText
+	TryIdle  = evidence.TryIdle
 )
 
 // Try is one fingerprinting attempt on a fresh connection (defined in internal/evidence).
@@ -257,18 +258,40 @@ type DialFunc func(ctx context.Context) (net.Conn, error)
 // Fingerprint runs the tries at once, each on its own fresh connection, and
 // returns them in the order asked. Each ends by deadline at the latest.
 // host is the target's host, for the HTTP Host header and TLS SNI.
+//
+// The idle try (nothing sent) only matters when every other try went
+// unanswered: once the others are done and one of them got a byte, it is
+// stopped and left out, so that a server that waits for the client to speak
+// costs no silence wait for it.
 func Fingerprint(ctx context.Context, dial DialFunc, kinds []TryKind, deadline time.Time, host string) []Try {
 	out := make([]Try, len(kinds))
-	var wg sync.WaitGroup
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	var others, idle sync.WaitGroup
+	idleAt := -1
 	for i, k := range kinds {
+		c, wg := ctx, &others
+		if k == TryIdle {
+			c, wg, idleAt = idleCtx, &idle, i
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = try(ctx, dial, k, deadline, host)
+			out[i] = try(c, dial, k, deadline, host)
 		}()
 	}
-	wg.Wait()
-	return out
+	others.Wait()
+	answered := false
+	for i, t := range out {
+		answered = answered || i != idleAt && t.ReceivedN > 0
+	}
+	if idleAt < 0 || !answered {
+		idle.Wait()
+		return out
+	}
+	stopIdle()
+	idle.Wait()
+	return append(out[:idleAt:idleAt], out[idleAt+1:]...)
 }
 
 func try(ctx context.Context, dial DialFunc, kind TryKind, deadline time.Time, host string) Try {
@@ -306,6 +329,12 @@ func try(ctx context.Context, dial DialFunc, kind TryKind, deadline time.Time, h
 	case TryText:
 		m := TextMessage(ctx, conn, deadline)
 		t.Exchange, t.Whoami = m.Exchange, m.Whoami
+	case TryIdle:
+		// Nothing is sent: the first byte, the close or the deadline ends it.
+		rec := record(conn, MaxKeep)
+		rec.SetDeadline(deadline)
+		readUntil(rec, func([]byte) bool { return true })
+		t.Exchange = rec.exchange()
 	}
 	t.Service = Classify(t.Received, t.Sent)
 	return t

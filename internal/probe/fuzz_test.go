@@ -10,6 +10,7 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"io"
 	"math/big"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/conndiag/conndiag/internal/evidence"
 )
 
 // Hostile answers every fuzz target of a server's bytes starts from: an
@@ -249,4 +252,33 @@ func TestCertOfBounds(t *testing.T) {
 	if s := clipText("a\xffb"); s != "a\xffb" {
 		t.Errorf("an invalid byte must be kept for the escaping: %q", s)
 	}
+}
+
+// The acceptable issuers of a CertificateRequest are a stranger's DER: any
+// bytes give at most MaxCertCAs bounded names and never a panic.
+func FuzzCANames(f *testing.F) {
+	name := func(n pkix.Name) []byte {
+		der, err := asn1.Marshal(n.ToRDNSequence())
+		if err != nil {
+			f.Fatal(err)
+		}
+		return der
+	}
+	f.Add(name(pkix.Name{CommonName: "conndiag test CA", Organization: []string{"conndiag"}}))
+	f.Add(name(pkix.Name{CommonName: "\x1b]0;owned\x07" + strings.Repeat("A", 5000)}))
+	f.Add(bytes.Replace(name(pkix.Name{CommonName: "ZZ\u202e"}), []byte("ZZ"), []byte{0xff, 0xfe}, 1)) // invalid UTF-8, a bidi override
+	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		ders := [][]byte{der, der, der, der, der, der, der, der, der, der}
+		got := caNames(ders)
+		if len(got) > evidence.MaxCertCAs {
+			t.Fatalf("%d names kept", len(got))
+		}
+		for _, n := range got {
+			if utf8.RuneCountInString(n) > maxCertText+1 {
+				t.Fatalf("a name of %d runes kept", utf8.RuneCountInString(n))
+			}
+		}
+	})
 }

@@ -360,3 +360,27 @@ func TestHandshakeCancel(t *testing.T) {
 		}
 	}
 }
+
+// The try that sends nothing: kept when every other try went unanswered (a
+// server that closes before reading), left out once another got a byte.
+func TestFingerprintIdle(t *testing.T) {
+	closer := probetest.Listen(t)
+	probetest.Serve(t, closer, func(c net.Conn) { c.Close() })
+	tries := probe.Fingerprint(context.Background(), dialer(closer), []probe.TryKind{probe.TryText, probe.TryIdle}, deadline(), "127.0.0.1")
+	if len(tries) != 2 || tries[1].Kind != probe.TryIdle || tries[1].ReceivedN != 0 || tries[1].Reply != probe.Closed || tries[1].SentN != 0 {
+		t.Errorf("a server that closes at once: %+v", tries)
+	}
+	// Redis-like: answers a command, says nothing to a client that says nothing.
+	redis := probetest.Listen(t)
+	probetest.Serve(t, redis, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(wait))
+		if _, err := c.Read(make([]byte, 64)); err == nil {
+			c.Write([]byte("-ERR unknown command 'whoami'\r\n"))
+		}
+		c.Close()
+	})
+	tries = probe.Fingerprint(context.Background(), dialer(redis), []probe.TryKind{probe.TryIdle, probe.TryText}, deadline(), "127.0.0.1")
+	if len(tries) != 1 || tries[0].Kind != probe.TryText || tries[0].ReceivedN == 0 {
+		t.Errorf("a server that answers a command: want only the text try, got %+v", tries)
+	}
+}

@@ -20,11 +20,25 @@ import (
 type WebSocket = evidence.WebSocket
 
 // WebSocketHandshake runs the opening handshake for path with the Host
-// header host on conn (plain, or TLS already done), before deadline. A
-// conndiag listen endpoint is then asked "whoami" (one more round trip).
-// conn is closed when it returns.
+// header host on conn (plain, or TLS already done), before deadline, with
+// no Origin header. conn is closed when it returns.
 func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, host, path string) *WebSocket {
-	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}}
+	return Upgrade(ctx, conn, deadline, WSRequest{Host: host, Path: path})
+}
+
+// WSRequest is what an opening handshake asks for.
+type WSRequest struct {
+	Host   string // the Host header
+	Path   string // the request target: path and query
+	Origin string // the Origin header ("http://app.example.com"); "" sends none
+}
+
+// Upgrade runs the opening handshake req on conn (plain, or TLS already
+// done), before deadline. A conndiag listen endpoint is then asked "whoami"
+// (one more round trip). conn is closed when it returns.
+func Upgrade(ctx context.Context, conn net.Conn, deadline time.Time, req WSRequest) *WebSocket {
+	host, path := req.Host, req.Path
+	res := &WebSocket{HTTP: HTTP{Host: host, Path: path}, Origin: req.Origin}
 	rec := record(conn, MaxAnswer)
 	defer rec.Close()
 	// gorilla reads the handshake answer without watching ctx: close on cancel (Ctrl-C).
@@ -38,6 +52,9 @@ func WebSocketHandshake(ctx context.Context, conn net.Conn, deadline time.Time, 
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	hdr := http.Header{"Host": {host}, "User-Agent": {UserAgent}}
+	if req.Origin != "" {
+		hdr.Set("Origin", req.Origin)
+	}
 	c, resp, err := d.DialContext(ctx, "ws://"+host+path, hdr)
 	res.Exchange = rec.exchange()
 	res.FirstByte = res.Exchange.FirstByte

@@ -2,6 +2,7 @@ package target
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -36,7 +37,8 @@ func TestParse(t *testing.T) {
 		{"ssl://h:993", "ssl", "h", 993, "", TLSOnly, true, "ssl://h:993"},
 		{"under_score.local:1", "tcp", "under_score.local", 1, "", TCP, false, "under_score.local:1"},
 		{"[fe80::1%eth0]:80", "tcp", "fe80::1%eth0", 80, "", TCP, false, "[fe80::1%eth0]:80"},
-		{"ws://[fe80::1%25eth0]:80/", "ws", "fe80::1%eth0", 80, "/", WebSocket, false, "ws://[fe80::1%eth0]:80/"},
+		{"ws://[fe80::1%25eth0]:80/", "ws", "fe80::1%eth0", 80, "/", WebSocket, false, "ws://[fe80::1%25eth0]:80/"},
+		{"tcp://[fe80::1%eth0]:80", "tcp", "fe80::1%eth0", 80, "", TCP, false, "tcp://[fe80::1%25eth0]:80"},
 		{"h:65535", "tcp", "h", 65535, "", TCP, false, "h:65535"},
 		// An internationalised name is looked up in punycode.
 		{"bücher.example:80", "tcp", "xn--bcher-kva.example", 80, "", TCP, false, "xn--bcher-kva.example:80"},
@@ -142,4 +144,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v != %+v", s, again, got)
 		}
 	})
+}
+
+// A zone must name an interface of this machine: the connect would only fail with EINVAL.
+func TestCheckZone(t *testing.T) {
+	old := interfaceExists
+	defer func() { interfaceExists = old }()
+	interfaceExists = func(z string) bool { return z == "eth0" || z == "2" }
+	for in, ok := range map[string]bool{
+		"ws://[fe80::1%25eth0]:80/": true, "[fe80::1%2]:80": true, "[2001:db8::1]:80": true, "example.com:80": true,
+		"ws://[fe80::1%25nosuch0]:80/": false, "[fe80::1%7]:80": false,
+	} {
+		tg, err := Parse(in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		err = CheckZone(tg)
+		if (err == nil) != ok {
+			t.Errorf("CheckZone(%q) = %v, want ok %v", in, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "names no interface") {
+			t.Errorf("CheckZone(%q): %v", in, err)
+		}
+	}
+	// The real lookup knows the loopback interface.
+	interfaceExists = old
+	if runtime.GOOS != "linux" {
+		return
+	}
+	if tg, _ := Parse("[fe80::1%lo]:80"); CheckZone(tg) != nil {
+		t.Errorf("lo is an interface everywhere Linux runs: %v", CheckZone(tg))
+	}
 }

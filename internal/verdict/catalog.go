@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/fwcmd"
@@ -111,8 +112,8 @@ var causeCatalog = []CauseInfo{
 	{Cause: CauseOK, Outcome: OutcomeOK},
 	{Cause: CauseNotListening, Outcome: OutcomeRefused, Fix: notListeningFix},
 	{Cause: CauseWrongPort, Outcome: OutcomeRefused},
-	{Cause: CauseBoundToLoopback, Outcome: OutcomeRefused, Fix: func(a FixArgs) []i18n.Msg { return listenAllFix(a.Port) }},
-	{Cause: CauseBoundToOtherAddress, Outcome: OutcomeRefused, Fix: func(a FixArgs) []i18n.Msg { return listenAllFix(a.Port) }},
+	{Cause: CauseBoundToLoopback, Outcome: OutcomeRefused, Fix: listenAllFix},
+	{Cause: CauseBoundToOtherAddress, Outcome: OutcomeRefused, Fix: listenAllFix},
 	{Cause: CauseProxyInPath, Outcome: OutcomeRefused},
 	{Cause: CauseDNSFailure, Outcome: OutcomeDNSFailure, Fix: func(a FixArgs) []i18n.Msg {
 		return []i18n.Msg{i18n.M("cause.dns_failure.fix"), i18n.Cmd("getent ahosts %s", a.Host)}
@@ -122,11 +123,11 @@ var causeCatalog = []CauseInfo{
 	// The edge drops the port: that the name leads to a CDN is part of its evidence.
 	{Cause: CauseCDNPortNotProxied, Outcome: OutcomeTimeout, Supersedes: []Cause{CauseCDNInPath}},
 	{Cause: CauseFiltered, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg {
-		return append(openPortFix(a.Port), watchFix(a.Port)...)
+		return append(openPortFix(a.Port, a.V6), watchFix(a.Port)...)
 	}},
-	{Cause: CauseFirewallLocal, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg { return hostFirewallFix(a.Port) }},
+	{Cause: CauseFirewallLocal, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg { return hostFirewallFix(a.Port, a.V6) }},
 	{Cause: CauseFilteredUpstream, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg { return watchFix(a.Port) }},
-	{Cause: CauseFirewallReject, Outcome: OutcomeRefused, Fix: func(a FixArgs) []i18n.Msg { return openPortFix(a.Port) }},
+	{Cause: CauseFirewallReject, Outcome: OutcomeRefused, Fix: func(a FixArgs) []i18n.Msg { return openPortFix(a.Port, a.V6) }},
 	{Cause: CauseHostDown, Outcome: OutcomeTimeout},
 	{Cause: CauseHostUnreachable, Outcome: OutcomeUnreachable},
 	{Cause: CauseNoRoute, Outcome: OutcomeUnreachable, Fix: func(a FixArgs) []i18n.Msg {
@@ -151,8 +152,11 @@ var causeCatalog = []CauseInfo{
 	{Cause: CauseTLSCertificate, Outcome: OutcomeTLSFailure},
 	{Cause: CauseOtherService, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseResetByPeer, Outcome: OutcomeReset},
-	{Cause: CauseClientFirewall, Outcome: OutcomeTimeout},
-	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout},
+	{Cause: CauseClientFirewall, Outcome: OutcomeTimeout, Fix: func(a FixArgs) []i18n.Msg {
+		return localRulesFix(i18n.M("cause.client_firewall.fix"), "OUTPUT", a.V6)
+	}},
+	// One family works: the working address's ok is part of its evidence, not a verdict of its own.
+	{Cause: CauseFamilyMismatch, Outcome: OutcomeTimeout, Supersedes: []Cause{CauseOK}},
 	{Cause: CauseProxyUpstreamFailed, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseWSOriginRejected, Outcome: OutcomeProtocolMismatch},
 	{Cause: CauseTLSClientCertificate, Outcome: OutcomeTLSFailure},
@@ -189,20 +193,23 @@ func notListeningFix(a FixArgs) []i18n.Msg {
 func listenCheckCmd(port uint16) i18n.Msg { return i18n.Cmd("ss -ltnp 'sport = :%d'", port) }
 
 // openPortFix is how to open a TCP port on the server, for each common
-// firewall and in the cloud, and how to audit it there.
-func openPortFix(port uint16) []i18n.Msg {
-	return append(hostFirewallFix(port),
+// firewall and in the cloud, and how to audit it there; v6: for IPv6
+// clients (ip6tables).
+func openPortFix(port uint16, v6 bool) []i18n.Msg {
+	return append(hostFirewallFix(port, v6),
 		i18n.M("fix.open_port.cloud", "Port", port),
 		i18n.M("fix.server_audit"),
 		i18n.Cmd("conndiag server %d", port),
 	)
 }
 
-// hostFirewallFix is how to open a TCP port in the host's own firewall.
-func hostFirewallFix(port uint16) []i18n.Msg {
+// hostFirewallFix is how to open a TCP port in the host's own firewall;
+// v6: for IPv6 clients, whose rules are ip6tables' (nft's inet tables, ufw
+// and firewalld serve both families).
+func hostFirewallFix(port uint16, v6 bool) []i18n.Msg {
 	return []i18n.Msg{
 		i18n.M("fix.open_port", "Port", port),
-		i18n.CmdLine(fwcmd.IptablesAccept("iptables", "INPUT", port)),
+		i18n.CmdLine(fwcmd.IptablesAccept(iptablesCmd(v6), "INPUT", port)),
 		i18n.CmdLine(fwcmd.NftAccept("inet", "filter", "input", port)),
 		i18n.CmdLine(fwcmd.UFWAllow(port, false)),
 		i18n.CmdLine(fwcmd.FirewalldAddPort("", port)),
@@ -214,18 +221,37 @@ func watchFix(port uint16) []i18n.Msg {
 	return []i18n.Msg{i18n.M("fix.watch"), i18n.Cmd("conndiag server --watch 60s %d", port)}
 }
 
-// localRulesFix is how to read this machine's own rules in one direction ("INPUT", "OUTPUT").
-func localRulesFix(msg i18n.Msg, chain string) []i18n.Msg {
-	return []i18n.Msg{msg, i18n.Cmd("iptables -S %s", chain), i18n.Cmd("nft list ruleset")}
+// iptablesCmd is the iptables command of the family.
+func iptablesCmd(v6 bool) string {
+	if v6 {
+		return "ip6tables"
+	}
+	return "iptables"
 }
 
-func listenAllFix(port uint16) []i18n.Msg {
-	return []i18n.Msg{
-		i18n.M("fix.listen_all"),
-		workermanSnippet("websocket", "0.0.0.0", port),
-		i18n.M("fix.listen_check"),
-		listenCheckCmd(port),
+// localRulesFix is how to read this machine's own rules in one direction
+// ("INPUT", "OUTPUT"), of the family (v6: ip6tables).
+func localRulesFix(msg i18n.Msg, chain string, v6 bool) []i18n.Msg {
+	return []i18n.Msg{msg, i18n.Cmd("%s -S %s", iptablesCmd(v6), chain), i18n.Cmd("nft list ruleset")}
+}
+
+// listenAllFix moves a server from the address it is bound to (Listening,
+// when known) to every address of the family the clients use: 0.0.0.0, or
+// [::] for IPv6.
+func listenAllFix(a FixArgs) []i18n.Msg {
+	all := "0.0.0.0"
+	if a.V6 {
+		all = "[::]"
 	}
+	first := i18n.M("rejects.fix.listen_all_unknown", "All", all)
+	if len(a.Listening) > 0 {
+		first = i18n.M("rejects.fix.listen_all", "All", all, "Listening", strings.Join(a.Listening, ", "))
+	}
+	snippet := workermanSnippet("websocket", all, a.Port)
+	if a.V6 {
+		snippet = i18n.Snippet("new Worker('websocket://[::]:%d');", a.Port) // brackets are no plain word: in the format
+	}
+	return []i18n.Msg{first, snippet, i18n.M("rejects.fix.listen_check", "All", all), listenCheckCmd(a.Port)}
 }
 
 // workermanSnippet is a Workerman worker listening on addr:port.

@@ -10,4 +10,6 @@ type (
 	AddrEvidence = evidence.AddrEvidence
 	Whoami       = evidence.Whoami
 	Limit        = evidence.Limit
+	// OutgoingEvidence is this machine's own OUTPUT rules walked for a connection.
+	OutgoingEvidence = evidence.OutgoingEvidence
 )

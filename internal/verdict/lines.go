@@ -35,13 +35,25 @@ func connectLine(a AddrEvidence) i18n.Msg {
 	c := a.Connect
 	addr := a.Addr.String()
 	switch c.Kind {
+	case evidence.OK:
+		return i18n.M("ev.connect.ok", "Addr", addr, "Dur", Dur(c.Duration))
 	case evidence.Refused:
+		if ic := c.ICMP; ic != nil && ic.Origin != 0 {
+			// A REJECT rule's ICMP port unreachable is no TCP RST: say what came back.
+			return i18n.M("portfamily.ev.connect.refused_icmp", "Addr", addr, "ICMP", icmpName(ic), "From", ic.From.String(), "Dur", Dur(c.Duration))
+		}
 		return i18n.M("ev.connect.refused", "Addr", addr, "Dur", Dur(c.Duration))
 	case evidence.Timeout:
-		if a.Wait > 0 {
-			return i18n.M("ev.connect.timeout_adaptive", "Addr", addr, "SYNs", a.SYNs, "Wait", Dur(a.Wait), "RTT", Dur(a.RTT))
+		// The time actually waited (the connect's duration), not the budget:
+		// a wait cut short (a failed neighbour lookup, Ctrl-C) says so.
+		waited := c.Duration
+		if waited <= 0 {
+			waited = max(a.Wait, a.Timeout)
 		}
-		return i18n.M("ev.connect.timeout", "Addr", addr, "Timeout", Dur(a.Timeout))
+		if a.Wait > 0 {
+			return i18n.M("ev.connect.timeout_adaptive", "Addr", addr, "SYNs", a.SYNs, "Wait", Dur(waited), "RTT", Dur(a.RTT))
+		}
+		return i18n.M("ev.connect.timeout", "Addr", addr, "Timeout", Dur(waited))
 	}
 	errText := ""
 	if c.Err != nil {
@@ -60,6 +72,10 @@ func otherLines(a AddrEvidence) []i18n.Msg {
 		case evidence.OK:
 			out = append(out, i18n.M("ev.port.open", "Port", p.Port, "Dur", Dur(p.Duration)))
 		case evidence.Refused:
+			if ic := p.ICMP; ic != nil && ic.Origin != 0 {
+				out = append(out, i18n.M("portfamily.ev.port.refused_icmp", "Port", p.Port, "ICMP", icmpName(ic), "From", ic.From.String(), "Dur", Dur(p.Duration)))
+				continue
+			}
 			out = append(out, i18n.M("ev.port.refused", "Port", p.Port, "Dur", Dur(p.Duration)))
 		case evidence.Timeout:
 			out = append(out, i18n.M("ev.port.silent", "Port", p.Port))

@@ -59,6 +59,7 @@ func nAddr(ap string, k neterr.Kind) AddrEvidence {
 		a.Connect.Local = netip.MustParseAddrPort("198.51.100.2:40000")
 	}
 	if k == neterr.Timeout {
+		a.Connect.Duration = 3 * time.Second
 		a.Others = []PortProbe{{Port: 80, Kind: neterr.OK, Duration: time.Millisecond}}
 	}
 	return a
@@ -404,6 +405,20 @@ func TestWhoami(t *testing.T) {
 			return e
 		}(), []Cause{CauseOK, CauseCDNInPath}, "The server sees connections arriving from a CDN edge"},
 	}
+	// A link-local target's zone names an interface of this machine; the
+	// server sees the same addresses without it: nothing rewrites them.
+	zoned := func() Evidence {
+		a := nAddr("[fe80::3%eth0]:8282", neterr.OK)
+		a.Connect.Local = netip.MustParseAddrPort("[fe80::2%eth0]:40000")
+		a.Whoami = &Whoami{Proto: "websocket", Client: netip.MustParseAddrPort("[fe80::2]:40000"), Server: netip.MustParseAddrPort("[fe80::3]:8282")}
+		return nEv("[fe80::3%eth0]:8282", DNS{Literal: true}, a)
+	}()
+	tests = append(tests, struct {
+		name   string
+		ev     Evidence
+		causes []Cause
+		want   string
+	}{"zoned link-local, nothing in between", zoned, []Cause{CauseOK}, "no NAT or proxy in between"})
 	// The proxy settings and whoami both point at a proxy: one finding holds both.
 	withProxy := w("198.51.100.2:40000", "198.51.100.7:61000", "203.0.113.2:8282")
 	withProxy.Proxy = nProxy("socks5://198.51.100.1:1080", &proxy.Result{Scheme: "socks5", Stage: proxy.StageOK, Asked: "203.0.113.2:8282"})
@@ -426,6 +441,9 @@ func TestWhoami(t *testing.T) {
 		}
 		if text := nAllText(fs); !strings.Contains(text, tt.want) {
 			t.Errorf("%s: missing %q in:\n%s", tt.name, tt.want, text)
+		}
+		if text := nAllText(fs); tt.name == "zoned link-local, nothing in between" && strings.Contains(text, "arrived at") {
+			t.Errorf("%s: a zone is not a different server address:\n%s", tt.name, text)
 		}
 		for _, f := range fs[1:] {
 			if f.Cause != CauseOK && f.Confidence == High {

@@ -133,10 +133,17 @@ func (r proto) tlsUnexpectedFix() []i18n.Msg {
 	if plain != "" {
 		out = append(out, i18n.M("fix.proto.tls_unexpected.scheme", "Scheme", plain))
 	}
-	return append(out,
-		i18n.M("fix.proto.tls_unexpected.workerman"),
-		i18n.Snippet(`$worker = new Worker('websocket://0.0.0.0:%d', ['ssl' => ['local_cert' => '/path/fullchain.pem', 'local_pk' => '/path/privkey.pem']]); $worker->transport = 'ssl';`, r.port),
-		i18n.M("fix.proto.tls_unexpected.proxy"))
+	// Enabling TLS is said in the terms of the plain server that answered.
+	sw := r.plainSoftware()
+	if more := r.enableTLSFix(sw); more != nil {
+		return append(out, more...)
+	}
+	out = append(out, i18n.M("fix.proto.tls_unexpected.workerman"),
+		i18n.Snippet(`$worker = new Worker('websocket://0.0.0.0:%d', ['ssl' => ['local_cert' => '/path/fullchain.pem', 'local_pk' => '/path/privkey.pem']]); $worker->transport = 'ssl';`, r.port))
+	if !sw.Proxy {
+		out = append(out, i18n.M("fix.proto.tls_unexpected.proxy"))
+	}
+	return out
 }
 
 // ---- WebSocket and HTTP ----
@@ -190,22 +197,6 @@ func (r proto) timingLine(h *evidence.HTTP) i18n.Msg {
 	return i18n.M("ev.proto.http.timing", "DNS", dns, "Connect", Dur(r.a.Connect.Duration), "TLS", tlsDur, "FirstByte", Dur(h.FirstByte))
 }
 
-func (r proto) upgradeFix(h *evidence.HTTP) []i18n.Msg {
-	var out []i18n.Msg
-	switch s := h.Status; {
-	case s >= 300 && s < 400:
-		out = append(out, i18n.M("fix.proto.ws_redirect", "Location", escape.Bytes([]byte(h.Header.Get("Location")), 120)))
-	case s == 401 || s == 403:
-		out = append(out, i18n.M("fix.proto.ws_forbidden"))
-	case s >= 500:
-		out = append(out, i18n.M("fix.proto.ws_backend"))
-	}
-	return append(out,
-		i18n.M("fix.proto.ws_http"),
-		i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", r.port),
-		i18n.M("fix.proto.nginx_ws"))
-}
-
 func (r proto) tlsExpectedFix() []i18n.Msg {
 	secure := map[string]string{"ws": "wss", "websocket": "wss", "http": "https"}[r.ev.Target.Scheme]
 	var out []i18n.Msg
@@ -214,7 +205,10 @@ func (r proto) tlsExpectedFix() []i18n.Msg {
 	} else {
 		out = append(out, i18n.M("fix.proto.tls_expected.client"))
 	}
-	return append(out, i18n.M("fix.proto.tls_expected.workerman"))
+	if r.tlsServerSoftware().MaybeWorkerman() {
+		out = append(out, i18n.M("fix.proto.tls_expected.workerman"))
+	}
+	return out
 }
 
 // kindLine explains an answer that is not HTTP in Workerman's terms.
@@ -259,6 +253,15 @@ func serviceName(name string) i18n.Msg {
 	return i18n.M("service." + name)
 }
 
+// waited is how long an exchange really waited for its answer: its own
+// duration, or the budget when it kept none.
+func waited(e evidence.Exchange, budget time.Duration) time.Duration {
+	if e.Duration > 0 {
+		return e.Duration
+	}
+	return budget
+}
+
 func (r proto) noAnswerLine(reply evidence.Reply, what i18n.Msg, wait time.Duration) i18n.Msg {
 	switch reply {
 	case evidence.ReplyClosed:
@@ -292,6 +295,9 @@ func tryWhat(k evidence.TryKind) i18n.Msg {
 }
 
 func (r proto) tryLine(t evidence.Try) i18n.Msg {
+	if t.Kind == evidence.TryIdle {
+		return idleLine(t)
+	}
 	if t.Reply != evidence.ReplyAnswered {
 		return i18n.M("ev.proto.try.none", "What", tryWhat(t.Kind), "Reply", i18n.M("reply."+string(t.Reply)))
 	}

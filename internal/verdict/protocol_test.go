@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -35,10 +36,11 @@ func noAnswer(sent string, r probe.Reply) probe.Exchange {
 }
 
 func wsAnswer(status int, hdr http.Header, body string) *probe.WebSocket {
-	raw := "HTTP/1.1 " + http.StatusText(status) + "\r\n\r\n" + body
+	line := fmt.Sprintf("HTTP/1.1 %d %s", status, http.StatusText(status))
+	raw := line + "\r\n\r\n" + body
 	return &probe.WebSocket{HTTP: probe.HTTP{
 		Exchange: answered(wsRequest, raw), Host: "app.test:8282", Path: "/chat",
-		Status: status, StatusLine: "HTTP/1.1 " + http.StatusText(status), Header: evidence.Header(hdr), Body: []byte(body),
+		Status: status, StatusLine: line, Header: evidence.Header(hdr), Body: []byte(body),
 	}, AcceptWant: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}
 }
 
@@ -101,9 +103,11 @@ func TestDecideProtocol(t *testing.T) {
 		{"ws to http:// worker", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(200, http.Header{"Server": {"workerman"}}, "hello")},
 			OutcomeProtocolMismatch, CauseWSUpgradeRejected, High, "Server header: workerman"},
 		{"ws path 404", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(404, http.Header{}, "404 page not found\n")},
-			OutcomeProtocolMismatch, CauseWSPathNotFound, High, "404 page not found"},
+			OutcomeProtocolMismatch, CauseWSUpgradeRejected, Medium, "404 page not found"},
+		{"ws path 404 from a WebSocket server", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(404, http.Header{"Sec-Websocket-Version": {"13"}}, "")},
+			OutcomeProtocolMismatch, CauseWSPathNotFound, High, "/chat"},
 		{"ws redirect", "ws://app.test/chat", ProtoEvidence{WS: wsAnswer(301, http.Header{"Location": {"https://app.test/chat"}}, "")},
-			OutcomeProtocolMismatch, CauseWSUpgradeRejected, High, "https://app.test/chat"},
+			OutcomeProtocolMismatch, CauseWSUpgradeRejected, Medium, "https://app.test/chat"},
 		{"ws to Go TLS port: 400 says HTTPS", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(400, http.Header{}, goTLS400)},
 			OutcomeProtocolMismatch, CauseTLSExpected, High, "expects TLS"},
 		{"ws 400, ClientHello answered", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(400, http.Header{}, "Bad Request"),
@@ -111,7 +115,7 @@ func TestDecideProtocol(t *testing.T) {
 			OutcomeProtocolMismatch, CauseTLSExpected, High, "fresh connection"},
 		{"ws 400, no TLS", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(400, http.Header{}, "Bad Request"),
 			Tries: []probe.Try{try(probe.TryTLS, answered(clientHello, "HTTP/1.1 400 Bad Request\r\n"))}},
-			OutcomeProtocolMismatch, CauseWSUpgradeRejected, High, "400"},
+			OutcomeProtocolMismatch, CauseWSUpgradeRejected, Medium, "400"},
 		{"ws 101 with a wrong accept", "ws://app.test:8282/chat", ProtoEvidence{WS: wsAnswer(101, http.Header{"Sec-Websocket-Accept": {"bogus"}}, "")},
 			OutcomeProtocolMismatch, CauseUnknown, Medium, "bogus"},
 		{"ws to text echo", "ws://app.test:8282/chat", ProtoEvidence{WS: wsNot(answered(wsRequest, "GET /chat HTTP/1.1\r\n"))},

@@ -260,7 +260,9 @@ func docsOf[X any](stage string, rules []Rule[X]) []RuleDoc {
 func Rules() []RuleDoc {
 	var all []RuleDoc
 	all = append(all, docsOf("tcp", tcpRules)...)
+	all = append(all, docsOf("tcp-loss", lossRules)...)
 	all = append(all, docsOf("tls", append(append([]Rule[proto]{}, tlsRules...), certRules...))...)
+	all = append(all, docsOf("tls-done", append(append([]Rule[proto]{}, clientCertRules...), stallRules...))...)
 	all = append(all, docsOf("websocket", wsRules)...)
 	all = append(all, docsOf("http", httpRules)...)
 	all = append(all, docsOf("not-http", notHTTPRules)...)

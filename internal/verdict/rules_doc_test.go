@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 
 var stageHeads = map[string]string{
 	"tcp":         "TCP: one address, from its connect (the first row that holds decides; alternatives follow it)",
+	"tcp-loss":    "TCP: SYNs lost while a later one was answered (beside the address's verdict; the verdict when it is otherwise ok)",
 	"tls":         "TLS handshake that did not complete (first match)",
+	"tls-done":    "After a completed TLS handshake, before the WebSocket and HTTP tables (first match): a required client certificate; an answer that stalled and came whole with a small MSS",
 	"websocket":   "WebSocket handshake (first match; an answer that is no HTTP goes to not-http)",
 	"http":        "HTTP request (first match; an answer that is no HTTP goes to not-http)",
 	"not-http":    "An answer that is not HTTP (first match)",

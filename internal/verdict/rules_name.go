@@ -117,7 +117,8 @@ func (x name) whoami() (a AddrEvidence, seen, local netip.Addr, ok bool) {
 		return AddrEvidence{}, netip.Addr{}, netip.Addr{}, false
 	}
 	a = x.ev.Addrs[i]
-	return a, a.Whoami.Client.Addr().Unmap(), a.Connect.Local.Addr().Unmap(), true
+	// A zone names an interface of one side: the server's view has none.
+	return a, a.Whoami.Client.Addr().Unmap().WithZone(""), a.Connect.Local.Addr().Unmap().WithZone(""), true
 }
 
 func (x name) whoamiRewritten() bool {
@@ -293,6 +294,8 @@ var nameRules = []Rule[name]{
 					i18n.M("ev.whoami.rewritten", "Local", local.String())},
 				Fix: []i18n.Msg{i18n.M("fix.whoami")}}
 		}, Note: "the server saw another client address, not one NAT explains"},
+
+	nameFamilyMismatch,
 }
 
 func (x name) resolverDecides() bool {
@@ -348,7 +351,7 @@ func whoamiLines(x name) []i18n.Msg {
 	case x.whoamiCDN() == nil && x.whoamiNAT():
 		lines = append(lines, i18n.M("ev.whoami.nat", "Seen", seen.String(), "Local", local.String(), "Class", i18n.M("class."+AddrClass(local))))
 	}
-	if srv := a.Whoami.Server; srv.IsValid() && (srv.Addr().Unmap() != a.Addr.Addr().Unmap() || srv.Port() != a.Addr.Port()) {
+	if srv := a.Whoami.Server; srv.IsValid() && (srv.Addr().Unmap().WithZone("") != a.Addr.Addr().Unmap().WithZone("") || srv.Port() != a.Addr.Port()) {
 		lines = append(lines, i18n.M("ev.whoami.server", "Server", netip.AddrPortFrom(srv.Addr().Unmap(), srv.Port()).String(), "Dialed", a.Addr.String()))
 	}
 	return lines

@@ -63,7 +63,7 @@ func (r proto) lines(more ...i18n.Msg) []i18n.Msg {
 // okDraft: a working target, with the TCP connect, the TLS handshake, the
 // lines given, and what a conndiag endpoint said.
 func (r proto) okDraft(summary i18n.Msg, lines ...i18n.Msg) Draft {
-	out := r.lines(r.tlsLines()...)
+	out := r.lines(append(r.tlsLines(), r.certOptionalLine()...)...)
 	out = append(append(out, lines...), r.whoamiLines()...)
 	return Draft{Summary: summary, Lines: out}
 }
@@ -158,12 +158,76 @@ func (r proto) tlsPlainLine() i18n.Msg {
 }
 
 func (r proto) tlsNoAnswerLine() i18n.Msg {
-	return r.noAnswerLine(r.tls().Reply, i18n.M("what.tls"), r.p.Timeout)
+	return r.noAnswerLine(r.tls().Reply, i18n.M("what.tls"), waited(r.tls().Exchange, r.p.Timeout))
 }
 
 func (r proto) tlsReplied(want ...evidence.Reply) bool { return replyIs(r.tls().Reply, want...) }
 
-var tlsRules = append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), tlsAnswerRules...)
+var tlsRules = append(append(append([]Rule[proto]{tlsClientCertAlertRule}, tlsObsoleteRules...), stallRules...),
+	append(append(append([]Rule[proto]{tlsAlertRule}, cutRules("tls")...), closedUnreadRules("tls")...), tlsAnswerRules...)...)
+
+// tlsClientCertAlertRule: the server asked for a client certificate and
+// refused the handshake without one.
+var tlsClientCertAlertRule = Rule[proto]{ID: "tls.client_certificate", Cause: CauseTLSClientCertificate, Conf: High, Outcome: OutcomeTLSFailure,
+	When: proto.clientCertRefused,
+	Make: func(r proto) Draft {
+		return r.clientCertDraft(i18n.M("tlsverdict.ev.cert_refused", "Alert", r.tls().Alert))
+	}, Note: "a CertificateRequest, then an alert (TLS 1.2: handshake failure), or the alert certificate_required (116)"}
+
+// tlsObsoleteRules: the verdict handshake was refused and the second one,
+// allowing TLS 1.0–1.1 and old suites, completed: what it agreed on is what
+// the server offers and current clients do not.
+var tlsObsoleteRules = []Rule[proto]{
+	{ID: "tls.obsolete.version", Cause: CauseTLSObsolete, Conf: High, Outcome: OutcomeTLSFailure,
+		When: func(r proto) bool { return r.obsoleteIs("version") }, Make: proto.obsoleteDraft,
+		Note: "refused TLS 1.2/1.3; a TLS 1.0–1.2 ClientHello got TLS 1.0 or 1.1"},
+	{ID: "tls.obsolete.cipher", Cause: CauseTLSObsolete, Conf: High, Outcome: OutcomeTLSFailure,
+		When: func(r proto) bool { return r.obsoleteIs("cipher") }, Make: proto.obsoleteDraft,
+		Note: "only 3DES, RC4, NULL or export suites, which no current client offers"},
+	{ID: "tls.obsolete.rsa_kex", Cause: CauseTLSObsolete, Conf: Medium, Outcome: OutcomeTLSFailure,
+		When: func(r proto) bool { return r.obsoleteIs("rsa_kex") }, Make: proto.obsoleteDraft,
+		Note: "only RSA key exchange: Go refuses it, OpenSSL clients (curl, Node) still accept it"},
+	{ID: "tls.obsolete.hello", Cause: CauseTLSObsolete, Conf: Medium, Outcome: OutcomeTLSFailure,
+		When: func(r proto) bool { return r.obsoleteIs("hello") }, Make: proto.obsoleteDraft,
+		Note: "current suites on TLS 1.2 complete, the current ClientHello (TLS 1.3, large key shares) is refused"},
+}
+
+// mtuBlackholeRule: the step stalled, and on a fresh connection whose SYN
+// announced a small MSS it completed.
+var mtuBlackholeRule = Rule[proto]{ID: "proto.mtu_blackhole", Cause: CauseMTUBlackhole, Conf: High, Outcome: OutcomeTimeout,
+	ConfOf: proto.mtuConf, When: proto.mssPassed, Make: proto.mtuDraft,
+	Note: "the TLS or HTTP answer stalled; with TCP_MAXSEG 536 it came whole while a control with the usual MSS stalled again (medium without a control)"}
+
+// stallIntermittentRule: the step stalled, and both fresh connections (the
+// small MSS and the usual one) got through: not the MTU.
+var stallIntermittentRule = Rule[proto]{ID: "proto.stall_intermittent", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTimeout,
+	When: proto.stallIntermittent, Make: proto.intermittentDraft,
+	Note: "the answer stalled once; both retries, with a small and with the usual MSS, got it"}
+
+// stallRules judge an answer that stalled by its retries; in the TLS table,
+// and before the WebSocket and HTTP tables when their answer stalled.
+var stallRules = []Rule[proto]{mtuBlackholeRule, stallIntermittentRule}
+
+// clientCertRules decide, after a completed handshake, before the WebSocket
+// and HTTP tables: the server refuses to go on without a client certificate.
+var clientCertRules = []Rule[proto]{
+	{ID: "tls.client_certificate.late", Cause: CauseTLSClientCertificate, Conf: High, Outcome: OutcomeTLSFailure,
+		When: proto.lateRefused,
+		Make: func(r proto) Draft {
+			return r.clientCertDraft(i18n.M("tlsverdict.ev.cert_refused_late", "Alert", r.tls().LateAlert))
+		}, Note: "TLS 1.3: the alert comes after the handshake, at the first read"},
+	{ID: "tls.client_certificate.nginx", Cause: CauseTLSClientCertificate, Conf: High, Outcome: OutcomeTLSFailure,
+		When: proto.nginxRefused,
+		Make: func(r proto) Draft {
+			return r.clientCertDraft(r.statusLine(), i18n.M("tlsverdict.ev.nginx_no_cert", "Line", string(nginxNoCert)))
+		}, Note: "nginx ssl_verify_client on completes the handshake and answers 400 \"No required SSL certificate was sent\""},
+	{ID: "tls.client_certificate.closed", Cause: CauseTLSClientCertificate, Conf: Medium, Outcome: OutcomeTLSFailure,
+		When: proto.certClosed,
+		Make: func(r proto) Draft {
+			h := r.http()
+			return r.clientCertDraft(r.noAnswerLine(h.Reply, r.stepWhat(), r.p.Timeout))
+		}, Note: "asked for a certificate, then closed or reset at the request"},
+}
 
 var tlsAlertRule = Rule[proto]{ID: "tls.alert", Cause: CauseUnknown, Conf: Medium, Outcome: OutcomeTLSFailure,
 	When: func(r proto) bool { return r.tls().Alert != "" },
@@ -173,6 +237,7 @@ var tlsAlertRule = Rule[proto]{ID: "tls.alert", Cause: CauseUnknown, Conf: Mediu
 		if t.ServerName == "" {
 			lines = append(lines, i18n.M("ev.proto.tls.no_sni"))
 		}
+		lines = append(lines, r.legacyLines()...)
 		return Draft{Summary: i18n.M("proto.tls_alert.summary", "Alert", t.Alert), Lines: lines, Fix: r.tlsAlertFix()}
 	}, Note: "the server answered the ClientHello with a TLS alert"}
 
@@ -239,6 +304,7 @@ var tlsAnswerRules = []Rule[proto]{
 			if len(t.Received) > 0 {
 				lines = append(lines, i18n.M("ev.proto.received", "Bytes", show(t.Received, t.ReceivedN)))
 			}
+			lines = append(lines, r.legacyLines()...)
 			return Draft{Lines: lines, Fix: r.tlsAlertFix()}
 		}},
 }
@@ -246,8 +312,11 @@ var tlsAnswerRules = []Rule[proto]{
 // certRules: the handshake completed, but the certificate is not valid for this connection.
 var certRules = []Rule[proto]{
 	{ID: "tls.certificate", Cause: CauseTLSCertificate, Conf: High, Outcome: OutcomeTLSFailure,
-		When: func(r proto) bool { return len(r.tls().Problems) > 0 }, Make: proto.certDraft,
+		When: func(r proto) bool { _, others := r.weakProblems(); return len(others) > 0 }, Make: proto.certDraft,
 		Note: "expired, not yet valid, for another name, untrusted or self-signed"},
+	{ID: "tls.obsolete.certificate", Cause: CauseTLSObsolete, Conf: High, Outcome: OutcomeTLSFailure, ConfOf: proto.weakCertConf,
+		When: proto.onlyWeakCert, Make: proto.weakCertDraft,
+		Note: "valid otherwise, but signed with SHA-1 or MD5 (high) or with an RSA key under 2048 bits (medium: browsers and OpenSSL at level 2 refuse it, not every client)"},
 }
 
 func (r proto) certDraft() Draft {
@@ -283,6 +352,9 @@ func (r proto) certDraft() Draft {
 				sum = i18n.M("proto.cert.untrusted.summary", "Issuer", c.Issuer)
 			}
 			fixes = append(fixes, i18n.M("fix.proto.cert.untrusted"))
+		case evidence.WeakSignature, evidence.WeakKey:
+			ev, sum = weakCertLine(pr, c)
+			fixes = append(fixes, r.reissueFix()...)
 		default:
 			ev = i18n.M("ev.proto.cert.other", "Detail", pr.Detail)
 			sum = i18n.M("cause.tls_certificate.summary")
@@ -331,7 +403,7 @@ var tlsComplaintRule = Rule[proto]{ID: "http.tls_complaint", Cause: CauseTLSExpe
 		return Draft{Lines: lines, Fix: r.tlsExpectedFix()}
 	}, Note: "a 400 that says HTTPS (Go, nginx, Apache), or a ClientHello answered on a fresh connection"}
 
-var wsRules = []Rule[proto]{
+var wsRules = append([]Rule[proto]{
 	{ID: "ws.ok", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.ws().Upgraded },
 		Make: func(r proto) Draft {
@@ -355,27 +427,11 @@ var wsRules = []Rule[proto]{
 				Fix: []i18n.Msg{i18n.M("fix.proto.ws_bad_101")}}
 		}, Note: "101 without a valid WebSocket upgrade"},
 	tlsComplaintRule,
-	{ID: "ws.path_not_found", Cause: CauseWSPathNotFound, Conf: High, Outcome: OutcomeProtocolMismatch,
-		When: func(r proto) bool { return r.ws().Status == 404 },
-		Make: func(r proto) Draft {
-			w := r.ws()
-			return Draft{Lines: append(r.lines(r.statusLine()), r.headerLines(&w.HTTP)...),
-				Fix: []i18n.Msg{i18n.M("fix.proto.ws_404", "Path", escape.Bytes([]byte(w.Path), 100))}}
-		}},
-	{ID: "ws.upgrade_rejected", Cause: CauseWSUpgradeRejected, Conf: High, Outcome: OutcomeProtocolMismatch,
-		When: func(r proto) bool { return r.ws().Status != 0 },
-		Make: func(r proto) Draft {
-			w := r.ws()
-			lines := append(r.lines(r.statusLine()), r.headerLines(&w.HTTP)...)
-			if w.Header.Get("Upgrade") == "" {
-				lines = append(lines, i18n.M("ev.proto.ws.no_upgrade"))
-			}
-			return Draft{Args: []any{"Status", w.Status}, Lines: lines, Fix: r.upgradeFix(&w.HTTP)}
-		}, Note: "any other HTTP status"},
-}
+}, wsRefusalRules...)
 
 var httpRules = []Rule[proto]{
 	tlsComplaintRule,
+	upstreamRule,
 	{ID: "http.ok", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.http().Status != 0 },
 		Make: func(r proto) Draft {
@@ -392,7 +448,9 @@ func (r proto) notHTTPLine() i18n.Msg {
 	return i18n.M("ev.proto.not_http", "Bytes", show(r.e.Received, r.e.ReceivedN))
 }
 
-func (r proto) exchangeNoAnswerLine() i18n.Msg { return r.noAnswerLine(r.e.Reply, r.what, r.p.Timeout) }
+func (r proto) exchangeNoAnswerLine() i18n.Msg {
+	return r.noAnswerLine(r.e.Reply, r.what, waited(r.e, r.p.Timeout))
+}
 
 func (r proto) answered() bool { return r.e.Reply == evidence.ReplyAnswered }
 
@@ -421,7 +479,7 @@ func tryIsTLS(tr evidence.Try) bool {
 }
 func tryIsOther(tr evidence.Try) bool { return evidence.SpeaksOther(tr.Service.Name) }
 
-var notHTTPRules = append(append([]Rule[proto]{notHTTPTLSRecord}, cutRules("nothttp")...), notHTTPAnswerRules...)
+var notHTTPRules = append(append(append([]Rule[proto]{notHTTPTLSRecord}, cutRules("nothttp")...), closedUnreadRules("nothttp")...), notHTTPAnswerRules...)
 
 var notHTTPTLSRecord = Rule[proto]{ID: "nothttp.tls_record", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
 	When: func(r proto) bool { return r.answered() && r.e.Service.Name == evidence.SvcTLS },
@@ -503,7 +561,7 @@ func (r proto) msgAnswerLine() i18n.Msg {
 }
 
 func (r proto) msgNoAnswerLine() i18n.Msg {
-	return r.noAnswerLine(r.msg().Reply, r.msgWhat(), r.p.Wait)
+	return r.noAnswerLine(r.msg().Reply, r.msgWhat(), waited(r.msg().Exchange, r.p.Wait))
 }
 
 func (r proto) msgOK(lines ...i18n.Msg) Draft {
@@ -550,7 +608,7 @@ func (r proto) msgTryDraft(make func(evidence.Try, i18n.Msg) Draft) Draft {
 	return make(tr, r.msgNoAnswerLine())
 }
 
-var messageRules = []Rule[proto]{
+var messageRules = insertBefore("msg.closed.try_tls", closedUnreadRules("msg"), []Rule[proto]{
 	{ID: "msg.whoami", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.msg().Whoami != nil },
 		Make: func(r proto) Draft { return r.msgOK() }, Note: "a conndiag listen endpoint answered whoami"},
@@ -581,7 +639,7 @@ var messageRules = []Rule[proto]{
 	{ID: "msg.silent", Cause: CauseOK, Conf: High, Outcome: OutcomeOK,
 		When: func(r proto) bool { return r.msg().Reply == evidence.ReplySilent },
 		Make: func(r proto) Draft {
-			return r.msgOK(i18n.M("ev.proto.message.silent", "What", r.msgWhat(), "Dur", Dur(r.p.Wait)))
+			return r.msgOK(i18n.M("ev.proto.message.silent", "What", r.msgWhat(), "Dur", Dur(waited(r.msg().Exchange, r.p.Wait))))
 		}, Note: "a text or frame server may stay silent until it has something to say"},
 	{ID: "msg.closed.try_tls", Cause: CauseTLSExpected, Conf: High, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool { return r.msgClosedBy("tls") },
@@ -627,7 +685,7 @@ var messageRules = []Rule[proto]{
 			}
 			return Draft{Lines: r.lines(i18n.M("ev.proto.error", "What", r.msgWhat(), "Err", errText))}
 		}},
-}
+})
 
 // tlsOnlyRules: a tls:// target whose handshake completed.
 var tlsOnlyRules = []Rule[proto]{
@@ -635,8 +693,17 @@ var tlsOnlyRules = []Rule[proto]{
 		Make: func(r proto) Draft { return r.okDraft(i18n.M("proto.ok.tls", "Addr", r.a.Addr.String())) }},
 }
 
-// decideProto judges one connected address with the protocol tables.
+// decideProto judges one connected address with the protocol tables; a
+// small-MSS retry that stalled too says so on the verdict.
 func decideProto(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
+	out, fs := decideProtoTables(ev, a)
+	if line, ok := mssStalledToo(a.Proto); ok && len(fs) > 0 {
+		fs[0] = fs[0].with(line)
+	}
+	return out, fs
+}
+
+func decideProtoTables(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	r := proto{ev: ev, a: a, p: a.Proto, port: a.Addr.Port()}
 	var cert []Finding
 	if t := r.p.TLS; t != nil {
@@ -651,6 +718,13 @@ func decideProto(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
 	var out Outcome
 	var ok bool
 	switch {
+	case r.p.MSS.Passed():
+		fs, out, ok = decideFirst(stallRules, r)
+	case r.p.TLS != nil:
+		fs, out, ok = decideFirst(clientCertRules, r)
+	}
+	switch {
+	case ok:
 	case r.p.WS != nil:
 		fs, out, ok = decideFirst(wsRules, r)
 		r.e, r.what, r.err = r.p.WS.Exchange, i18n.M("what.ws"), r.p.WS.Err

@@ -23,6 +23,16 @@ type srvPort struct {
 	rst   []WatchedSYN       // SYNs --watch saw reset
 }
 
+// noneV6: every unanswered SYN the watch saw is IPv6, so ip6tables opens the port.
+func (x srvPort) noneV6() bool {
+	for _, s := range x.none {
+		if a := s.From.Addr(); a.Is4() || a.Is4In6() {
+			return false
+		}
+	}
+	return len(x.none) > 0
+}
+
 func newSrvPort(h HostEvidence, p PortEvidence) srvPort {
 	x := srvPort{h: h, p: p, cov: srvCoverage(h, p), fw: srvFirewallStops(p), lines: srvListenerLines(p)}
 	if w := p.Watch; w != nil {
@@ -120,7 +130,7 @@ func (x srvPort) firewallDraft(summary i18n.Msg, lines []i18n.Msg, fallback []i1
 var portRules = []Rule[srvPort]{
 	// What --watch saw.
 	{ID: "server.watch.no_syn", Cause: CauseFilteredUpstream, Conf: Medium,
-		When: func(x srvPort) bool { return x.watched() && len(x.p.Watch.SYNs) == 0 },
+		When: func(x srvPort) bool { return x.watched() && len(x.p.Watch.SYNs) == 0 && x.p.Asked },
 		Make: func(x srvPort) Draft {
 			port := x.p.Port
 			lines := []i18n.Msg{i18n.M("server.ev.watch.none", "Port", port, "Dur", Dur(x.p.Watch.Duration))}
@@ -133,7 +143,7 @@ var portRules = []Rule[srvPort]{
 			}
 			return Draft{Summary: i18n.M("server.watch.upstream.summary", "Port", port), Lines: lines,
 				Fix: append(fix, i18n.Cmd("traceroute -T -p %d SERVER_PUBLIC_IP", port))}
-		}, Note: "no SYN arrived while the client tried: dropped before the host"},
+		}, Note: "no SYN arrived while the client tried: dropped before the host; only for a port named on the command line (a listening port nobody tried proves nothing)"},
 	{ID: "server.watch.overflow", Cause: CauseAcceptQueueOverflow, Conf: High,
 		When: func(x srvPort) bool { return len(x.none) > 0 && x.overflowing() },
 		Make: func(x srvPort) Draft {
@@ -153,7 +163,7 @@ var portRules = []Rule[srvPort]{
 				lines = append(lines, i18n.M("server.ev.watch.unexplained"))
 			}
 			lines = append(lines, kernelDropLines(x.p.Watch)...)
-			return x.firewallDraft(i18n.M("server.watch.dropped.summary", "Port", x.p.Port), lines, hostFirewallFix(x.p.Port))
+			return x.firewallDraft(i18n.M("server.watch.dropped.summary", "Port", x.p.Port), lines, hostFirewallFix(x.p.Port, x.noneV6()))
 		}, Note: "SYNs arrived and the host did not answer: retransmitted unanswered, or none answered; medium when the watch's socket dropped packets"},
 	{ID: "server.watch.some_unanswered", Cause: CauseFirewallLocal, Conf: Low,
 		When: func(x srvPort) bool { return len(x.none) > 0 && !x.overflowing() && !x.dropsProven() },

@@ -174,11 +174,12 @@ var tcpRules = []Rule[tcp]{
 			d.Lines = append(d.Lines, i18n.M("platform.ev.nobufs"))
 			return d
 		}, Note: "Windows answers WSAENOBUFS (10055) when its dynamic ports are used up; it can also be memory, hence medium"},
+	tcpAcceptReset, tcpAcceptClose,
 	{ID: "tcp.ok", Cause: CauseOK, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.OK) },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.String()},
-				Lines: []i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}}
+				Lines: append([]i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}, acceptLines(x.a)...)}
 		}},
 	{ID: "tcp.fd_system", Cause: CauseFDExhausted, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) && x.a.Connect.ErrnoIs("ENFILE") },
@@ -192,8 +193,27 @@ var tcpRules = []Rule[tcp]{
 	{ID: "tcp.reset", Cause: CauseResetByPeer, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Reset) },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: []i18n.Msg{connectLine(x.a)}}
+			// The RST came right after the kernel's handshake, before the
+			// connect returned: the same as a reset at once after accept.
+			return Draft{Args: []any{"Addr", x.a.Addr.String()},
+				Lines: []i18n.Msg{connectLine(x.a), i18n.M("portfamily.ev.accept.why")}, Fix: acceptFix(x)}
 		}},
+
+	// This machine's own firewall: its OUTPUT rules, read when the connect
+	// failed in a way one of them explains, or an ICMP error this machine
+	// sent about its own connection.
+	{ID: "tcp.client_firewall", Cause: CauseClientFirewall, Conf: High,
+		ConfOf: func(x tcp) Confidence {
+			if x.a.Outgoing.Result.Uncertain {
+				return Medium
+			}
+			return High
+		},
+		When: tcp.clientStopped, Make: clientFirewallDraft,
+		Note: "the OUTPUT walk drops or rejects the connection and the connect ended as that rule makes it end; medium when a rule on the way was not understood or a rule source could not be read"},
+	{ID: "tcp.client_firewall.icmp_local", Cause: CauseClientFirewall, Conf: High,
+		When: tcp.localReject, Make: localRejectDraft,
+		Note: "an ICMP port unreachable or prohibited from this machine itself, or a host/net unreachable that is no failed ARP/NDP lookup (other ports answer, the neighbour answers, or it came at once); the rule is named only when the rules could be read"},
 
 	// From here on the connection failed on the way: refused, unreachable or
 	// silent. An ICMP error names the box that answered.
@@ -205,6 +225,9 @@ var tcpRules = []Rule[tcp]{
 		When: func(x tcp) bool { ic := x.icmp(); return ic != nil && ic.PortUnreachable() },
 		Make: func(x tcp) Draft { return rejectDraft(x, "ev.icmp.port_unreachable") },
 		Also: []Rule[tcp]{privateLow}, Note: "a REJECT rule's ICMP port unreachable, not a closed port's RST"},
+	{ID: "tcp.icmp.unreachable_per_port", OutcomeOf: tcp.icmpOutcome, Cause: CauseFirewallReject, Conf: High,
+		When: tcp.unreachablePerPort, Make: unreachablePerPortDraft,
+		Note: "an ICMP host or net unreachable for this port while other ports of the host answer, or sent by the host itself: a REJECT --reject-with icmp-host-unreachable / icmp-net-unreachable, not routing"},
 	{ID: "tcp.icmp.unreachable_private", OutcomeOf: tcp.icmpOutcome, Cause: CausePrivateAddress, Conf: High,
 		When: func(x tcp) bool { ic := x.icmp(); return ic != nil && ic.HostOrNetUnreachable() && x.privateApplies() },
 		Make: func(x tcp) Draft {
@@ -228,21 +251,20 @@ var tcpRules = []Rule[tcp]{
 				Fix: []i18n.Msg{i18n.M("cause.host_unreachable.fix"), tracerouteCmd(x.a.Addr)}}
 		},
 		Also: []Rule[tcp]{privateLow}},
-	{ID: "tcp.route.none_private", Cause: CausePrivateAddress, Conf: Medium, Outcome: OutcomeUnreachable,
-		When: func(x tcp) bool { return x.localRefusal() && x.a.Route.Type == "none" && x.privateApplies() },
-		Make: privateDraft},
 	{ID: "tcp.route.refused", Cause: CauseNoRoute, Conf: High, Outcome: OutcomeUnreachable,
 		When: tcp.localRefusal,
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}, Lines: append([]i18n.Msg{connectLine(x.a)}, routeLines(x.a)...),
 				FixArgs: FixArgs{Addr: x.a.Addr.Addr()}}
-		}, Note: "route type unreachable, prohibit, blackhole, throw, or no route at all"},
+		}, Also: []Rule[tcp]{privateLow},
+		Note: "route type unreachable, prohibit, blackhole, throw, or no route at all: without a route nothing leaves, whatever the address (a private one is listed after)"},
 
 	// Refused: an RST. On this machine the listening sockets tell why.
+	tcpWrongPort,
 	{ID: "tcp.refused.local_none", Cause: CauseNotListening, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.Refused) && x.a.Local && len(x.a.Listeners) == 0 },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: append(localLines(x), i18n.M("ev.no_listener", "Port", x.port())),
+			return Draft{Args: []any{"Addr", x.a.Addr.String()}, Lines: append(append(localLines(x), i18n.M("ev.no_listener", "Port", x.port())), elsewhereTriedLine(x)...),
 				Fix: []i18n.Msg{i18n.M("cause.not_listening.fix", "Port", x.port()), listenCheckCmd(x.port())}}
 		}},
 	{ID: "tcp.refused.local_loopback", Cause: CauseBoundToLoopback, Conf: High,
@@ -251,7 +273,9 @@ var tcpRules = []Rule[tcp]{
 			return x.is(evidence.Refused) && x.a.Local && len(lo) > 0
 		},
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Port", x.port()}, Lines: localLines(x), FixArgs: FixArgs{Port: x.port()}}
+			lo, _ := x.listenersBy()
+			return Draft{Summary: i18n.M("rejects.bound_to_loopback.summary", "Port", x.port(), "Listening", strings.Join(lo, ", ")),
+				Lines: localLines(x), FixArgs: x.listenArgs(lo)}
 		}},
 	{ID: "tcp.refused.local_other", Cause: CauseBoundToOtherAddress, Conf: High,
 		When: func(x tcp) bool {
@@ -261,25 +285,25 @@ var tcpRules = []Rule[tcp]{
 		Make: func(x tcp) Draft {
 			_, other := x.listenersBy()
 			return Draft{Args: []any{"Port", x.port(), "Addr", x.dst().String()}, Lines: localLines(x),
-				Fix: append([]i18n.Msg{i18n.M("fix.use_listen_addr", "Addrs", strings.Join(other, ", "))}, listenAllFix(x.port())...)}
+				Fix: append([]i18n.Msg{i18n.M("fix.use_listen_addr", "Addrs", strings.Join(other, ", "))}, listenAllFix(x.listenArgs(other))...)}
 		}},
 	{ID: "tcp.refused.local_firewall", Cause: CauseFirewallReject, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.Refused) && x.a.Local },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Where", i18n.M("where.this_machine")},
 				Lines: append(localLines(x), i18n.M("ev.listener_but_refused")),
-				Fix:   localRulesFix(i18n.M("fix.reject.local", "Port", x.port()), "INPUT")}
+				Fix:   localRulesFix(i18n.M("fix.reject.local", "Port", x.port()), "INPUT", x.v6())}
 		}, Note: "a wildcard listener exists, yet the connection was refused"},
 	{ID: "tcp.refused", Cause: CauseNotListening, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.Refused) },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.String()},
-				Lines:   []i18n.Msg{connectLine(x.a), i18n.M("ev.rst_meaning", "Addr", x.a.Addr.Addr().String(), "Port", x.port())},
+				Lines:   append([]i18n.Msg{connectLine(x.a), i18n.M("ev.rst_meaning", "Addr", x.a.Addr.Addr().String(), "Port", x.port())}, elsewhereTriedLine(x)...),
 				FixArgs: FixArgs{Port: x.port()}}
 		},
 		Also: []Rule[tcp]{{ID: "tcp.refused.maybe_loopback", Cause: CauseBoundToLoopback, Conf: Low, When: always[tcp],
 			Make: func(x tcp) Draft {
-				return Draft{Args: []any{"Port", x.port()}, Lines: []i18n.Msg{i18n.M("ev.remote_cannot_see_listeners")}, FixArgs: FixArgs{Port: x.port()}}
+				return Draft{Args: []any{"Port", x.port()}, Lines: []i18n.Msg{i18n.M("ev.remote_cannot_see_listeners")}, FixArgs: x.fixArgs()}
 			}}}},
 
 	// Silent: no answer from the target port within the wait.
@@ -292,7 +316,7 @@ var tcpRules = []Rule[tcp]{
 			lines := []i18n.Msg{connectLine(x.a), i18n.M("ev.local_target", "Addr", x.a.Addr.Addr().String())}
 			lines = append(lines, listenerLines(x.a)...)
 			return Draft{Args: []any{"Port", x.port()}, Lines: append(lines, i18n.M("ev.local_silent")),
-				Fix: append(localRulesFix(i18n.M("fix.local_silent", "Port", x.port()), "INPUT"),
+				Fix: append(localRulesFix(i18n.M("fix.local_silent", "Port", x.port()), "INPUT", x.v6()),
 					i18n.M("fix.server_audit"), i18n.Cmd("conndiag server %d", x.port()))}
 		},
 		Also: []Rule[tcp]{{ID: "tcp.silent.local_queue", Cause: CauseAcceptQueueOverflow, Conf: Low, When: always[tcp],
@@ -302,7 +326,7 @@ var tcpRules = []Rule[tcp]{
 		When: func(x tcp) bool { return x.is(evidence.Timeout) && x.privateApplies() && !x.a.Alive() },
 		Make: privateDraft,
 		Also: []Rule[tcp]{{ID: "tcp.silent.private_down", Cause: CauseHostDown, Conf: Low, When: always[tcp],
-			Make: func(x tcp) Draft { return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}} }}}},
+			Make: func(x tcp) Draft { return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}} }}, clientUnchecked}},
 	{ID: "tcp.silent.others_unreachable", Cause: CauseHostUnreachable, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.Timeout) && !x.a.Alive() && x.a.OthersUnreachable() },
 		Make: func(x tcp) Draft {
@@ -314,34 +338,55 @@ var tcpRules = []Rule[tcp]{
 	{ID: "tcp.silent.filtered", Cause: CauseFiltered, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.Timeout) && x.a.Alive() },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Port", x.port()}, Lines: append([]i18n.Msg{connectLine(x.a)}, otherLines(x.a)...), FixArgs: FixArgs{Port: x.port()}}
+			lines := append(append([]i18n.Msg{connectLine(x.a)}, otherLines(x.a)...), outClearLines(x)...)
+			return Draft{Args: []any{"Port", x.port()}, Lines: lines, FixArgs: x.fixArgs()}
 		},
 		Also: []Rule[tcp]{{ID: "tcp.silent.where_filtered", Cause: CauseFilteredUpstream, Conf: Low, When: always[tcp],
 			Make: func(x tcp) Draft {
-				return Draft{Lines: []i18n.Msg{i18n.M("ev.cannot_see_server")}, FixArgs: FixArgs{Port: x.port()}}
-			}, Note: "the dropping box cannot be seen from the client"}},
+				return Draft{Lines: []i18n.Msg{i18n.M("ev.cannot_see_server")}, FixArgs: x.fixArgs()}
+			}, Note: "the dropping box cannot be seen from the client"}, clientUnchecked},
 		Note: "other ports of the host answered"},
+	{ID: "tcp.silent.neighbour_answers", Cause: CauseFiltered, Conf: Medium,
+		ConfOf: func(x tcp) Confidence {
+			if x.a.Neigh == "REACHABLE" {
+				return Medium
+			}
+			return Low
+		},
+		When: func(x tcp) bool { return x.is(evidence.Timeout) && x.onLinkAnswers() },
+		Make: neighAnswersDraft,
+		Also: []Rule[tcp]{{ID: "tcp.silent.neighbour_stale", Cause: CauseHostDown, Conf: Low,
+			When: func(x tcp) bool { return x.a.Neigh != "REACHABLE" },
+			Make: func(x tcp) Draft {
+				return Draft{Args: []any{"Addr", x.dst().String()}, Lines: []i18n.Msg{i18n.M("rejects.ev.neigh_old")}}
+			},
+			Note: "a STALE, DELAY or PROBE entry was confirmed before this check, not during it"}, clientUnchecked},
+		Note: "the host is on the local link and its neighbour entry is REACHABLE (medium) or STALE/DELAY/PROBE (low): it answers ARP/NDP, so it is up and drops every port probed; never host_down"},
 	{ID: "tcp.silent.host_down", Cause: CauseHostDown, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.Timeout) },
 		Make: func(x tcp) Draft {
 			lines := append(append([]i18n.Msg{connectLine(x.a)}, otherLines(x.a)...), routeLines(x.a)...)
-			return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}, Lines: lines}
+			return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}, Lines: append(lines, outClearLines(x)...)}
 		},
 		Also: []Rule[tcp]{{ID: "tcp.silent.all_filtered", Cause: CauseFiltered, Conf: Low, When: always[tcp],
 			Make: func(x tcp) Draft {
-				return Draft{Args: []any{"Port", x.port()}, Lines: []i18n.Msg{i18n.M("ev.all_filtered")}, Fix: openPortFix(x.port())}
-			}}, privateUnchecked},
+				return Draft{Args: []any{"Port", x.port()}, Lines: []i18n.Msg{i18n.M("ev.all_filtered")}, Fix: openPortFix(x.port(), x.v6())}
+			}}, privateUnchecked, clientUnchecked},
 		Note: "no other port answered either"},
 
 	// Unreachable without an ICMP error or a refusing route.
 	{ID: "tcp.unreachable.private", Cause: CausePrivateAddress, Conf: Medium,
 		When: func(x tcp) bool { return x.is(unreachableKinds...) && x.privateApplies() }, Make: privateDraft},
-	{ID: "tcp.eacces", Cause: CauseFirewallReject, Conf: Medium,
+	{ID: "tcp.eacces", Cause: CauseClientFirewall, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.PermissionDenied) },
 		Make: func(x tcp) Draft {
-			return Draft{Args: []any{"Where", i18n.M("where.this_machine")}, Lines: []i18n.Msg{connectLine(x.a), i18n.M("ev.eacces")},
-				Fix: localRulesFix(i18n.M("fix.local_firewall"), "OUTPUT")}
-		}, Note: "EACCES with neither an ICMP error nor a prohibit route: this machine's own rules"},
+			lines := append([]i18n.Msg{connectLine(x.a), i18n.M("rejects.ev.eacces", "Errno", x.a.Connect.Name())}, outReadLines(x)...)
+			fix := localRulesFix(i18n.M("fix.local_firewall"), "OUTPUT", x.v6())
+			if x.outgoingNeedRoot() {
+				fix = append([]i18n.Msg{i18n.M("rejects.fix.out.as_root")}, fix...)
+			}
+			return Draft{Lines: lines, Fix: fix}
+		}, Note: "EACCES or EPERM from connect itself, with neither an ICMP error nor a prohibit route: this machine refused (its firewall, a cgroup or LSM policy); the rule is named by tcp.client_firewall when the rules show it"},
 	{ID: "tcp.unreachable.neighbour", Cause: CauseHostUnreachable, Conf: High,
 		When: func(x tcp) bool { return x.is(unreachableKinds...) && x.neighFailed() }, Make: neighDraft},
 	{ID: "tcp.unreachable", Cause: CauseHostUnreachable, Conf: Medium,
@@ -359,15 +404,16 @@ func always[X any](X) bool { return true }
 // decideAddr judges one address: the protocol tables when TCP connected and
 // the protocol step ran, the TCP table otherwise.
 func decideAddr(ev Evidence, a AddrEvidence) (Outcome, []Finding) {
-	if a.Connect.Kind == evidence.OK && a.Proto != nil {
-		return decideProto(ev, a)
-	}
 	x := tcp{ev, a}
+	if a.Connect.Kind == evidence.OK && a.Proto != nil {
+		out, fs := decideProto(ev, a)
+		return withLoss(x, out, fs)
+	}
 	fs, out, _ := decideFirst(tcpRules, x) // tcp.unknown always holds
 	if out == "" {
 		out = tcpOutcome(x.kind())
 	}
-	return out, fs
+	return withLoss(x, out, fs)
 }
 
 // ---- drafts shared by several rows ----
@@ -475,9 +521,9 @@ func rejectDraft(x tcp, meaning string) Draft {
 	port := x.port()
 	switch {
 	case x.a.ICMPFromLocal:
-		d.Fix = localRulesFix(i18n.M("fix.reject.local", "Port", port), "OUTPUT")
+		d.Fix = localRulesFix(i18n.M("fix.reject.local", "Port", port), "OUTPUT", x.v6())
 	case ic.From == x.a.Addr.Addr():
-		d.Fix = openPortFix(port)
+		d.Fix = openPortFix(port, x.v6())
 	default:
 		d.Fix = []i18n.Msg{i18n.M("fix.reject.router", "From", from, "Port", port)}
 	}

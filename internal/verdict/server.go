@@ -108,8 +108,23 @@ func srvListenFix(h HostEvidence, p PortEvidence, cov srvCover) []i18n.Msg {
 	case cov.onlyV6Missing:
 		return append([]i18n.Msg{i18n.M("server.fix.listen_v6"), i18n.Snippet("new Worker('websocket://[::]:%d');", p.Port)}, check...)
 	}
-	return append([]i18n.Msg{i18n.M("server.fix.listen_all", "Listening", strings.Join(cov.listening, ", ")),
-		i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", p.Port)}, check...)
+	snippet := i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", p.Port)
+	if srvAllV6(p.Listeners) {
+		// A server bound to ::1 or another IPv6 address serves IPv6: [::] keeps it.
+		snippet = i18n.Snippet("new Worker('websocket://[::]:%d');", p.Port)
+	}
+	return append([]i18n.Msg{i18n.M("server.fix.listen_all", "Listening", strings.Join(cov.listening, ", ")), snippet}, check...)
+}
+
+// srvAllV6: every listener is bound to an IPv6 address (none to IPv4, an
+// IPv4-mapped or the wildcard).
+func srvAllV6(ls []Listener) bool {
+	for _, l := range ls {
+		if a := l.Addr.Addr(); a.Is4() || a.Is4In6() || a.IsUnspecified() {
+			return false
+		}
+	}
+	return len(ls) > 0
 }
 
 func srvAllLoopback(ls []Listener) bool {

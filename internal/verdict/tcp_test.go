@@ -22,7 +22,16 @@ var (
 )
 
 func conn(kind neterr.Kind, errno syscall.Errno) neterr.Result {
-	return neterr.Result{Kind: kind, Errno: errno, Op: "connect", Duration: time.Millisecond}
+	d := time.Millisecond
+	if kind == neterr.Timeout {
+		d = 3 * time.Second // a silence waited out to the full --timeout
+	}
+	return neterr.Result{Kind: kind, Errno: errno, Op: "connect", Duration: d}
+}
+
+// silentFor is a connect given up after the adaptive wait d.
+func silentFor(d time.Duration) neterr.Result {
+	return neterr.Result{Kind: neterr.Timeout, Op: "connect", Duration: d}
 }
 
 func withICMP(r neterr.Result, typ, code uint8, from string) neterr.Result {
@@ -77,7 +86,7 @@ func TestDecide(t *testing.T) {
 		{"router says host unreachable", ev1(AddrEvidence{Addr: server, Route: defRoute,
 			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.1")}), OutcomeUnreachable, CauseHostUnreachable, High},
 		{"ARP failure reported by own kernel", ev1(AddrEvidence{Addr: server, Route: lanRoute, ICMPFromLocal: true,
-			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.2")}), OutcomeUnreachable, CauseHostUnreachable, High},
+			Connect: slow(withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 1, "198.51.100.2"), 3070*time.Millisecond)}), OutcomeUnreachable, CauseHostUnreachable, High},
 		{"neighbour incomplete at timeout", ev1(AddrEvidence{Addr: server, Route: lanRoute, Neigh: "INCOMPLETE",
 			Connect: conn(neterr.Timeout, 0), Others: silentOthers}), OutcomeTimeout, CauseHostUnreachable, High},
 		{"private behind default route, router unreachable", ev1(AddrEvidence{Addr: private, Route: defRoute,
@@ -87,14 +96,14 @@ func TestDecide(t *testing.T) {
 		{"private on a LAN route is an ordinary host", ev1(AddrEvidence{Addr: private, Route: lanRoute,
 			Connect: conn(neterr.Timeout, 0), Others: silentOthers}), OutcomeTimeout, CauseHostDown, Medium},
 		{"private behind default route, other ports answer: filtered", ev1(AddrEvidence{Addr: private, Route: defRoute,
-			Connect: conn(neterr.Timeout, 0), Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3}),
+			Connect: silentFor(200 * time.Millisecond), Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 6}),
 			OutcomeTimeout, CauseFiltered, Medium},
 		{"cgnat behind default route", ev1(AddrEvidence{Addr: netip.MustParseAddrPort("100.64.3.4:80"), Route: defRoute,
 			Connect: conn(neterr.Timeout, 0)}), OutcomeTimeout, CausePrivateAddress, Medium},
 		{"silent own address: this machine's firewall", ev1(AddrEvidence{Addr: server, Local: true, Connect: conn(neterr.Timeout, 0),
 			Others: alive, Listeners: []host.Socket{listener("0.0.0.0:8282")}}), OutcomeTimeout, CauseFirewallLocal, Medium},
-		{"filtered: other ports answer", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
-			Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3}), OutcomeTimeout, CauseFiltered, Medium},
+		{"filtered: other ports answer", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: silentFor(200 * time.Millisecond),
+			Others: alive, Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 6}), OutcomeTimeout, CauseFiltered, Medium},
 		{"silent port, another port drew ICMP unreachable", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
 			Others: []PortProbe{{Port: 22, Kind: neterr.HostUnreachable}, {Port: 80, Kind: neterr.Timeout}}}), OutcomeTimeout, CauseHostUnreachable, Medium},
 		{"host down: silence everywhere", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Timeout, 0),
@@ -124,23 +133,29 @@ func TestDecide(t *testing.T) {
 			OutcomeLocalError, CauseFDExhausted, High},
 		{"reset", ev1(AddrEvidence{Addr: server, Connect: conn(neterr.Reset, syscall.ECONNRESET)}), OutcomeReset, CauseResetByPeer, High},
 		{"eacces without route or icmp", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.PermissionDenied, syscall.EACCES)}),
-			OutcomeUnreachable, CauseFirewallReject, Medium},
+			OutcomeUnreachable, CauseClientFirewall, Medium},
 		{"unexplained", ev1(AddrEvidence{Addr: server, Route: defRoute, Connect: conn(neterr.Other, syscall.EPROTO)}), OutcomeLocalError, CauseUnknown, Low},
 		{"private behind default route, router prohibits", ev1(AddrEvidence{Addr: private, Route: defRoute,
 			Connect: withICMP(conn(neterr.HostUnreachable, syscall.EHOSTUNREACH), 3, 13, "198.51.100.1")}), OutcomeUnreachable, CauseFirewallReject, High},
 		{"private, no route at all", ev1(AddrEvidence{Addr: private, Route: &host.Route{Type: "none", Errno: syscall.ENETUNREACH},
-			Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
+			Connect: conn(neterr.NetUnreachable, syscall.ENETUNREACH)}), OutcomeUnreachable, CauseNoRoute, High},
 		{"private behind default route, unreachable without ICMP", ev1(AddrEvidence{Addr: private, Route: defRoute,
 			Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CausePrivateAddress, Medium},
 		{"unreachable on the link, neighbour failed", ev1(AddrEvidence{Addr: server, Route: &host.Route{Dst: netip.MustParsePrefix("203.0.113.0/24"), Iface: "eth1", Type: "unicast", OnLink: true},
 			Neigh: "FAILED", Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CauseHostUnreachable, High},
 		{"unreachable without ICMP or neighbour", ev1(AddrEvidence{Addr: server, Route: defRoute,
 			Connect: conn(neterr.HostUnreachable, syscall.EHOSTUNREACH)}), OutcomeUnreachable, CauseHostUnreachable, Medium},
-		{"one of two addresses works", Evidence{DNS: DNS{Addresses: []netip.Addr{server.Addr(), netip.MustParseAddr("2001:db8::2")}},
+		{"one of two addresses works", Evidence{DNS: DNS{Addresses: []netip.Addr{server.Addr(), netip.MustParseAddr("203.0.113.3")}},
+			Addrs: []AddrEvidence{
+				{Addr: server, Connect: conn(neterr.Timeout, 0), Others: silentOthers, Route: defRoute},
+				{Addr: netip.MustParseAddrPort("203.0.113.3:8282"), Connect: conn(neterr.OK, 0)},
+			}}, OutcomeOK, CauseOK, High},
+		// One family works and the other does not: no longer ok (issue 11), clients of one address fail.
+		{"IPv4 silent, IPv6 works", Evidence{DNS: DNS{Addresses: []netip.Addr{server.Addr(), netip.MustParseAddr("2001:db8::2")}},
 			Addrs: []AddrEvidence{
 				{Addr: server, Connect: conn(neterr.Timeout, 0), Others: silentOthers, Route: defRoute},
 				{Addr: netip.MustParseAddrPort("[2001:db8::2]:8282"), Connect: conn(neterr.OK, 0)},
-			}}, OutcomeOK, CauseOK, High},
+			}}, OutcomeTimeout, CauseFamilyMismatch, Medium},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +178,12 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slow is r as it ends after d.
+func slow(r neterr.Result, d time.Duration) neterr.Result {
+	r.Duration = d
+	return r
 }
 
 func ev1(a AddrEvidence) Evidence {
@@ -209,8 +230,8 @@ func TestDur(t *testing.T) {
 func TestReachablePrivateHostIsNotPrivateAddress(t *testing.T) {
 	alive := []PortProbe{{Port: 22, Kind: neterr.Refused, Duration: time.Millisecond}}
 	for name, a := range map[string]AddrEvidence{
-		"silent port, others answer": {Addr: private, Route: defRoute, Connect: conn(neterr.Timeout, 0), Others: alive,
-			Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 3},
+		"silent port, others answer": {Addr: private, Route: defRoute, Connect: silentFor(200 * time.Millisecond), Others: alive,
+			Wait: 200 * time.Millisecond, RTT: time.Millisecond, SYNs: 6},
 		"REJECT from the server itself": {Addr: private, Route: defRoute,
 			Connect: withICMP(conn(neterr.Refused, syscall.ECONNREFUSED), 3, 3, private.Addr().String())},
 		"REJECT from router, others answer": {Addr: private, Route: defRoute, Others: alive,
