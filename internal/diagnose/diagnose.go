@@ -221,6 +221,9 @@ func notChecked(trace bool) []string {
 	if trace && !neterr.ErrQueue {
 		out = append(out, evidence.UncheckedTrace)
 	}
+	if !outputRulesApply() {
+		out = append(out, evidence.UncheckedOutputRules)
+	}
 	return out
 }
 

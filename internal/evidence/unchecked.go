@@ -16,7 +16,14 @@ const (
 	UncheckedListeners = "local_listeners"
 	// UncheckedTrace: --trace (TTL-limited SYNs read through the error queue).
 	UncheckedTrace = "trace"
+	// UncheckedOutputRules: this machine's own OUTPUT rules (iptables,
+	// nftables), which tell client_firewall from a drop on the way.
+	UncheckedOutputRules = "output_rules"
 )
+
+// UncheckedAll lists every source above, for the catalog's tests.
+var UncheckedAll = []string{UncheckedErrQueue, UncheckedRoute, UncheckedNeighbour, UncheckedListeners,
+	UncheckedTrace, UncheckedOutputRules}
 
 // Unchecked reports whether the system could not show what.
 func (e Evidence) Unchecked(what string) bool {
