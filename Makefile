@@ -2,12 +2,25 @@
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test vet cross fmt-check unit fuzz bench demo
+.PHONY: all build dist test vet cross fmt-check unit fuzz bench demo
 
 all: build
 
+# conndiag version prints these; go install takes them from the module's build info instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+EPOCH   ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DATE    ?= $(shell date -u -d @$(EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+LDFLAGS  = -X github.com/conndiag/conndiag/internal/cli.Version=$(VERSION) \
+           -X github.com/conndiag/conndiag/internal/cli.Commit=$(COMMIT) \
+           -X github.com/conndiag/conndiag/internal/cli.Date=$(DATE)
+
 build:
-	$(GO) build -o bin/conndiag ./cmd/conndiag
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/conndiag ./cmd/conndiag
+
+# Release archives for linux, darwin, windows, freebsd on amd64 and arm64, and their SHA-256 sums, in dist/.
+dist:
+	GO="$(GO)" VERSION="$(VERSION)" COMMIT="$(COMMIT)" DATE="$(DATE)" EPOCH="$(EPOCH)" ./scripts/dist.sh
 
 test: fmt-check vet cross
 	./scripts/test-deps.sh
@@ -22,7 +35,7 @@ cross:
 	@for p in $(CROSS); do \
 	  os=$${p%/*} arch=$${p#*/}; \
 	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./cmd/conndiag || { echo "build failed for $$p"; exit 1; }; \
-	  case $$arch in amd64) GOOS=$$os GOARCH=$$arch $(GO) vet ./... || { echo "vet failed for $$p"; exit 1; };; esac; \
+	  GOOS=$$os GOARCH=$$arch $(GO) vet ./... || { echo "vet failed for $$p"; exit 1; }; \
 	done
 
 fmt-check:

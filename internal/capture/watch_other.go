@@ -5,13 +5,14 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotPermitted: packet sockets need root (CAP_NET_RAW).
 var ErrNotPermitted = errors.New("capture: watching packets needs root (CAP_NET_RAW)")
 
-var errUnsupported = errors.New("capture: watching SYNs needs Linux packet sockets")
+var errUnsupported = fmt.Errorf("capture: watching SYNs needs Linux packet sockets: %w", errors.ErrUnsupported)
 
 // Watcher is Linux-only.
 type Watcher struct{}

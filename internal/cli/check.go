@@ -97,17 +97,18 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	fl.StringVar(&f.expectIP, "expect-ip", "", "the address you believe the server has: a name resolving elsewhere is dns_mismatch")
 	fl.StringVar(&f.resolver, "resolver", "", "also ask this DNS server (IP[:PORT]) and compare its answer with the system's")
 	fl.StringVar(&f.cdnRanges, "cdn-ranges", "", "extra CDN edge ranges: one CIDR a line, optionally followed by a provider name")
-	fl.BoolVar(&f.trace, "trace", false, "draw the path to every address, also when the connection works (one that times out or is rejected is traced anyway)")
+	fl.BoolVar(&f.trace, "trace", false, "draw the path to every address, also when the connection works (one that times out or is rejected is traced anyway; Linux)")
 	fl.StringVar(&f.agent, "agent", "", "a conndiag listen --agent endpoint on the server (http://HOST:PORT): it watches for this client's SYNs while a port that timed out is retried")
 	fl.StringVar(&f.agentToken, "agent-token", "", "the token the agent printed at start (or set CONNDIAG_AGENT_TOKEN)")
 	fl.DurationVar(&f.agentWatch, "agent-watch", 2*time.Second, "how long the agent watches while this client retries")
 	fl.StringVar(&f.origin, "origin", "", "the Origin of the page that opens the WebSocket (https://app.example.com); default: the target's own (ws://h → http://h)")
+	g.addFlags(cmd, flagJSON|flagTimeout|flagLang|flagColor, "one JSON object per target on stdout (JSON Lines when there are several)")
 	return cmd
 }
 
 func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error {
 	if cmd.Flags().Changed("concurrency") && f.concurrency < 1 {
-		return usageErr("--concurrency must be at least 1, got %d", f.concurrency)
+		return usage("platform.usage.at_least", "Flag", "--concurrency", "Min", 1, "Got", f.concurrency)
 	}
 	ports, err := parsePorts(f.probePorts)
 	if err != nil {
@@ -117,7 +118,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	if f.source != "" {
 		a, err := netip.ParseAddr(f.source)
 		if err != nil {
-			return usageErr("--source %q is not an IP address", f.source)
+			return usage("platform.usage.not_ip", "Flag", "--source", "Value", quote(f.source))
 		}
 		opt.Source = a
 	}
@@ -136,7 +137,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	for _, s := range args {
 		t, err := parseTarget(s)
 		if err != nil {
-			return usageErr("%v", err)
+			return targetErr(err)
 		}
 		argTargets = append(argTargets, t)
 	}
@@ -156,7 +157,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		total = -1
 	}
 	if total == 0 {
-		return usageErr("no target given; for example: conndiag check example.com:80 (accepted forms: %s)", target.Forms)
+		return usage("platform.usage.check_no_target", "Forms", target.Forms)
 	}
 
 	next := func() (diagnose.Item, error) {
@@ -205,7 +206,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	res, err := bulk.Run(cmd.Context(), next, emit)
 	bar.done()
 	if err != nil {
-		return toolErr("writing output: %v", err)
+		return writeErr(err)
 	}
 	if res.Interrupted {
 		// Cut-short evidence would read as a verdict ("no answer within 30 s").
@@ -215,7 +216,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 		return res.Err // a bad line in a stream: the targets before it are reported
 	}
 	if n == 0 {
-		return usageErr("no target given: %s has no target line (accepted forms: %s)", src.display, target.Forms)
+		return usage("platform.usage.file_no_target", "Path", src.display, "Forms", target.Forms)
 	}
 	if !g.json && n > 1 {
 		fmt.Fprintln(g.stdout)
@@ -297,9 +298,9 @@ func openTargetFile(name string) (*targetFile, error) {
 	if name == "-" {
 		tf.display = "stdin"
 	} else {
-		fh, err := os.Open(name)
+		fh, err := openFile("-f", name)
 		if err != nil {
-			return nil, usageErr("cannot read target file: %v", err)
+			return nil, err
 		}
 		tf.fh, tf.own = fh, true
 	}
@@ -332,7 +333,7 @@ func (tf *targetFile) validate() error {
 		n++
 	}
 	if _, err := tf.fh.Seek(at, io.SeekStart); err != nil {
-		return usageErr("cannot read target file %s: %v", tf.display, err)
+		return usageMsg(fileMsg("-f", tf.display, err))
 	}
 	tf.count = n
 	return nil
@@ -360,9 +361,9 @@ func (tf *targetFile) next() (diagnose.Item, error) {
 			case err == nil:
 				return diagnose.Item{}, io.EOF
 			case errors.Is(err, bufio.ErrTooLong):
-				return diagnose.Item{}, usageErr("%s:%d: the line is longer than %d bytes; put one target on each line", tf.display, tf.line+1, maxLine)
+				return diagnose.Item{}, usage("platform.usage.line_too_long", "Where", fmt.Sprintf("%s:%d", tf.display, tf.line+1), "Max", maxLine)
 			}
-			return diagnose.Item{}, usageErr("cannot read target file %s: %v", tf.display, err)
+			return diagnose.Item{}, usageMsg(fileMsg("-f", tf.display, err))
 		}
 		tf.line++
 		line := tf.sc.Text()
@@ -377,7 +378,7 @@ func (tf *targetFile) next() (diagnose.Item, error) {
 		}
 		t, err := parseTarget(line)
 		if err != nil {
-			return diagnose.Item{}, usageErr("%s:%d: %v", tf.display, tf.line, shortTargetErr(err))
+			return diagnose.Item{}, usage("platform.usage.at_line", "Where", fmt.Sprintf("%s:%d", tf.display, tf.line), "Text", errMsg(shortTargetErr(err)))
 		}
 		return diagnose.Item{Target: t, From: fmt.Sprintf("%s:%d", tf.display, tf.line)}, nil
 	}
@@ -400,7 +401,7 @@ func shortTargetErr(err error) error {
 	if !errors.As(err, &te) {
 		return err
 	}
-	return &target.Error{Input: clipText(te.Input, 80), Reason: clipText(te.Reason, 160)}
+	return &target.Error{Input: clipText(te.Input, 80), Reason: clipText(te.Reason, 160), Why: te.Why}
 }
 
 // clipText cuts s to at most n bytes on a character boundary; invalid UTF-8
@@ -425,7 +426,7 @@ func parsePorts(s string) ([]uint16, error) {
 		}
 		n, err := strconv.ParseUint(p, 10, 16)
 		if err != nil || n == 0 {
-			return nil, usageErr("--probe-ports: %q is not a port from 1 to 65535", p)
+			return nil, usage("platform.usage.not_port", "Flag", "--probe-ports", "Value", quote(p))
 		}
 		ports = append(ports, uint16(n))
 	}
@@ -438,7 +439,7 @@ func nameOptions(opt *diagnose.Options, f checkFlags, g *globals) error {
 	if f.expectIP != "" {
 		a, err := netip.ParseAddr(f.expectIP)
 		if err != nil {
-			return usageErr("--expect-ip %q is not an IP address", f.expectIP)
+			return usage("platform.usage.not_ip", "Flag", "--expect-ip", "Value", quote(f.expectIP))
 		}
 		opt.ExpectIP = a.Unmap()
 	}
@@ -450,14 +451,14 @@ func nameOptions(opt *diagnose.Options, f checkFlags, g *globals) error {
 		opt.ResolverAddr = ap
 	}
 	if f.cdnRanges != "" {
-		fh, err := os.Open(f.cdnRanges)
+		fh, err := openFile("--cdn-ranges", f.cdnRanges)
 		if err != nil {
-			return usageErr("--cdn-ranges: cannot read %v", err)
+			return err
 		}
 		defer fh.Close()
 		rs, _, err := cdn.Parse(fh, f.cdnRanges, "")
 		if err != nil {
-			return usageErr("--cdn-ranges: %v", err)
+			return usage("platform.usage.flag_text", "Flag", "--cdn-ranges", "Text", err.Error())
 		}
 		opt.CDNRanges = &cdn.List{}
 		opt.CDNRanges.Add(rs...)
@@ -471,11 +472,11 @@ func parseOrigin(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", usageErr("--origin %q is not an origin such as https://app.example.com (http or https, a host, an optional port, no path)", s)
+		return "", usage("platform.usage.origin", "Value", quote(s))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
-			return "", usageErr("--origin %q: %q is not a port from 1 to 65535", s, p)
+			return "", usage("platform.usage.origin_port", "Value", quote(s), "Port", quote(p))
 		}
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
@@ -489,7 +490,7 @@ func parseResolver(s string) (netip.AddrPort, error) {
 	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
 		return netip.AddrPortFrom(a.Unmap(), 53), nil
 	}
-	return netip.AddrPort{}, usageErr("--resolver %q is not IP or IP:PORT (for example 1.1.1.1, 1.1.1.1:5353 or [2606:4700:4700::1111]:53)", s)
+	return netip.AddrPort{}, usage("platform.usage.resolver", "Value", quote(s))
 }
 
 // agentOptions reads --agent, --agent-token (or CONNDIAG_AGENT_TOKEN) and --agent-watch.

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/conndiag/conndiag/internal/diagnose"
+	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/listen"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
@@ -22,21 +24,27 @@ type scenario struct {
 	id    string // catalog key demo.ID
 	want  verdict.Cause
 	start func() (tgt string, stop func(), err error)
+	// linux: the verdict needs Linux's socket table (sock_diag) and
+	// 127.0.0.2, which macOS and FreeBSD do not configure; elsewhere the
+	// scenario is skipped and said so.
+	linux bool
 }
 
 func newDemo(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start local test endpoints with known faults and diagnose them (no network needed)",
 		Long: `Starts endpoints on this machine's loopback addresses, each reproducing one item of the
 checklist (a working server, a stopped server, a server bound to another address, ...),
 and runs 'conndiag check' against each. Exit status 0 when every verdict is the expected one.`,
 		Example: "  conndiag demo\n  conndiag demo --json",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd, g)
 		},
 	}
+	g.addFlags(cmd, flagJSON|flagTimeout|flagLang|flagColor, "one JSON object per scenario on stdout (JSON Lines)")
+	return cmd
 }
 
 func demoScenarios() []scenario {
@@ -48,7 +56,7 @@ func demoScenarios() []scenario {
 			}
 			go acceptAndClose(ln)
 			return ln.Addr().String(), func() { ln.Close() }, nil
-		}},
+		}, false},
 		{"not_listening", verdict.CauseNotListening, func() (string, func(), error) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -57,11 +65,11 @@ func demoScenarios() []scenario {
 			addr := ln.Addr().String()
 			ln.Close() // a port that was just free: the "server is stopped" case
 			return addr, func() {}, nil
-		}},
-		{"ws_ok", verdict.CauseOK, endpoint("websocket://127.0.0.1:0", "ws://%s/")},
-		{"ws_upgrade_rejected", verdict.CauseWSUpgradeRejected, endpoint("http://127.0.0.1:0", "ws://%s/chat")},
-		{"not_http", verdict.CauseNotHTTP, endpoint("text://127.0.0.1:0", "ws://%s/")},
-		{"tls_unexpected", verdict.CauseTLSUnexpected, endpoint("websocket://127.0.0.1:0", "wss://%s/")},
+		}, false},
+		{"ws_ok", verdict.CauseOK, endpoint("websocket://127.0.0.1:0", "ws://%s/"), false},
+		{"ws_upgrade_rejected", verdict.CauseWSUpgradeRejected, endpoint("http://127.0.0.1:0", "ws://%s/chat"), false},
+		{"not_http", verdict.CauseNotHTTP, endpoint("text://127.0.0.1:0", "ws://%s/"), false},
+		{"tls_unexpected", verdict.CauseTLSUnexpected, endpoint("websocket://127.0.0.1:0", "wss://%s/"), false},
 		{"bound_to_other_address", verdict.CauseBoundToOtherAddress, func() (string, func(), error) {
 			ln, err := net.Listen("tcp", "127.0.0.2:0")
 			if err != nil {
@@ -70,7 +78,7 @@ func demoScenarios() []scenario {
 			go acceptAndClose(ln)
 			port := netip.MustParseAddrPort(ln.Addr().String()).Port()
 			return fmt.Sprintf("127.0.0.1:%d", port), func() { ln.Close() }, nil
-		}},
+		}, true},
 	}
 }
 
@@ -118,16 +126,23 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 	}
 	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: []uint16{}}
 	matched := 0
-	scs := demoScenarios()
+	var scs, skipped []scenario
+	for _, sc := range demoScenarios() {
+		if sc.linux && runtime.GOOS != "linux" {
+			skipped = append(skipped, sc)
+			continue
+		}
+		scs = append(scs, sc)
+	}
 	for i, sc := range scs {
 		raw, stop, err := sc.start()
 		if err != nil {
-			return toolErr("demo: starting the %s endpoint: %v", sc.id, err)
+			return toolFail("platform.err.demo_start", "What", p.T("demo."+sc.id), "Err", err.Error())
 		}
 		t, err := target.Parse(raw)
 		if err != nil {
 			stop()
-			return toolErr("demo: %v", err)
+			return toolFail("platform.err.demo_start", "What", p.T("demo."+sc.id), "Err", err.Error())
 		}
 		r := diagnose.Check(cmd.Context(), t, opt)
 		stop()
@@ -136,7 +151,7 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 		}
 		if g.json {
 			if err := writeJSON(g.stdout, r, p); err != nil {
-				return toolErr("writing output: %v", err)
+				return writeErr(err)
 			}
 			continue
 		}
@@ -145,9 +160,13 @@ func runDemo(cmd *cobra.Command, g *globals) error {
 	}
 	if !g.json {
 		fmt.Fprintf(g.stdout, "\n%s\n", p.T("demo.done", "OK", matched, "N", len(scs)))
+		for _, sc := range skipped {
+			fmt.Fprintln(g.stdout, p.T("platform.demo.skipped", "What", p.T("demo."+sc.id), "OS", osName(runtime.GOOS)))
+		}
 	}
 	if matched != len(scs) {
-		return &exitError{code: ExitProblem, msg: fmt.Sprintf("demo: %d of %d verdicts differ from the expected ones", len(scs)-matched, len(scs))}
+		m := i18n.M("platform.err.demo_differ", "Bad", len(scs)-matched, "N", len(scs))
+		return &exitError{code: ExitProblem, m: &m}
 	}
 	return nil
 }

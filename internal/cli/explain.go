@@ -42,7 +42,7 @@ code or a log without failures, 2 for bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if logFile != "" {
 				if len(args) > 0 {
-					return usageErr("--log takes the file; give no other text (got %q)", args[0])
+					return usage("platform.usage.log_and_text", "Arg", quote(args[0]))
 				}
 				return runExplainLog(g, logFile)
 			}
@@ -53,6 +53,7 @@ code or a log without failures, 2 for bad input.`,
 		},
 	}
 	cmd.Flags().StringVar(&logFile, "log", "", "summarise a log FILE (or - for standard input): failures by cause and target")
+	g.addFlags(cmd, flagJSON|flagLang|flagColor, "JSON on stdout: one object, or one per group with --log")
 	return cmd
 }
 
@@ -60,13 +61,9 @@ func openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(os.Stdin), nil
 	}
-	f, err := os.Open(name)
+	f, err := openFile("--log", name)
 	if err != nil {
-		return nil, usageErr("cannot read %v", err)
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, usageErr("cannot read %s: it is a directory", name)
+		return nil, err
 	}
 	return f, nil
 }
@@ -74,11 +71,11 @@ func openInput(name string) (io.ReadCloser, error) {
 func inputErr(err error) error {
 	switch {
 	case errors.Is(err, explain.ErrEmpty):
-		return usageErr("no text given: quote the error message, or pass - and pipe it in (conndiag explain --help)")
+		return usage("platform.usage.explain_empty")
 	case errors.Is(err, explain.ErrBinary):
-		return usageErr("the input is binary data, not text: give the error message or log as text")
+		return usage("platform.usage.explain_binary")
 	}
-	return usageErr("cannot read the input: %v", err)
+	return usage("platform.usage.input", "Why", fileReason(err))
 }
 
 func runExplainText(g *globals, args []string) error {
@@ -86,7 +83,7 @@ func runExplainText(g *globals, args []string) error {
 	var err error
 	switch {
 	case len(args) == 0:
-		return usageErr("no text given: quote the error message, pass - to read it from standard input, or name a cause code (conndiag explain --help)")
+		return usage("platform.usage.explain_none")
 	case len(args) == 1 && args[0] == "-":
 		res, err = explain.Read(os.Stdin)
 	default:
@@ -104,7 +101,7 @@ func runExplainText(g *globals, args []string) error {
 	if g.json {
 		b, err := json.Marshal(explainJSON(res, g.printer))
 		if err != nil {
-			return toolErr("writing output: %v", err)
+			return writeErr(err)
 		}
 		fmt.Fprintf(g.stdout, "%s\n", b)
 	} else {
@@ -153,7 +150,7 @@ func renderExplain(w io.Writer, res explain.Result, p *i18n.Printer, color bool)
 	if tgt != "" {
 		head += "  " + tgt
 	}
-	fmt.Fprintf(w, "%s  (%s)\n", head, p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s  %s\n", head, confParen(p, v.Confidence))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if res.Outcome != "" {
 		fmt.Fprintf(w, "  %s\n", p.T("ui.explain.outcome", "Outcome", string(res.Outcome)))
@@ -176,7 +173,7 @@ func renderExplain(w io.Writer, res explain.Result, p *i18n.Printer, color bool)
 		}
 		fmt.Fprintf(w, "\n  %s\n", s.head(p.T(group.head)))
 		for _, f := range group.fs {
-			fmt.Fprintf(w, "    • %s (%s): %s\n", f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+			fmt.Fprintf(w, "    • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			if n := len(f.Fix); n > 0 {
 				fmt.Fprintf(w, "      %s\n", s.dim(p.Text(f.Fix[n-1])))
 			}
@@ -211,7 +208,7 @@ func runExplainCause(g *globals, c verdict.Cause) error {
 			Fix     []string      `json:"fix"`
 		}{c, g.printer.Text(f.Summary), g.printer.Text(f.Evidence[0]), texts(f.Fix, g.printer)})
 		if err != nil {
-			return toolErr("writing output: %v", err)
+			return writeErr(err)
 		}
 		fmt.Fprintf(g.stdout, "%s\n", b)
 		return nil
@@ -260,14 +257,14 @@ func runExplainLog(g *globals, name string) error {
 				j.Target = &t
 			}
 			if err := enc.Encode(j); err != nil {
-				return toolErr("writing output: %v", err)
+				return writeErr(err)
 			}
 		}
 	} else {
 		if len(sum.Groups) == 0 {
 			fmt.Fprintln(g.stdout, p.T("ui.explain.log.none", "Lines", sum.Lines))
 		} else {
-			fmt.Fprintln(g.stdout, s.head(p.T("ui.explain.log.head", "Failures", sum.Failures, "Lines", sum.Lines, "Groups", len(sum.Groups))))
+			fmt.Fprintln(g.stdout, s.head(p.T("platform.explain.log.head", "Failures", i18n.Plural("platform.count.failures", sum.Failures), "Lines", i18n.Plural("platform.count.lines", sum.Lines), "Groups", i18n.Plural("platform.count.groups", len(sum.Groups)))))
 		}
 		for _, gr := range sum.Groups {
 			tgt := gr.Target.String()
@@ -289,7 +286,7 @@ func runExplainLog(g *globals, name string) error {
 			}
 		}
 		if sum.Long > 0 {
-			fmt.Fprintf(g.stdout, "\n%s\n", s.dim(p.T("ui.explain.log.long", "N", sum.Long, "Max", explain.MaxLine)))
+			fmt.Fprintf(g.stdout, "\n%s\n", s.dim(p.Text(i18n.Plural("platform.explain.log.long", sum.Long, "Max", explain.MaxLine))))
 		}
 	}
 	if sum.Failures > 0 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,18 +114,19 @@ address cannot be bound (the message says why, and which process holds it).`,
 	fl.BoolVar(&f.agent, "agent", false, "add the agent API to the http:// and https:// endpoints: check --agent asks it to watch for its SYNs (needs root to watch)")
 	fl.StringVar(&f.agentToken, "agent-token", "", "the token clients must present (default: generated and printed; or set CONNDIAG_AGENT_TOKEN)")
 	fl.StringVar(&f.agentPorts, "agent-ports", "", "the ports the agent may watch, e.g. 8282 or 8282,9000-9010 (required with --agent)")
+	g.addFlags(cmd, flagJSON|flagLang, "JSON Lines: one object per endpoint on stdout at start, one per connection on stderr")
 	return cmd
 }
 
 func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) error {
 	if len(args) == 0 {
-		return usageErr("no listen URI given; for example: conndiag listen websocket://0.0.0.0:8282 (accepted forms: %s)", listen.Forms)
+		return usage("platform.usage.listen_none", "Forms", listen.Forms)
 	}
 	var eps []listen.Endpoint
 	for _, a := range args {
 		e, err := listen.ParseEndpoint(a)
 		if err != nil {
-			return usageErr("%v", err)
+			return usageMsg(errMsg(err))
 		}
 		eps = append(eps, e)
 	}
@@ -142,7 +142,7 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 		return err
 	}
 	if cfg.MaxFrame < 4 {
-		return usageErr("--max-frame must be at least 4 (the header counts itself), got %d", cfg.MaxFrame)
+		return usage("platform.usage.max_frame", "Got", cfg.MaxFrame)
 	}
 	if cfg.MaxBuffered, err = parseSize("--max-buffered", f.maxBuffered); err != nil {
 		return err
@@ -150,15 +150,14 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 	// One client must be able to send its largest message while the echo
 	// of the one before is still unread.
 	if unit := max(cfg.MaxMessage, cfg.MaxFrame, cfg.MaxLine+1); cfg.MaxBuffered < 2*unit+64<<10 {
-		return usageErr("--max-buffered %s is too small for --max-message, --max-frame and --max-line: it must be at least twice the largest of them plus 64KiB (%d bytes)",
-			f.maxBuffered, 2*unit+64<<10)
+		return usage("platform.usage.max_buffered", "Got", f.maxBuffered, "Min", 2*unit+64<<10)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"--handshake-timeout", f.handshake}, {"--read-timeout", f.read}} {
 		if d.v <= 0 {
-			return usageErr("%s must be positive, got %s", d.name, d.v)
+			return usage("platform.usage.positive", "Flag", d.name, "Got", d.v.String())
 		}
 	}
 	if f.pageTimeout <= 0 || f.pageTimeout > time.Minute {
@@ -176,22 +175,22 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 	}
 	switch {
 	case f.idle < 0:
-		return usageErr("--idle-timeout must not be negative, got %s", f.idle)
+		return usage("platform.usage.not_negative", "Flag", "--idle-timeout", "Got", f.idle.String())
 	case f.idle == 0:
 		cfg.IdleTimeout = -1 // never
 	}
 	if (f.cert == "") != (f.key == "") {
-		return usageErr("--cert and --key go together")
+		return usage("platform.usage.cert_key")
 	}
 	if f.cert != "" && !slices.ContainsFunc(eps, func(e listen.Endpoint) bool { return e.TLS }) {
-		return usageErr("--cert and --key are for wss://, https://, ssl:// and tls:// endpoints, and none was given")
+		return usage("platform.usage.cert_unused")
 	}
 	if f.cert != "" {
-		if cfg.Cert, err = os.ReadFile(f.cert); err != nil {
-			return usageErr("cannot read --cert: %v", err)
+		if cfg.Cert, err = readFile("--cert", f.cert); err != nil {
+			return err
 		}
-		if cfg.Key, err = os.ReadFile(f.key); err != nil {
-			return usageErr("cannot read --key: %v", err)
+		if cfg.Key, err = readFile("--key", f.key); err != nil {
+			return err
 		}
 	}
 
@@ -228,13 +227,13 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 		var be *listen.BindError
 		switch {
 		case errors.As(err, &ue):
-			return usageErr("%v", err)
+			return usageMsg(errMsg(err))
 		case errors.As(err, &ce):
-			return usageErr("%v", err)
+			return usage("platform.usage.flag_text", "Flag", "--cert", "Text", err.Error())
 		case errors.As(err, &be):
 			return toolErr("%s", p.Text(be.Msg()))
 		default:
-			return toolErr("listen: %v", err)
+			return toolFail("platform.err.listen", "Err", err.Error())
 		}
 	}
 	started := time.Now()
@@ -260,10 +259,10 @@ func runListen(cmd *cobra.Command, g *globals, f listenFlags, args []string) err
 func encodeLine(g *globals, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return toolErr("writing output: %v", err)
+		return writeErr(err)
 	}
 	if _, err := fmt.Fprintf(g.stdout, "%s\n", b); err != nil {
-		return toolErr("writing output: %v", err)
+		return writeErr(err)
 	}
 	return nil
 }
@@ -372,7 +371,7 @@ func parseSize(flag, s string) (int, error) {
 	}
 	n, err := strconv.Atoi(t)
 	if err != nil || n <= 0 || n > (1<<31-1)/mult {
-		return 0, usageErr("%s: %q is not a size such as 65536, 64KiB or 1MiB (at most 2 GiB)", flag, s)
+		return 0, usage("platform.usage.size", "Flag", flag, "Value", quote(s))
 	}
 	return n * mult, nil
 }

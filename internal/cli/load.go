@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +79,7 @@ or died, 2 for bad input, 3 when the run could not start, 130 on Ctrl-C.`,
 	fl.StringVar(&f.source, "source", "", "local addresses to connect from, in turn: addresses, ranges (127.0.0.2-127.0.0.20) or prefixes, comma-separated")
 	fl.DurationVar(&f.ping, "ping", 0, "WebSocket ping interval for held connections (0: none)")
 	fl.BoolVar(&f.yes, "yes", false, "allow a target that is not a loopback or private address (only a server you run)")
+	g.addFlags(cmd, flagJSON|flagTimeout|flagLang|flagColor, "one JSON object on stdout when the run ends")
 	return cmd
 }
 
@@ -85,40 +88,40 @@ const maxHold = 10_000_000
 
 func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	if len(args) != 1 {
-		return usageErr("load takes one target, got %d; for example: conndiag load ws://127.0.0.1:8282/ --hold 1000", len(args))
+		return usage("platform.usage.load_one", "N", len(args))
 	}
 	t, err := parseTarget(args[0])
 	if err != nil {
-		return usageErr("%v", err)
+		return targetErr(err)
 	}
 	switch {
 	case f.short && f.hold > 0:
-		return usageErr("--short and --hold exclude each other: choose held or short connections")
+		return usage("platform.usage.load_short_hold")
 	case !f.short && f.hold <= 0 && cmd.Flags().Changed("hold"):
-		return usageErr("--hold must be at least 1, got %d", f.hold)
+		return usage("platform.usage.at_least", "Flag", "--hold", "Min", 1, "Got", f.hold)
 	case !f.short && f.hold == 0:
-		return usageErr("say how to load: --hold N (open N connections and keep them) or --short (open and close, with --rate and --duration)")
+		return usage("platform.usage.load_how")
 	case f.hold > maxHold:
-		return usageErr("--hold %d is above %d", f.hold, maxHold)
+		return usage("platform.usage.at_most", "Flag", "--hold", "Max", maxHold, "Got", f.hold)
 	case f.concurrency < 1:
-		return usageErr("--concurrency must be at least 1, got %d", f.concurrency)
+		return usage("platform.usage.at_least", "Flag", "--concurrency", "Min", 1, "Got", f.concurrency)
 	case f.rate < 0:
-		return usageErr("--rate must not be negative, got %g", f.rate)
+		return usage("platform.usage.not_negative", "Flag", "--rate", "Got", fmt.Sprintf("%g", f.rate))
 	case f.duration < 0:
-		return usageErr("--duration must not be negative, got %s", f.duration)
+		return usage("platform.usage.not_negative", "Flag", "--duration", "Got", f.duration.String())
 	case f.ping < 0:
-		return usageErr("--ping must not be negative, got %s", f.ping)
+		return usage("platform.usage.not_negative", "Flag", "--ping", "Got", f.ping.String())
 	case f.ping > 0 && t.Protocol() != target.WebSocket:
-		return usageErr("--ping needs a ws:// or wss:// target, got %s", t.Scheme)
+		return usage("platform.usage.ping_ws", "Scheme", t.Scheme)
 	case f.ping > 0 && f.short:
-		return usageErr("--ping applies to held connections (--hold), not --short")
+		return usage("platform.usage.ping_short")
 	case f.ping > 0 && f.ping < 10*time.Millisecond:
-		return usageErr("--ping %s is too often; use at least 10ms", f.ping)
+		return usage("platform.usage.ping_often", "Got", f.ping.String())
 	}
 	var sources []netip.Addr
 	if f.source != "" {
 		if sources, err = load.ParseSources(f.source); err != nil {
-			return usageErr("%v", err)
+			return usage("platform.usage.flag_text", "Flag", "--source", "Text", err.Error())
 		}
 	}
 	dst, err := resolveLoad(cmd.Context(), t, sources, g.timeout)
@@ -126,10 +129,10 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 		return err
 	}
 	if !f.yes && !dst.Addr().IsLoopback() && !dst.Addr().IsPrivate() {
-		return usageErr("%s is not a loopback or private address: load only a server you run, and then add --yes", dst.Addr())
+		return usage("platform.usage.load_yes", "Addr", dst.Addr().String())
 	}
 	if len(sources) > 0 && sources[0].Is4() != dst.Addr().Is4() {
-		return usageErr("--source %s and the target %s are of different address families", sources[0], dst.Addr())
+		return usage("platform.usage.load_family", "Source", sources[0].String(), "Addr", dst.Addr().String())
 	}
 	mode := load.Hold
 	if f.short {
@@ -149,7 +152,10 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	}
 	rn, err := load.Prepare(ctx, cfg)
 	if err != nil {
-		return toolErr("cannot start the load: %v", err)
+		if errors.Is(err, load.ErrUnsupported) {
+			return toolFail("platform.err.load_unsupported", "OS", osName(runtime.GOOS))
+		}
+		return toolFail("platform.err.load_start", "Err", err.Error())
 	}
 	if !g.json {
 		renderPreflight(g.stdout, cfg, rn.Facts, rn.Prediction, g.printer, style{g.color})
@@ -159,7 +165,7 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	if g.json {
 		b, err := json.Marshal(loadJSON(rep, g.printer))
 		if err != nil {
-			return toolErr("writing output: %v", err)
+			return writeErr(err)
 		}
 		fmt.Fprintf(g.stdout, "%s\n", b)
 	} else {
@@ -184,7 +190,7 @@ func resolveLoad(ctx context.Context, t target.Target, sources []netip.Addr, tim
 	defer cancel()
 	as, err := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
 	if err != nil || len(as) == 0 {
-		return netip.AddrPort{}, toolErr("cannot resolve %s: %v; run 'conndiag check %s' to see why", t.Host, err, t.Raw)
+		return netip.AddrPort{}, toolFail("platform.err.load_resolve", "Host", t.Host, "Target", t.Raw)
 	}
 	for _, a := range as {
 		if len(sources) == 0 || a.Unmap().Is4() == sources[0].Is4() {

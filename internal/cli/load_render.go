@@ -86,7 +86,7 @@ func renderLoad(w io.Writer, r *load.Report, p *i18n.Printer, s style) {
 	if v.Cause == verdict.CauseOK {
 		mark, paint = "✓", s.good
 	}
-	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), r.Config.Target.String(), p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s %s  %s  %s\n", paint(mark), paint(string(v.Cause)), r.Config.Target.String(), confParen(p, v.Confidence))
 	fmt.Fprintf(w, "  %s\n\n", s.head(p.Text(v.Summary)))
 	line := func(m i18n.Msg) { fmt.Fprintf(w, "  %s\n", p.Text(m)) }
 	dur := verdict.Dur(r.Duration)

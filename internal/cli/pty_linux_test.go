@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,6 +72,7 @@ func TestColourOnlyOnTerminalWithoutNoColor(t *testing.T) {
 		{"terminal with NO_COLOR", tty, map[string]string{"NO_COLOR": "1"}, false, false},
 		{"terminal with --no-color", tty, nil, true, false},
 		{"pipe", os.Stderr, nil, false, false},
+		{"terminal with TERM=dumb", tty, map[string]string{"TERM": "dumb"}, false, false},
 	}
 	for _, tt := range tests {
 		g := &globals{stdout: tt.out, getenv: env(tt.env), noColor: tt.noColor, timeout: time.Second}
@@ -80,7 +82,7 @@ func TestColourOnlyOnTerminalWithoutNoColor(t *testing.T) {
 			defer w.Close()
 			g.stdout = w
 		}
-		if err := g.setup(); err != nil {
+		if err := g.setup(&cobra.Command{}); err != nil {
 			t.Fatal(err)
 		}
 		if g.color != tt.want {

@@ -46,19 +46,22 @@ type jsonProbe struct {
 }
 
 type jsonReport struct {
-	Target     string          `json:"target"`
-	Scheme     string          `json:"scheme"`
-	Host       string          `json:"host"`
-	Port       uint16          `json:"port"`
-	Addresses  []string        `json:"addresses"`
-	Skipped    int             `json:"addresses_skipped,omitempty"` // addresses of the name not tried (at most diagnose.MaxAddrs are)
-	Outcome    verdict.Outcome `json:"outcome"`
-	Verdict    jsonVerdict     `json:"verdict"`
-	Findings   []jsonFinding   `json:"findings"`
-	Probes     []jsonProbe     `json:"probes"`
-	Paths      []jsonPath      `json:"paths,omitempty"` // the traces (path.go)
-	Agent      []jsonAgent     `json:"agent,omitempty"` // what check --agent's agent saw (path.go)
-	DurationMS int64           `json:"duration_ms"`
+	Target    string          `json:"target"`
+	Scheme    string          `json:"scheme"`
+	Host      string          `json:"host"`
+	Port      uint16          `json:"port"`
+	Addresses []string        `json:"addresses"`
+	Skipped   int             `json:"addresses_skipped,omitempty"` // addresses of the name not tried (at most diagnose.MaxAddrs are)
+	Outcome   verdict.Outcome `json:"outcome"`
+	Verdict   jsonVerdict     `json:"verdict"`
+	Findings  []jsonFinding   `json:"findings"`
+	Probes    []jsonProbe     `json:"probes"`
+	Paths     []jsonPath      `json:"paths,omitempty"` // the traces (path.go)
+	Agent     []jsonAgent     `json:"agent,omitempty"` // what check --agent's agent saw (path.go)
+	// NotChecked names what this system does not show (macOS, Windows,
+	// FreeBSD: the Linux error queue, routes, neighbours, listeners).
+	NotChecked []string `json:"not_checked,omitempty"`
+	DurationMS int64    `json:"duration_ms"`
 }
 
 func findingsJSON(fs []verdict.Finding, p *i18n.Printer) []jsonFinding {
@@ -93,7 +96,7 @@ func reportJSON(r diagnose.Report, p *i18n.Printer) jsonReport {
 		Target: escape.String(r.Target.String()), Scheme: r.Target.Scheme, Host: escape.String(r.Target.Host), Port: r.Target.Port,
 		Addresses: addrStrings(r.Addresses()), Skipped: r.Skipped(), Outcome: r.Outcome,
 		Findings: findingsJSON(r.Findings, p), Probes: []jsonProbe{},
-		DurationMS: r.Duration.Milliseconds(), Paths: pathsJSON(r, p), Agent: agentJSON(r),
+		NotChecked: r.Evidence.NotChecked, DurationMS: r.Duration.Milliseconds(), Paths: pathsJSON(r, p), Agent: agentJSON(r),
 	}
 	if len(r.Findings) > 0 {
 		j.Verdict = jsonVerdict{r.Findings[0].Cause, r.Findings[0].Confidence}
@@ -141,7 +144,7 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 	if v.Cause == verdict.CauseOK {
 		mark, paint = "✓", s.good
 	}
-	fmt.Fprintf(w, "%s %s  %s  (%s)\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), p.T("ui.confidence."+string(v.Confidence)))
+	fmt.Fprintf(w, "%s %s  %s  %s\n", paint(mark), paint(string(v.Cause)), escape.String(r.Target.String()), confParen(p, v.Confidence))
 	fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 	if as := r.Addresses(); len(as) > 0 && !r.Evidence.DNS.Literal {
 		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.addresses"), capList(addrStrings(as), p))
@@ -161,7 +164,41 @@ func renderHuman(w io.Writer, r diagnose.Report, p *i18n.Printer, color bool) {
 		writeFix(w, v.Fix, p, s, "    ")
 	}
 	writeAlso(w, r.Findings[1:], p, s, "  ")
+	if v.Cause != verdict.CauseOK && len(r.Evidence.NotChecked) > 0 && !connected(r) {
+		// What this system does not show is said, not guessed.
+		fmt.Fprintf(w, "\n  %s\n", s.head(p.T("platform.ui.not_checked", "OS", osName(r.Evidence.OS))))
+		for _, u := range r.Evidence.NotChecked {
+			fmt.Fprintf(w, "    • %s\n", p.T("platform.unchecked."+u))
+		}
+		fmt.Fprintf(w, "    %s\n", s.dim(p.T("platform.ui.not_checked.where")))
+	}
 	fmt.Fprintf(w, "\n  %s\n", s.dim(p.T("ui.took", "Dur", verdict.Dur(r.Duration))))
+}
+
+// connected: some address took the TCP connection, so what the system did
+// not show about TCP (error queue, routes, listeners) does not bear on the verdict.
+func connected(r diagnose.Report) bool {
+	for _, a := range r.Evidence.Addrs {
+		if a.Connect.Kind == evidence.OK {
+			return true
+		}
+	}
+	return false
+}
+
+// osName is a system as people call it.
+func osName(goos string) string {
+	switch goos {
+	case "", "linux":
+		return "Linux"
+	case "darwin":
+		return "macOS"
+	case "windows":
+		return "Windows"
+	case "freebsd":
+		return "FreeBSD"
+	}
+	return goos
 }
 
 // alsoSplit sorts the findings after the verdict: a certain one, or one
@@ -190,7 +227,7 @@ func writeAlso(w io.Writer, fs []verdict.Finding, p *i18n.Printer, s style, inde
 		}
 		fmt.Fprintf(w, "\n%s%s\n", indent, s.head(p.T(group.head)))
 		for _, f := range group.fs {
-			fmt.Fprintf(w, "%s  • %s (%s): %s\n", indent, f.Cause, p.T("ui.confidence."+string(f.Confidence)), p.Text(f.Summary))
+			fmt.Fprintf(w, "%s  • %s\n", indent, findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			for _, e := range f.Evidence {
 				fmt.Fprintf(w, "%s    %s\n", indent, s.dim(p.Text(e)))
 			}
@@ -231,7 +268,7 @@ func writeExchanges(w io.Writer, r diagnose.Report, p *i18n.Printer, s style) {
 		for _, st := range steps {
 			fmt.Fprintf(w, "    %s\n", p.T("ui.step."+st.Name))
 			if st.SentN > 0 {
-				fmt.Fprintf(w, "      → %s\n", verdict.Show(st.Sent, st.SentN, exchangeWidth))
+				fmt.Fprintf(w, "      → %s\n", p.Text(verdict.ShowMsg(st.Sent, st.SentN, exchangeWidth)))
 			}
 			fmt.Fprintf(w, "      ← %s\n", s.dim(received(st, p)))
 		}
@@ -243,7 +280,7 @@ const exchangeWidth = 100
 func received(st verdict.Step, p *i18n.Printer) string {
 	switch {
 	case st.ReceivedN > 0:
-		return verdict.Show(st.Received, st.ReceivedN, exchangeWidth)
+		return p.Text(verdict.ShowMsg(st.Received, st.ReceivedN, exchangeWidth))
 	case st.Reply == evidence.ReplyClosed:
 		return p.T("ui.closed")
 	case st.Reply == evidence.ReplyReset:

@@ -67,11 +67,12 @@ the address cannot be listened on.`,
   conndiag serve --listen 127.0.0.1:9115 --config /etc/conndiag/serve.toml
   conndiag serve --config serve.toml --check-config
   curl 'http://localhost:9115/probe?target=127.0.0.1:22&debug=true'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, f)
 		},
 	}
+	g.addFlags(cmd, flagJSON|flagTimeout|flagLang, "log lines on stderr as JSON, one object a line")
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", ":9115", "address to serve on")
 	fl.StringVar(&f.config, "config", "", "configuration file (TOML): modules and the allow-list")
@@ -91,7 +92,7 @@ func parseOffset(s string) (time.Duration, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 && d < time.Hour {
 		return d, nil
 	}
-	return 0, usageErr("--timeout-offset %q is not a number of seconds such as 0.5, or a duration such as 500ms", s)
+	return 0, usage("platform.usage.timeout_offset", "Value", quote(s))
 }
 
 func runServe(ctx context.Context, g *globals, f serveFlags) error {
@@ -100,13 +101,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 		return err
 	}
 	if f.concurrency < 1 {
-		return usageErr("--concurrency must be at least 1, got %d", f.concurrency)
+		return usage("platform.usage.at_least", "Flag", "--concurrency", "Min", 1, "Got", f.concurrency)
 	}
 	if f.history < 0 {
-		return usageErr("--history must not be negative, got %d", f.history)
+		return usage("platform.usage.not_negative", "Flag", "--history", "Got", f.history)
 	}
 	if f.config == "" && f.checkConfig {
-		return usageErr("--check-config needs --config FILE")
+		return usage("platform.usage.check_config")
 	}
 	p := g.printer
 	var logMu sync.Mutex
@@ -128,7 +129,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 		Render: func(w io.Writer, r diagnose.Report) { renderHuman(w, r, p, false) },
 	})
 	if err != nil {
-		return usageErr("--config: %v", err)
+		return usage("platform.usage.flag_text", "Flag", "--config", "Text", err.Error())
 	}
 	cfg := e.Config()
 	if f.checkConfig {
@@ -137,7 +138,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return toolErr("cannot listen on %s: %v", f.listen, err)
+		return toolFail("platform.err.serve_listen", "Addr", f.listen, "Why", fileReason(err))
 	}
 	srv := exporter.Server(f.listen, e.Handler())
 	logf(i18n.M("serve.listening", "Addr", ln.Addr().String(), "List", strings.Join(cfg.ModuleNames(), ", "),
@@ -154,14 +155,14 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		return toolErr("serving on %s: %v", f.listen, err)
+		return toolFail("platform.err.serve", "Addr", f.listen, "Why", fileReason(err))
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return toolErr("serving on %s: %v", f.listen, err)
+		return toolFail("platform.err.serve", "Addr", f.listen, "Why", fileReason(err))
 	}
 	logf(i18n.M("serve.stopped"))
 	return nil

@@ -29,7 +29,7 @@ func TestServeBadInput(t *testing.T) {
 		{[]string{"serve", "--check-config"}, "--check-config needs --config FILE"},
 		{[]string{"serve", "--config", filepath.Join(dir, "none.toml")}, "--config: cannot read the configuration: open "},
 		{[]string{"serve", "--config", bad}, `--config: ` + bad + `: module "a": protocol "gopher" is not one of`},
-		{[]string{"serve", "extra"}, "unknown command"},
+		{[]string{"serve", "extra"}, "takes no argument"},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := run(t, tt.args...)

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -48,12 +50,13 @@ input, 3 when --watch could not run.`,
 				return err
 			}
 			if cmd.Flags().Changed("watch") && (watch <= 0 || watch > maxWatch) {
-				return usageErr("--watch must be between 1s and %s, got %s", maxWatch, watch)
+				return usage("platform.usage.watch", "Max", maxWatch.String(), "Got", watch.String())
 			}
 			return runServer(cmd.Context(), g, diagnose.AuditOptions{Ports: ports, Watch: watch}, cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().DurationVar(&watch, "watch", 0, "watch the ports this long for inbound SYNs and the host's answers (e.g. 60s; needs root)")
+	cmd.Flags().DurationVar(&watch, "watch", 0, "watch the ports this long for inbound SYNs and the host's answers (e.g. 60s; needs root; Linux)")
+	g.addFlags(cmd, flagJSON|flagLang|flagColor, "one JSON object on stdout: the host, its ports and the findings")
 	return cmd
 }
 
@@ -64,11 +67,12 @@ func parseServerPorts(args []string) ([]uint16, error) {
 		for _, s := range strings.Split(a, ",") {
 			s = strings.TrimSpace(s)
 			if s == "" {
-				continue
+				// server '' or "8282,,80": an empty port is a mistake, not "every port".
+				return nil, usage("platform.usage.server_port", "Value", quote(a))
 			}
 			n, err := strconv.ParseUint(s, 10, 16)
 			if err != nil || n == 0 {
-				return nil, usageErr("%q is not a TCP port (1-65535); for example: conndiag server 8282", s)
+				return nil, usage("platform.usage.server_port", "Value", quote(s))
 			}
 			if !seen[uint16(n)] {
 				seen[uint16(n)] = true
@@ -91,7 +95,10 @@ func runServer(ctx context.Context, g *globals, opt diagnose.AuditOptions, stder
 	}
 	rep, err := diagnose.Audit(ctx, opt)
 	if err != nil {
-		return toolErr("%v", err)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return toolFail("platform.err.server_unsupported", "OS", osName(runtime.GOOS))
+		}
+		return toolFail("platform.err.server_sockets", "Err", err.Error())
 	}
 	if rep.Cancelled {
 		// A cut-short watch would read as a verdict ("no SYN arrived").
@@ -99,13 +106,13 @@ func runServer(ctx context.Context, g *globals, opt diagnose.AuditOptions, stder
 	}
 	if g.json {
 		if err := writeServerJSON(g.stdout, rep, g.printer); err != nil {
-			return toolErr("writing output: %v", err)
+			return writeErr(err)
 		}
 	} else {
 		renderServerHuman(g.stdout, rep, g.printer, g.color)
 	}
 	if rep.WatchErr != nil {
-		return toolErr("%v", rep.WatchErr)
+		return watchErr(rep.WatchErr)
 	}
 	if rep.Problem() {
 		return errProblem
@@ -115,6 +122,19 @@ func runServer(ctx context.Context, g *globals, opt diagnose.AuditOptions, stder
 		return toolErr("%s", g.printer.T("ui.server.incomplete"))
 	}
 	return nil
+}
+
+// watchErr says why --watch could not run, without the packet library's words.
+func watchErr(err error) error {
+	switch {
+	case errors.Is(err, diagnose.ErrWatchNoPort):
+		return toolFail("platform.err.watch_no_port")
+	case errors.Is(err, diagnose.ErrWatchNotPermitted):
+		return toolFail("platform.err.watch_root")
+	case errors.Is(err, errors.ErrUnsupported):
+		return toolFail("platform.err.watch_unsupported", "OS", osName(runtime.GOOS))
+	}
+	return toolFail("platform.err.watch", "Why", fileReason(err))
 }
 
 func joinPorts(ps []uint16) string { return verdict.JoinPorts(ps) }

@@ -176,7 +176,6 @@ func writeServerJSON(w io.Writer, r serverReport, p *i18n.Printer) error {
 // could not be checked.
 func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool) {
 	s := style{color}
-	conf := func(c verdict.Confidence) string { return p.T("ui.confidence." + string(c)) }
 	bad := 0
 	if len(r.Ports) == 0 {
 		fmt.Fprintln(w, p.T("ui.server.none"))
@@ -198,7 +197,7 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 		default:
 			bad++
 			v := sp.Findings[0]
-			fmt.Fprintf(w, "%s %s  %s  (%s)\n", s.bad("✗"), s.bad(string(v.Cause)), port, conf(v.Confidence))
+			fmt.Fprintf(w, "%s %s  %s  %s\n", s.bad("✗"), s.bad(string(v.Cause)), port, confParen(p, v.Confidence))
 			fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 		}
 		writeListeners(w, sp, p, s)
@@ -206,7 +205,7 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			writeFirewallSummary(w, sp, p, s)
 			writeSYNs(w, sp, p, s)
 			for _, f := range sp.Findings {
-				fmt.Fprintf(w, "  • %s (%s): %s\n", f.Cause, conf(f.Confidence), p.Text(f.Summary))
+				fmt.Fprintf(w, "  • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 				for _, e := range f.Evidence {
 					fmt.Fprintf(w, "    %s\n", s.dim(p.Text(e)))
 				}
@@ -236,7 +235,7 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			if f.Confidence != verdict.Low {
 				mark = s.bad("✗")
 			}
-			fmt.Fprintf(w, "  %s %s (%s): %s\n", mark, f.Cause, conf(f.Confidence), p.Text(f.Summary))
+			fmt.Fprintf(w, "  %s %s\n", mark, findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 			for _, e := range f.Evidence {
 				fmt.Fprintf(w, "    %s\n", s.dim(p.Text(e)))
 			}

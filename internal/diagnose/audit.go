@@ -170,6 +170,12 @@ func (r AuditReport) Complete() bool {
 	return true
 }
 
+// Why a --watch could not run (AuditReport.WatchErr), for the CLI to say.
+var (
+	ErrWatchNoPort       = errors.New("--watch: no port to watch; name one, e.g. conndiag server --watch 60s 8282")
+	ErrWatchNotPermitted = capture.ErrNotPermitted
+)
+
 // ErrNoSockets is the one failure that stops an audit: this host's sockets
 // could not be read at all.
 var ErrNoSockets = errors.New("cannot read this host's sockets")
@@ -231,7 +237,7 @@ func Audit(ctx context.Context, opt AuditOptions) (AuditReport, error) {
 	watching := false
 	if opt.Watch > 0 {
 		if len(ports) == 0 {
-			rep.WatchErr = errors.New("--watch: no port to watch; name one, e.g. conndiag server --watch 60s 8282")
+			rep.WatchErr = ErrWatchNoPort
 		} else if w, err := rd.Watch(ports); err != nil {
 			rep.WatchErr = err
 			if errors.Is(err, capture.ErrNotPermitted) {

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/cdn"
 	"github.com/conndiag/conndiag/internal/dnsprobe"
+	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/host"
 	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/proxy"
 	"github.com/conndiag/conndiag/internal/target"
@@ -156,7 +159,10 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	}
 	defer res.done()
 
-	ev := verdict.Evidence{Target: t, Source: opt.Source}
+	ev := verdict.Evidence{Target: t, Source: opt.Source, NotChecked: notChecked(opt.Trace)}
+	if runtime.GOOS != "linux" {
+		ev.OS = runtime.GOOS
+	}
 	if opt.Source.IsValid() {
 		ev.SourceLocal, _ = isLocal(opt.Source)
 	}
@@ -222,6 +228,25 @@ func Check(ctx context.Context, t target.Target, opt Options) Report {
 	out, findings := verdict.Decide(ev)
 	return Report{Target: t, Outcome: out, Findings: findings, Probes: probes, Evidence: ev, Duration: opt.Now().Sub(start),
 		Cancelled: ctx.Err() != nil}
+}
+
+// notChecked lists the Linux sources this system does not have, so the
+// report says so instead of reading their absence as evidence.
+func notChecked(trace bool) []string {
+	var out []string
+	if !neterr.ErrQueue {
+		out = append(out, evidence.UncheckedErrQueue)
+	}
+	if !host.Netlink {
+		out = append(out, evidence.UncheckedRoute, evidence.UncheckedNeighbour, evidence.UncheckedListeners)
+	}
+	if trace && !neterr.ErrQueue {
+		out = append(out, evidence.UncheckedTrace)
+	}
+	if !outputRulesApply() {
+		out = append(out, evidence.UncheckedOutputRules)
+	}
+	return out
 }
 
 // checkAddr runs the TCP step on one address and, when it connects and the

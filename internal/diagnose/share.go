@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/list"
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -135,7 +136,9 @@ func (s *Share) facts(a netip.Addr, ev *verdict.AddrEvidence) {
 func readFacts(a netip.Addr, ev *verdict.AddrEvidence) {
 	ev.Local, _ = isLocal(a)
 	if r, err := routeTo(a); err != nil {
-		ev.RouteErr = err.Error()
+		if !errors.Is(err, host.ErrUnsupported) { // listed as not checked, not an error
+			ev.RouteErr = err.Error()
+		}
 	} else {
 		ev.Route = &r
 		ev.NextHop = r.NextHop(a)

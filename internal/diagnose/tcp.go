@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
@@ -192,7 +191,7 @@ loop:
 			prefetch()
 			// The port looks silent while the host answers: trace it now,
 			// beside the wait, with the port that answered as reference.
-			if spec == nil && opt.autoTrace() {
+			if spec == nil && opt.autoTrace() && neterr.ErrQueue {
 				spec = startTrace(ctx, ap, p.Port, p.Duration, opt)
 			}
 			// More SYNs, in two rounds, cover lost ones without waiting for
@@ -314,7 +313,7 @@ loop:
 		}()
 	}
 	switch {
-	case ctx.Err() == nil && opt.autoTrace() && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
+	case ctx.Err() == nil && opt.autoTrace() && neterr.ErrQueue && traceWanted(ev, opt.Trace) && (spec != nil || traceRoom(ctx, opt) >= opt.MinWait):
 		// (A deadline too close for a trace's wait, as serve's scrape
 		// timeout after a host that answers nothing, leaves it out.)
 		if spec == nil {
@@ -445,7 +444,7 @@ func fillFacts(ev *verdict.AddrEvidence, ap netip.AddrPort, opt Options) {
 	switch {
 	case (c.Kind == neterr.Refused || c.Kind == neterr.Timeout) && ev.Local:
 		ev.Listeners, _ = host.Listeners(ap.Port())
-	case c.Kind == neterr.AddrNotAvailable || c.Errno == syscall.EADDRINUSE:
+	case c.Kind == neterr.AddrNotAvailable || c.ErrnoIs("EADDRINUSE") || c.ErrnoIs("ENOBUFS"):
 		if u, err := host.EphemeralUsage(ap); err == nil {
 			ev.Usage = &u
 		}

@@ -17,6 +17,12 @@ type Evidence struct {
 	// Between the client and the server (name.go).
 	Proxy *ProxyEvidence // the client's proxy settings and the test of the proxy
 	CDN   []CDNMatch     // target addresses or CNAMEs that are CDN edges, and whoami addresses seen from one
+
+	// NotChecked lists what this system could not show (Unchecked* in
+	// unchecked.go): empty on Linux.
+	NotChecked []string
+	// OS is the system the evidence was gathered on (GOOS; "" is Linux).
+	OS string
 }
 
 // DNS is what name resolution gave.

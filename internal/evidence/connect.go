@@ -28,14 +28,17 @@ const (
 
 // Connect is what one connect attempt found.
 type Connect struct {
-	Addr     netip.AddrPort // destination
-	Local    netip.AddrPort // local address used, when known
-	Kind     Kind
-	Op       string        // "socket", "bind", "connect" (or "setsockopt") where it failed; "" when unknown or OK
-	Errno    syscall.Errno // 0 when none (e.g. Go's i/o timeout)
-	ICMP     *ICMP         // from the socket error queue, when the kernel had one
-	Duration time.Duration
-	Err      error // the original error; errors.Is(Err, syscall.ECONNREFUSED) works
+	Addr  netip.AddrPort // destination
+	Local netip.AddrPort // local address used, when known
+	Kind  Kind
+	Op    string        // "socket", "bind", "connect" (or "setsockopt") where it failed; "" when unknown or OK
+	Errno syscall.Errno // 0 when none (e.g. Go's i/o timeout); the number of the system that ran the connect
+	// ErrnoName is that system's name for Errno ("ECONNREFUSED", Winsock's
+	// "WSAECONNREFUSED"); "" when unknown. ErrnoIs compares portably.
+	ErrnoName string
+	ICMP      *ICMP // from the socket error queue, when the kernel had one
+	Duration  time.Duration
+	Err       error // the original error; errors.Is(Err, syscall.ECONNREFUSED) works
 }
 
 // sock_extended_err origins (SO_EE_ORIGIN_*).

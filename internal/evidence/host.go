@@ -117,7 +117,13 @@ func (p PortRange) String() string { return strconv.Itoa(p.Lo) + "-" + strconv.I
 
 // PortUsage counts the sockets that compete for local ports toward one destination.
 type PortUsage struct {
-	Range          PortRange // ip_local_port_range
+	// OS is the system the range was read on (GOOS; "" is Linux): it names
+	// the setting in the evidence and the commands of the fix.
+	OS string
+	// NoSockets: the system's socket table could not be read here, so the
+	// counts below are unknown (macOS, FreeBSD, Windows).
+	NoSockets      bool
+	Range          PortRange // ip_local_port_range (net.inet.ip.portrange.*, the dynamic port range)
 	TwReuse        int       // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only; it governs IPv6 too
 	ToDest         int       // sockets (any state but LISTEN) whose remote is dst
 	TimeWaitToDest int       // of those, in TIME_WAIT

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -205,12 +206,17 @@ type PortUsage = evidence.PortUsage
 
 // EphemeralUsage reads the port range, tcp_tw_reuse and the socket tables and
 // counts them toward dst. Port 0 in dst counts every port of that address.
+// Where the range can be read but not the socket table (macOS, FreeBSD,
+// Windows), it returns the range with NoSockets set.
 func EphemeralUsage(dst netip.AddrPort) (PortUsage, error) {
 	r, err := EphemeralRange()
 	if err != nil {
 		return PortUsage{}, err
 	}
 	socks, err := TCPSockets()
+	if errors.Is(err, ErrUnsupported) {
+		return PortUsage{Range: r, OS: runtime.GOOS, NoSockets: true}, nil
+	}
 	if err != nil {
 		return PortUsage{}, err
 	}
@@ -220,6 +226,7 @@ func EphemeralUsage(dst netip.AddrPort) (PortUsage, error) {
 	}
 	u := Usage(socks, dst, r)
 	u.TwReuse = tw
+	u.OS = runtime.GOOS
 	return u, nil
 }
 

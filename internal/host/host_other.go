@@ -4,14 +4,15 @@ package host
 
 import "net/netip"
 
+// Netlink: routes, neighbours, local addresses and socket diagnostics are
+// read from the kernel. Not here.
+const Netlink = false
+
 // TCPSockets is Linux-only.
 func TCPSockets() ([]Socket, error) { return nil, ErrUnsupported }
 
 // SysctlInt is Linux-only.
 func SysctlInt(name string) (int, error) { return 0, ErrUnsupported }
-
-// EphemeralRange is Linux-only.
-func EphemeralRange() (PortRange, error) { return PortRange{}, ErrUnsupported }
 
 // Namespace is Linux-only.
 type Namespace struct{}

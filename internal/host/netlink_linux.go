@@ -13,6 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Netlink: routes, neighbours, local addresses and socket diagnostics are
+// read from the kernel.
+const Netlink = true
+
 // Namespace answers route, address and neighbour questions for one network
 // namespace through netlink sockets opened inside it.
 type Namespace struct {

@@ -480,11 +480,11 @@ func TestEphemeralPortsInNamespace(t *testing.T) {
 		t.Errorf("third connection: %v, want EADDRNOTAVAIL", thirdErr)
 	}
 	// A new namespace starts with tcp_tw_reuse = 2 (loopback only).
-	want := PortUsage{Range: PortRange{Lo: 40000, Hi: 40001}, TwReuse: 2, ToDest: 2, InRange: 2}
+	want := PortUsage{OS: "linux", Range: PortRange{Lo: 40000, Hi: 40001}, TwReuse: 2, ToDest: 2, InRange: 2}
 	if full != want {
 		t.Errorf("EphemeralUsage with both ports taken = %+v, want %+v", full, want)
 	}
-	want = PortUsage{Range: PortRange{Lo: 40000, Hi: 40001}, TwReuse: 2, ToDest: 2, TimeWaitToDest: 1, TimeWait: 1, InRange: 2}
+	want = PortUsage{OS: "linux", Range: PortRange{Lo: 40000, Hi: 40001}, TwReuse: 2, ToDest: 2, TimeWaitToDest: 1, TimeWait: 1, InRange: 2}
 	if afterClose != want {
 		t.Errorf("EphemeralUsage after one close = %+v, want %+v", afterClose, want)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
-var literalID = regexp.MustCompile(`(?:i18n\.M|\.T)\("([a-z0-9_.]+)"[,)]`)
+var literalID = regexp.MustCompile(`(?:i18n\.M|i18n\.Plural|\.T)\("([a-z0-9_.]+)"[,)]`)
 
 // usedIDs finds every message ID the code names literally, plus the ones it builds.
 func usedIDs(t *testing.T) map[string]bool {

@@ -30,6 +30,9 @@ type Msg struct {
 	// Code marks Cmd as a line of configuration or program code (PHP, nginx)
 	// rather than a shell command: it is shown without a shell prompt.
 	Code bool
+	// Count, when set, picks the plural form of a message that has them
+	// (Plural): "1 byte", "179 bytes", Arabic's six forms.
+	Count any
 }
 
 // M builds a message from an ID and key/value pairs.
@@ -44,36 +47,62 @@ func M(id string, kv ...any) Msg {
 	return m
 }
 
+// Plural builds a message whose text agrees with the count n, by the plural
+// rules of each language (CLDR, as go-i18n applies them): the catalog entry
+// is a table of forms (one, other; Arabic zero, one, two, few, many, other),
+// and n is also its argument N.
+func Plural(id string, n int, kv ...any) Msg {
+	m := M(id, append([]any{"N", n}, kv...)...)
+	m.Count = n
+	return m
+}
+
 // IsCmd reports whether the message is a command or a snippet.
 func (m Msg) IsCmd() bool { return m.Cmd != "" }
 
 var (
-	loadOnce sync.Once
-	bundle   *goi18n.Bundle
-	langs    []string
-	loadErr  error
+	langsOnce sync.Once
+	langs     []string
+
+	bundlesMu sync.Mutex
+	bundles   = map[string]*goi18n.Bundle{}
 )
 
-func load() {
-	bundle = goi18n.NewBundle(language.English)
-	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+// catalogFiles lists the catalog's files; a broken embed is a build error.
+func catalogFiles() []string {
 	entries, err := locales.ReadDir("locales")
 	if err != nil {
-		loadErr = err
-		return
+		panic("i18n: embedded catalog is missing: " + err.Error())
 	}
-	seen := map[string]bool{}
+	var names []string
 	for _, e := range entries {
-		if _, err := bundle.LoadMessageFileFS(locales, path.Join("locales", e.Name())); err != nil {
-			loadErr = err
-			return
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// bundleFor parses the files of lang and of English, its fallback, once per
+// language. Parsing the whole catalog costs more than the rest of a
+// conndiag start (conndiag version), so only what is shown is parsed, and
+// only when the first text is rendered.
+func bundleFor(lang string) *goi18n.Bundle {
+	bundlesMu.Lock()
+	defer bundlesMu.Unlock()
+	if b, ok := bundles[lang]; ok {
+		return b
+	}
+	b := goi18n.NewBundle(language.English)
+	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	for _, name := range catalogFiles() {
+		if l := fileLang(name); l != "en" && l != lang {
+			continue
 		}
-		if l := fileLang(e.Name()); !seen[l] {
-			seen[l] = true
-			langs = append(langs, l)
+		if _, err := b.LoadMessageFileFS(locales, path.Join("locales", name)); err != nil {
+			panic("i18n: embedded catalog is broken: " + err.Error())
 		}
 	}
-	sort.Strings(langs)
+	bundles[lang] = b
+	return b
 }
 
 // fileLang is the language of a catalog file: "en.toml" and the per-domain
@@ -89,7 +118,16 @@ func fileLang(name string) string {
 
 // Languages lists the languages of the catalog.
 func Languages() []string {
-	loadOnce.Do(load)
+	langsOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, name := range catalogFiles() {
+			if l := fileLang(name); !seen[l] {
+				seen[l] = true
+				langs = append(langs, l)
+			}
+		}
+		sort.Strings(langs)
+	})
 	return append([]string(nil), langs...)
 }
 
@@ -97,16 +135,15 @@ func Languages() []string {
 // texts not yet translated.
 type Printer struct {
 	Lang string
-	loc  *goi18n.Localizer
+	loc  func() *goi18n.Localizer
 }
 
-// New returns a printer for lang ("en", "ar", "zh").
+// New returns a printer for lang ("en", "ar", "zh"). The catalog is parsed
+// when the printer renders its first text.
 func New(lang string) *Printer {
-	loadOnce.Do(load)
-	if loadErr != nil {
-		panic("i18n: embedded catalog is broken: " + loadErr.Error())
-	}
-	return &Printer{Lang: lang, loc: goi18n.NewLocalizer(bundle, lang, "en")}
+	return &Printer{Lang: lang, loc: sync.OnceValue(func() *goi18n.Localizer {
+		return goi18n.NewLocalizer(bundleFor(lang), lang, "en")
+	})}
 }
 
 // Text renders m. An ID missing from the catalog renders as the ID itself,
@@ -133,7 +170,7 @@ func (p *Printer) Text(m Msg) string {
 			args[k] = p.arg(v)
 		}
 	}
-	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args})
+	s, err := p.loc().Localize(&goi18n.LocalizeConfig{MessageID: m.ID, TemplateData: args, PluralCount: m.Count})
 	if err != nil && s == "" {
 		return m.ID
 	}
@@ -163,32 +200,65 @@ func (p *Printer) arg(v any) any {
 func (p *Printer) T(id string, kv ...any) string { return p.Text(M(id, kv...)) }
 
 // Texts returns the messages that lang's own catalog files define, by ID.
-// An ID defined in two files of one language is an error.
+// An ID defined in two files of one language is an error. A plural message
+// is given by its "other" form, the text it renders without a count;
+// PluralForms has all its forms.
 func Texts(lang string) (map[string]string, error) {
+	all, _, err := texts(lang)
+	return all, err
+}
+
+// PluralForms returns lang's plural messages, by ID, each as its forms
+// ("one", "other", ...) and their texts.
+func PluralForms(lang string) (map[string]map[string]string, error) {
+	_, plurals, err := texts(lang)
+	return plurals, err
+}
+
+func texts(lang string) (map[string]string, map[string]map[string]string, error) {
 	entries, err := locales.ReadDir("locales")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	all := map[string]string{}
+	plurals := map[string]map[string]string{}
 	for _, e := range entries {
 		if fileLang(e.Name()) != lang {
 			continue
 		}
-		var m map[string]string
+		var m map[string]any
 		if _, err := toml.DecodeFS(locales, path.Join("locales", e.Name()), &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+			return nil, nil, fmt.Errorf("%s: %w", e.Name(), err)
 		}
-		for id, text := range m {
+		for id, v := range m {
 			if _, dup := all[id]; dup {
-				return nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
+				return nil, nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
 			}
-			all[id] = text
+			switch x := v.(type) {
+			case string:
+				all[id] = x
+			case map[string]any:
+				forms := map[string]string{}
+				for form, t := range x {
+					text, ok := t.(string)
+					if !ok {
+						return nil, nil, fmt.Errorf("%s: %q form %q is not a text", e.Name(), id, form)
+					}
+					forms[form] = text
+				}
+				if _, ok := forms["other"]; !ok {
+					return nil, nil, fmt.Errorf("%s: plural message %q has no \"other\" form", e.Name(), id)
+				}
+				all[id], plurals[id] = forms["other"], forms
+			default:
+				return nil, nil, fmt.Errorf("%s: %q is neither a text nor a table of plural forms", e.Name(), id)
+			}
 		}
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("no catalog for language %q", lang)
+		return nil, nil, fmt.Errorf("no catalog for language %q", lang)
 	}
-	return all, nil
+	return all, plurals, nil
 }
 
 // Detect picks the language: the flag when set, else LC_ALL, LC_MESSAGES, LANG, else English.

@@ -50,6 +50,9 @@ type Endpoint struct {
 	TLS    bool
 	Host   string // address or name, without brackets
 	Port   uint16 // 0: any free port
+	// Path as given ("/" when none). Every endpoint answers on every path,
+	// as Workerman does; a path other than "/" is said so at startup.
+	Path string
 }
 
 // String is the canonical form scheme://host:port.
@@ -65,11 +68,29 @@ func joinHostPort(h string, p uint16) string {
 // URIError is a listen URI that cannot be used.
 type URIError struct {
 	Input  string
-	Reason string
+	Reason string   // in English
+	Why    i18n.Msg // the reason as a catalog message, when there is one
 }
 
 func (e *URIError) Error() string {
 	return fmt.Sprintf("bad listen URI %q: %s (accepted forms: %s)", e.Input, e.Reason, Forms)
+}
+
+// Msg is the whole error line in the catalog, for the chosen language.
+func (e *URIError) Msg() i18n.Msg {
+	why := e.Why
+	if why.ID == "" {
+		why = i18n.M("platform.target.other", "Reason", e.Reason)
+	}
+	return i18n.M("platform.listen.bad", "Input", fmt.Sprintf("%q", e.Input), "Reason", why, "Forms", Forms)
+}
+
+// hasPort reports whether a URI's host:port part names a port.
+func hasPort(hp string) bool {
+	if i := strings.LastIndexByte(hp, ']'); i >= 0 {
+		hp = hp[i+1:]
+	}
+	return strings.Contains(hp, ":")
 }
 
 // ParseEndpoint parses a listen URI with the target forms of conndiag
@@ -84,13 +105,22 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	}
 	t, err := target.Parse(in)
 	if err != nil {
-		reason := err.Error()
+		ue := &URIError{Input: s, Reason: err.Error()}
 		if te, ok := err.(*target.Error); ok {
-			reason = strings.Replace(te.Reason, "from 1 to 65535", "from 0 to 65535 (0 picks a free port)", 1)
+			ue.Reason, ue.Why = te.Reason, te.Why
+			if te.Why.ID == "platform.target.port" {
+				ue.Why.ID = "platform.listen.port"
+				ue.Reason = strings.Replace(te.Reason, "from 1 to 65535", "from 0 to 65535 (0 picks a free port)", 1)
+			}
 		}
-		return Endpoint{}, &URIError{Input: s, Reason: reason}
+		return Endpoint{}, ue
 	}
-	e := Endpoint{URI: strings.TrimSpace(s), Scheme: t.Scheme, Host: t.Host, Port: t.Port, TLS: t.TLS()}
+	if hp, _, _ := hostPortSpan(in); !hasPort(hp) {
+		// A default port (80, 443) would be bound without the person asking for it.
+		return Endpoint{}, &URIError{Input: s, Reason: "the port is missing (0 picks a free one)",
+			Why: i18n.M("platform.listen.no_port", "Scheme", t.Scheme)}
+	}
+	e := Endpoint{URI: strings.TrimSpace(s), Scheme: t.Scheme, Host: t.Host, Port: t.Port, TLS: t.TLS(), Path: t.Path}
 	if zero {
 		e.Port = 0
 	}
@@ -106,7 +136,8 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	case target.TCP, target.TLSOnly:
 		e.Proto = TCP
 	default:
-		return Endpoint{}, &URIError{Input: s, Reason: fmt.Sprintf("scheme %q cannot be served", t.Scheme)}
+		return Endpoint{}, &URIError{Input: s, Reason: fmt.Sprintf("scheme %q cannot be served", t.Scheme),
+			Why: i18n.M("platform.listen.scheme", "Scheme", t.Scheme)}
 	}
 	return e, nil
 }

@@ -267,6 +267,10 @@ func (s *Server) Bound() []Bound {
 		case !a.IsUnspecified():
 			b.Warnings = append(b.Warnings, i18n.M("listen.warn.one_address", "URI", b.URI, "Addr", a.String()))
 		}
+		if ep.Path != "" && ep.Path != "/" {
+			// The path is not dropped silently: it is served, with every other.
+			b.Warnings = append(b.Warnings, i18n.M("platform.listen.any_path", "URI", b.URI, "Path", ep.Path))
+		}
 		if c := s.cert; ep.TLS && c != nil && !c.SelfSigned {
 			// Clients that verify the certificate fail; say so before they try.
 			switch now := time.Now(); {

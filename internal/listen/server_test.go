@@ -718,6 +718,26 @@ func TestIPv4AndIPv6Wildcards(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// A path is not dropped silently: the endpoint serves every path and says so.
+func TestBoundWarnsOfPath(t *testing.T) {
+	ep, err := ParseEndpoint("ws://127.0.0.1:0/chat")
+	if err != nil || ep.Path != "/chat" {
+		t.Fatalf("ParseEndpoint = %+v, %v", ep, err)
+	}
+	srv, err := Listen(context.Background(), Config{}, []Endpoint{ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	found := false
+	for _, w := range srv.Bound()[0].Warnings {
+		found = found || w.ID == "platform.listen.any_path" && w.Args["Path"] == "/chat"
+	}
+	if !found {
+		t.Errorf("no warning that /chat is not the only path served: %v", srv.Bound()[0].Warnings)
+	}
+}
+
 func TestBoundWarnings(t *testing.T) {
 	ts := serve(t, Config{}, "ws://127.0.0.1:0", "tcp://0.0.0.0:0")
 	bs := ts.Bound()
@@ -741,7 +761,7 @@ func TestParseEndpoint(t *testing.T) {
 		{"websocket://0.0.0.0:8282", "websocket", WebSocket, false, "0.0.0.0", 8282},
 		{"ws://[::]:8282/chat", "ws", WebSocket, false, "::", 8282},
 		{"wss://0.0.0.0:443", "wss", WebSocket, true, "0.0.0.0", 443},
-		{"http://0.0.0.0", "http", HTTP, false, "0.0.0.0", 80},
+		{"http://0.0.0.0:80", "http", HTTP, false, "0.0.0.0", 80},
 		{"https://127.0.0.1:8443", "https", HTTP, true, "127.0.0.1", 8443},
 		{"text://0.0.0.0:5678", "text", Text, false, "0.0.0.0", 5678},
 		{"frame://0.0.0.0:5679", "frame", Frame, false, "0.0.0.0", 5679},
@@ -758,7 +778,9 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("ParseEndpoint(%q) = %+v, %v", tt.in, e, err)
 		}
 	}
-	for _, bad := range []string{"", "udp://0.0.0.0:9", "text://0.0.0.0", "tcp://0.0.0.0:99999", "ws://a b:1", "text://0.0.0.0:80/path", "websocket://0.0.0.0:-1"} {
+	for _, bad := range []string{"", "udp://0.0.0.0:9", "text://0.0.0.0", "tcp://0.0.0.0:99999", "ws://a b:1", "text://0.0.0.0:80/path", "websocket://0.0.0.0:-1",
+		// No port: binding 80 or 443 unasked would surprise; the person names the port.
+		"http://0.0.0.0", "websocket://0.0.0.0", "ws://0.0.0.0/chat", "wss://[::]"} {
 		if _, err := ParseEndpoint(bad); err == nil {
 			t.Errorf("ParseEndpoint(%q) accepted", bad)
 		} else if !strings.Contains(err.Error(), "accepted forms") {

@@ -3,6 +3,8 @@ package load
 import (
 	"syscall"
 
+	"github.com/conndiag/conndiag/internal/evidence"
+	"github.com/conndiag/conndiag/internal/neterr"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
 
@@ -36,33 +38,33 @@ func (f failure) cause(ws bool) verdict.Cause {
 	if f.override != "" {
 		return f.override
 	}
-	switch f.errno {
-	case syscall.EMFILE, syscall.ENFILE:
+	switch portableErrno(f.errno) {
+	case "EMFILE", "ENFILE":
 		return verdict.CauseFDExhausted
-	case syscall.EADDRNOTAVAIL:
+	case "EADDRNOTAVAIL":
 		if f.phase == PhaseBind {
 			return verdict.CauseSourceAddressInvalid
 		}
 		return verdict.CauseEphemeralPortsExhausted
-	case syscall.EADDRINUSE:
+	case "EADDRINUSE":
 		return verdict.CauseEphemeralPortsExhausted
-	case syscall.ECONNREFUSED:
+	case "ECONNREFUSED":
 		return verdict.CauseNotListening
-	case syscall.ECONNRESET, syscall.EPIPE:
+	case "ECONNRESET", "EPIPE", "ECONNABORTED":
 		return verdict.CauseResetByPeer
-	case syscall.EHOSTUNREACH:
+	case "EHOSTUNREACH", "EHOSTDOWN":
 		return verdict.CauseHostUnreachable
-	case syscall.ENETUNREACH:
+	case "ENETUNREACH", "ENETDOWN":
 		return verdict.CauseNoRoute
-	case syscall.EPERM:
+	case "EPERM":
 		return verdict.CauseClientFirewall // the client's own OUTPUT rules refuse the SYN
-	case syscall.EACCES:
+	case "EACCES":
 		return verdict.CauseFirewallReject
-	case syscall.EINVAL:
+	case "EINVAL":
 		if f.phase == PhaseBind {
 			return verdict.CauseSourceAddressInvalid
 		}
-	case syscall.ETIMEDOUT:
+	case "ETIMEDOUT":
 		f.timeout = true
 	}
 	switch {
@@ -104,9 +106,22 @@ var errnoNames = map[syscall.Errno]string{
 	syscall.ENOBUFS: "ENOBUFS", syscall.ENOMEM: "ENOMEM",
 }
 
+// errnoName is this system's name for e: Winsock's numbers on Windows, the
+// BSD numbers on macOS and FreeBSD (neterr's tables), else "errno N".
 func errnoName(e syscall.Errno) string {
+	if n := neterr.NameOf(e); n != "" {
+		return n
+	}
 	if n, ok := errnoNames[e]; ok {
 		return n
 	}
 	return "errno " + itoa(int(e))
+}
+
+// portableErrno is the POSIX name e stands for on this system ("" for none).
+func portableErrno(e syscall.Errno) string {
+	if e == 0 {
+		return ""
+	}
+	return evidence.PortableErrno(errnoName(e))
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/neterr"
@@ -374,7 +373,7 @@ func (e *netEngine) hold(conn net.Conn, src int, opened int64, in []byte) {
 				code = 1006
 			}
 			_, errno, _ := neterr.Classify(err)
-			ended(code, errno == syscall.ECONNRESET)
+			ended(code, portableErrno(errno) == "ECONNRESET")
 			return
 		}
 	}

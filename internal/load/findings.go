@@ -25,7 +25,7 @@ func (r *run) diagnose(f Failure, errno syscall.Errno) {
 // baseEvidence is the evidence of a failed connect as check would gather it.
 func (r *run) baseEvidence(f Failure, errno syscall.Errno) verdict.Evidence {
 	dst := r.cfg.Dst
-	res := neterr.Result{Addr: dst, Kind: neterr.KindOf(errno), Op: string(f.Phase), Errno: errno}
+	res := neterr.Result{Addr: dst, Kind: neterr.KindOf(errno), Op: string(f.Phase), Errno: errno, ErrnoName: neterr.NameOf(errno)}
 	ev := verdict.Evidence{Target: r.cfg.Target, Source: f.Source, SourceLocal: true,
 		DNS:   verdict.DNS{Literal: true, Addresses: []netip.Addr{dst.Addr()}},
 		Addrs: []verdict.AddrEvidence{{Addr: dst, Connect: res, Timeout: r.cfg.Timeout}}}

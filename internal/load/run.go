@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -273,10 +274,9 @@ func (r *run) fail(f failure, src int, now int64, text string) {
 	if first {
 		fl := &Failure{Cause: c, Phase: f.phase, Text: text, At: time.Duration(now), Open: r.open.Load() + r.inflight.Load(), Attempt: r.attempted.Load(), Established: r.established.Load()}
 		if f.errno != 0 {
+			// The system's name and words for the error, not Go's "dial tcp4 …: connectex: …".
 			fl.Errno = errnoName(f.errno)
-			if fl.Text == "" {
-				fl.Text = f.errno.Error()
-			}
+			fl.Text = fl.Errno + " (" + strings.TrimSuffix(f.errno.Error(), ".") + ")"
 		}
 		if src >= 0 {
 			fl.Source = r.srcs[src].addr

@@ -13,6 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrQueue: Connect reads the socket error queue (Result.ICMP), and TTL works.
+const ErrQueue = true
+
 // maxErrQueue bounds the drain loop; one failed connect queues one entry.
 const maxErrQueue = 16
 

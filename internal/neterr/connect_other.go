@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// ErrQueue: there is no socket error queue here (Result.ICMP stays nil), and no TTL.
+const ErrQueue = false
+
 // CanSetMSS: Dialer.MSS works on this system.
 const CanSetMSS = false
 

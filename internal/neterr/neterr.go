@@ -47,32 +47,6 @@ type Dialer struct {
 	MSS int
 }
 
-var errnoKinds = map[syscall.Errno]Kind{
-	syscall.ECONNREFUSED:  Refused,
-	syscall.ETIMEDOUT:     Timeout,
-	syscall.EHOSTUNREACH:  HostUnreachable,
-	syscall.ENETUNREACH:   NetUnreachable,
-	syscall.EADDRNOTAVAIL: AddrNotAvailable,
-	syscall.EADDRINUSE:    AddrInUse,
-	syscall.EMFILE:        TooManyFiles,
-	syscall.ENFILE:        TooManyFiles,
-	syscall.EACCES:        PermissionDenied,
-	syscall.EPERM:         PermissionDenied,
-	syscall.ECONNRESET:    Reset,
-	syscall.EINVAL:        InvalidArgument,
-}
-
-// KindOf maps an errno to a Kind (Other when unmapped, OK for 0).
-func KindOf(errno syscall.Errno) Kind {
-	if errno == 0 {
-		return OK
-	}
-	if k, ok := errnoKinds[errno]; ok {
-		return k
-	}
-	return Other
-}
-
 // Classify sorts an error from a dial. op is the failing system call
 // ("socket", "bind", "connect", ...) when the error names one, else "".
 func Classify(err error) (kind Kind, errno syscall.Errno, op string) {
@@ -81,7 +55,7 @@ func Classify(err error) (kind Kind, errno syscall.Errno, op string) {
 	}
 	var se *os.SyscallError
 	if errors.As(err, &se) {
-		op = se.Syscall
+		op = portableOp(se.Syscall)
 	}
 	if errors.As(err, &errno) && errno != 0 {
 		return KindOf(errno), errno, op
@@ -102,6 +76,15 @@ func Classify(err error) (kind Kind, errno syscall.Errno, op string) {
 		return Timeout, 0, op
 	}
 	return Other, 0, op
+}
+
+// portableOp names a system call as the rules know it: Windows connects
+// with ConnectEx, and Go names the step "connectex".
+func portableOp(call string) string {
+	if call == "connectex" {
+		return "connect"
+	}
+	return call
 }
 
 // network picks the dial network so a v4 destination never goes out a v6 socket.
@@ -145,6 +128,7 @@ func (d Dialer) check(addr netip.AddrPort) (op string, err error) {
 func finish(res *Result, err error, socketMade bool) {
 	res.Err = err
 	res.Kind, res.Errno, res.Op = Classify(err)
+	res.ErrnoName = NameOf(res.Errno)
 	if res.Op == "" && socketMade && (res.Kind == Timeout || res.Kind == Canceled) {
 		// Go reports the deadline without a syscall name; bind is synchronous,
 		// so the wait was in connect.

@@ -40,6 +40,11 @@ func TestParse(t *testing.T) {
 		{"ws://[fe80::1%25eth0]:80/", "ws", "fe80::1%eth0", 80, "/", WebSocket, false, "ws://[fe80::1%25eth0]:80/"},
 		{"tcp://[fe80::1%eth0]:80", "tcp", "fe80::1%eth0", 80, "", TCP, false, "tcp://[fe80::1%25eth0]:80"},
 		{"h:65535", "tcp", "h", 65535, "", TCP, false, "h:65535"},
+		// An internationalised name is looked up in punycode.
+		{"bücher.example:80", "tcp", "xn--bcher-kva.example", 80, "", TCP, false, "xn--bcher-kva.example:80"},
+		{"ws://例え.テスト:8282/chat", "ws", "xn--r8jz45g.xn--zckzah", 8282, "/chat", WebSocket, false, "ws://xn--r8jz45g.xn--zckzah:8282/chat"},
+		// A number in a label other than the last is a host name.
+		{"10.example:80", "tcp", "10.example", 80, "", TCP, false, "10.example:80"},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.in)
@@ -88,6 +93,15 @@ func TestParseErrors(t *testing.T) {
 		{"text://h:1/path", "take no path"},
 		{strings.Repeat("a", 64) + ".com:80", "not a valid host name"},
 		{strings.Repeat("a.", 130) + "com:80", "longer than 253"},
+		// Meant as IPv4 addresses, not host names for DNS.
+		{"256.1.1.1:80", "256 is above 255"},
+		{"10.99.2:8080", "it has 3 numbers, an IPv4 address has four (some programs read it as 10.99.0.2)"},
+		{"0x0a.0x63.0.2:8080", "0x0a is hexadecimal or octal (some programs read it as 10.99.0.2)"},
+		{"010.0.0.1:80", "010 is hexadecimal or octal (some programs read it as 8.0.0.1)"},
+		{"1.2.3.4.5:80", "it has 5 numbers"},
+		{"example.123:80", "not an IPv4 address"},
+		{"1.2.x.4:80", "not an IPv4 address"},
+		{"4294967296:80", "not an IPv4 address"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.in)

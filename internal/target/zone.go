@@ -28,5 +28,7 @@ func CheckZone(t Target) error {
 	if interfaceExists(a.Zone()) {
 		return nil
 	}
-	return &Error{Input: t.Raw, Reason: fmt.Sprintf("the zone %q names no interface of this machine (see ip -br link)", a.Zone())}
+	e := reason("platform.target.zone_unknown", "Zone", fmt.Sprintf("%q", a.Zone()))
+	e.Input = t.Raw
+	return e
 }

@@ -93,6 +93,8 @@ type FixArgs struct {
 	V6 bool
 	// Listening are the addresses the server listens on now ("127.0.0.1:8282").
 	Listening []string
+	// OS is the client's system (GOOS; "" is Linux), for fixes run on the client.
+	OS string
 }
 
 func (c CauseInfo) fix(a FixArgs) []i18n.Msg {
@@ -132,7 +134,7 @@ var causeCatalog = []CauseInfo{
 		return []i18n.Msg{i18n.M("cause.no_route.fix"), i18n.Cmd("ip route get %s", a.Addr)}
 	}},
 	{Cause: CausePrivateAddress, Outcome: OutcomeTimeout},
-	{Cause: CauseEphemeralPortsExhausted, Outcome: OutcomeAddrUnavailable, Fix: func(FixArgs) []i18n.Msg { return portsFix() }},
+	{Cause: CauseEphemeralPortsExhausted, Outcome: OutcomeAddrUnavailable, Fix: func(a FixArgs) []i18n.Msg { return portsFix(a.OS) }},
 	{Cause: CauseSourceAddressInvalid, Outcome: OutcomeAddrUnavailable, Fix: func(FixArgs) []i18n.Msg {
 		return []i18n.Msg{i18n.M("cause.source_address_invalid.fix"), i18n.Cmd("ip -br addr")}
 	}},
@@ -265,7 +267,29 @@ var (
 	recommendedPortRangeValue = fmt.Sprintf("%d %d", recommendedPortRange.Lo, recommendedPortRange.Hi) // sysctl syntax
 )
 
-func portsFix() []i18n.Msg {
+// portsFix widens the range where the client's system keeps it: sysctl on
+// Linux, the BSD sysctls on macOS and FreeBSD, netsh on Windows.
+func portsFix(goos string) []i18n.Msg {
+	switch goos {
+	case "darwin", "freebsd":
+		return []i18n.Msg{
+			i18n.M("platform.fix.ports.bsd"),
+			i18n.Cmd("sysctl -w net.inet.ip.portrange.first=%d net.inet.ip.portrange.last=%d", recommendedPortRange.Lo, 65535),
+			i18n.M("platform.fix.ports.bsd_msl"),
+			i18n.Cmd("sysctl -w net.inet.tcp.msl=%d", 5000),
+			i18n.M("platform.fix.ports.bsd_persist"),
+			i18n.M("fix.ports.spread"),
+		}
+	case "windows":
+		return []i18n.Msg{
+			i18n.M("platform.fix.ports.windows"),
+			i18n.Cmd("netsh int ipv4 set dynamicport tcp start=%d num=%d", recommendedPortRange.Lo, 65536-recommendedPortRange.Lo),
+			i18n.Cmd("netsh int ipv6 set dynamicport tcp start=%d num=%d", recommendedPortRange.Lo, 65536-recommendedPortRange.Lo),
+			i18n.M("platform.fix.ports.windows_check"),
+			i18n.Cmd("netstat -ano -p tcp"),
+			i18n.M("fix.ports.spread"),
+		}
+	}
 	return []i18n.Msg{
 		i18n.M("fix.ports.range"),
 		i18n.Cmd(`sysctl -w net.ipv4.ip_local_port_range="%s"`, recommendedPortRangeValue),

@@ -3,7 +3,6 @@ package verdict
 import (
 	"fmt"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/evidence"
@@ -61,7 +60,7 @@ func connectLine(a AddrEvidence) i18n.Msg {
 		errText = c.Err.Error()
 	}
 	if c.Errno != 0 {
-		return i18n.M("ev.connect.errno", "Addr", addr, "Op", c.Op, "Errno", errnoName(c.Errno), "Text", c.Errno.Error(), "Dur", Dur(c.Duration))
+		return i18n.M("ev.connect.errno", "Addr", addr, "Op", c.Op, "Errno", c.Name(), "Text", c.Errno.Error(), "Dur", Dur(c.Duration))
 	}
 	return i18n.M("ev.connect.error", "Addr", addr, "Err", errText, "Dur", Dur(c.Duration))
 }
@@ -122,20 +121,6 @@ func Dur(d time.Duration) string {
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1f s", d.Seconds())
-}
-
-func errnoName(e syscall.Errno) string {
-	if n, ok := errnoNames[e]; ok {
-		return n
-	}
-	return fmt.Sprintf("errno %d", int(e))
-}
-
-var errnoNames = map[syscall.Errno]string{
-	syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ETIMEDOUT: "ETIMEDOUT", syscall.EHOSTUNREACH: "EHOSTUNREACH",
-	syscall.ENETUNREACH: "ENETUNREACH", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.EADDRINUSE: "EADDRINUSE",
-	syscall.EMFILE: "EMFILE", syscall.ENFILE: "ENFILE", syscall.EACCES: "EACCES", syscall.EPERM: "EPERM",
-	syscall.ECONNRESET: "ECONNRESET", syscall.EINVAL: "EINVAL",
 }
 
 // icmpLine shows the ICMP error the kernel kept for the connect.

@@ -48,7 +48,23 @@ func addrOrUnknown(s string, ok bool) any {
 }
 
 // show escapes server bytes for one evidence line.
-func show(b []byte, total int) string { return Show(b, total, 160) }
+func show(b []byte, total int) i18n.Msg { return ShowMsg(b, total, 160) }
+
+// ShowMsg is Show as a message: the size is counted in the reader's
+// language ("179 bytes", "179 بايتًا", "179 字节").
+func ShowMsg(b []byte, total, max int) i18n.Msg {
+	if len(b) == 0 {
+		return i18n.M("platform.shown.all", "Bytes", "")
+	}
+	if d, ok := evidence.DescribeTLS(b); ok {
+		return i18n.M("platform.shown.tls", "What", d, "Size", i18n.Plural("platform.count.bytes", total))
+	}
+	s := escape.Bytes(b, max)
+	if strings.HasSuffix(s, "…") || total > len(b) {
+		return i18n.M("platform.shown.cut", "Bytes", s, "Size", i18n.Plural("platform.count.bytes", total))
+	}
+	return i18n.M("platform.shown.all", "Bytes", s)
+}
 
 // Show describes bytes from a server for people: TLS records by what they are
 // (a binary ClientHello means nothing escaped), everything else escaped, at

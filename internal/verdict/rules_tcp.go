@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/conndiag/conndiag/internal/evidence"
 	"github.com/conndiag/conndiag/internal/i18n"
@@ -55,7 +54,7 @@ func (x tcp) sourceFamilyMismatch() bool {
 // bindInUse: binding a --source address to port 0 reserves the port
 // exclusively, so exhaustion shows up at bind.
 func (x tcp) bindInUse() bool {
-	return x.a.Connect.Op == "bind" && x.a.Connect.Errno == syscall.EADDRINUSE
+	return x.a.Connect.Op == "bind" && x.a.Connect.ErrnoIs("EADDRINUSE")
 }
 
 func (x tcp) noLocalPort() bool { return x.kind() == evidence.AddrNotAvailable || x.bindInUse() }
@@ -66,7 +65,7 @@ func (x tcp) noLocalPort() bool { return x.kind() == evidence.AddrNotAvailable |
 // VPN) means the network is meant to be reachable.
 func (x tcp) privateApplies() bool {
 	a := x.a
-	if AddrClass(a.Addr.Addr()) == "" || a.Local {
+	if AddrClass(a.Addr.Addr()) == "" || a.Local || x.ev.Unchecked(evidence.UncheckedRoute) {
 		return false
 	}
 	return a.Route == nil || a.Route.Default || a.Route.Type == "none"
@@ -141,6 +140,20 @@ var privateLow = Rule[tcp]{ID: "tcp.private_possible", Cause: CausePrivateAddres
 	},
 	Make: privateDraft}
 
+// privateUnchecked: where the routing table cannot be read (macOS,
+// Windows), an internal address that never answered stays a possibility,
+// said with what could not be checked, never a verdict.
+var privateUnchecked = Rule[tcp]{ID: "tcp.private_unchecked", Cause: CausePrivateAddress, Conf: Low,
+	When: func(x tcp) bool {
+		return x.ev.Unchecked(evidence.UncheckedRoute) && AddrClass(x.a.Addr.Addr()) != "" && !x.a.Alive()
+	},
+	Make: func(x tcp) Draft {
+		addr := x.a.Addr.Addr().String()
+		return Draft{Args: []any{"Addr", addr}, Lines: []i18n.Msg{
+			i18n.M("ev.addrclass", "Addr", addr, "Class", i18n.M("class."+AddrClass(x.a.Addr.Addr()))),
+			i18n.M("platform.ev.route_unchecked", "Addr", addr)}}
+	}, Note: "the route was not read on this system"}
+
 var tcpRules = []Rule[tcp]{
 	{ID: "tcp.source_family", Cause: CauseSourceAddressInvalid, Conf: High, Outcome: OutcomeLocalError,
 		When: tcp.sourceFamilyMismatch, Make: sourceFamilyDraft},
@@ -154,6 +167,13 @@ var tcpRules = []Rule[tcp]{
 		}},
 	{ID: "tcp.ports_exhausted", Cause: CauseEphemeralPortsExhausted, Conf: High, Outcome: OutcomeAddrUnavailable,
 		When: tcp.noLocalPort, Make: portsDraft},
+	{ID: "tcp.ports_nobufs", Cause: CauseEphemeralPortsExhausted, Conf: Medium, Outcome: OutcomeAddrUnavailable,
+		When: func(x tcp) bool { return x.a.Connect.Name() == "WSAENOBUFS" },
+		Make: func(x tcp) Draft {
+			d := portsDraft(x)
+			d.Lines = append(d.Lines, i18n.M("platform.ev.nobufs"))
+			return d
+		}, Note: "Windows answers WSAENOBUFS (10055) when its dynamic ports are used up; it can also be memory, hence medium"},
 	tcpAcceptReset, tcpAcceptClose,
 	{ID: "tcp.ok", Cause: CauseOK, Conf: High,
 		When: func(x tcp) bool { return x.is(evidence.OK) },
@@ -162,7 +182,7 @@ var tcpRules = []Rule[tcp]{
 				Lines: append([]i18n.Msg{i18n.M("ev.connect.ok", "Addr", x.a.Addr.String(), "Dur", Dur(x.a.Connect.Duration))}, acceptLines(x.a)...)}
 		}},
 	{ID: "tcp.fd_system", Cause: CauseFDExhausted, Conf: High,
-		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) && x.a.Connect.Errno == syscall.ENFILE },
+		When: func(x tcp) bool { return x.is(evidence.TooManyFiles) && x.a.Connect.ErrnoIs("ENFILE") },
 		Make: func(x tcp) Draft {
 			return Draft{Lines: []i18n.Msg{connectLine(x.a)},
 				Fix: []i18n.Msg{i18n.M("cause.fd_exhausted.fix"), i18n.Cmd("sysctl fs.file-nr fs.file-max")}}
@@ -351,7 +371,7 @@ var tcpRules = []Rule[tcp]{
 		Also: []Rule[tcp]{{ID: "tcp.silent.all_filtered", Cause: CauseFiltered, Conf: Low, When: always[tcp],
 			Make: func(x tcp) Draft {
 				return Draft{Args: []any{"Port", x.port()}, Lines: []i18n.Msg{i18n.M("ev.all_filtered")}, Fix: openPortFix(x.port(), x.v6())}
-			}}, clientUnchecked},
+			}}, privateUnchecked, clientUnchecked},
 		Note: "no other port answered either"},
 
 	// Unreachable without an ICMP error or a refusing route.
@@ -360,7 +380,7 @@ var tcpRules = []Rule[tcp]{
 	{ID: "tcp.eacces", Cause: CauseClientFirewall, Conf: Medium,
 		When: func(x tcp) bool { return x.is(evidence.PermissionDenied) },
 		Make: func(x tcp) Draft {
-			lines := append([]i18n.Msg{connectLine(x.a), i18n.M("rejects.ev.eacces", "Errno", errnoName(x.a.Connect.Errno))}, outReadLines(x)...)
+			lines := append([]i18n.Msg{connectLine(x.a), i18n.M("rejects.ev.eacces", "Errno", x.a.Connect.Name())}, outReadLines(x)...)
 			fix := localRulesFix(i18n.M("fix.local_firewall"), "OUTPUT", x.v6())
 			if x.outgoingNeedRoot() {
 				fix = append([]i18n.Msg{i18n.M("rejects.fix.out.as_root")}, fix...)
@@ -373,7 +393,8 @@ var tcpRules = []Rule[tcp]{
 		When: func(x tcp) bool { return x.is(unreachableKinds...) },
 		Make: func(x tcp) Draft {
 			return Draft{Args: []any{"Addr", x.a.Addr.Addr().String()}, Lines: append([]i18n.Msg{connectLine(x.a)}, routeLines(x.a)...)}
-		}},
+		},
+		Also: []Rule[tcp]{privateUnchecked}},
 	{ID: "tcp.unknown", Cause: CauseUnknown, Conf: Low, Outcome: OutcomeLocalError, When: always[tcp],
 		Make: func(x tcp) Draft { return Draft{Lines: append([]i18n.Msg{connectLine(x.a)}, routeLines(x.a)...)} }},
 }
@@ -436,7 +457,17 @@ func sourceFamilyDraft(x tcp) Draft {
 
 func portsDraft(x tcp) Draft {
 	d := Draft{Args: []any{"Dst", x.a.Addr.String()}, Lines: []i18n.Msg{connectLine(x.a)}}
-	if u := x.a.Usage; u != nil {
+	u := x.a.Usage
+	if u != nil {
+		d.FixArgs.OS = u.OS
+	}
+	switch {
+	case u != nil && u.NoSockets:
+		// macOS, FreeBSD, Windows: the range is read, the socket table is not.
+		d.Lines = append(d.Lines,
+			i18n.M("platform.ev.ports.range", "Lo", u.Range.Lo, "Hi", u.Range.Hi, "N", u.Range.Size(), "Setting", rangeSetting(u.OS)),
+			i18n.M("platform.ev.ports.nosockets", "Dst", x.a.Addr.String()))
+	case u != nil:
 		d.Lines = append(d.Lines,
 			i18n.M("ev.ports.range", "Lo", u.Range.Lo, "Hi", u.Range.Hi, "N", u.Range.Size()),
 			i18n.M("ev.ports.todest", "N", u.ToDest, "TW", u.TimeWaitToDest, "Dst", x.a.Addr.String()),
@@ -445,6 +476,17 @@ func portsDraft(x tcp) Draft {
 		)
 	}
 	return d
+}
+
+// rangeSetting names where a system keeps its local port range.
+func rangeSetting(goos string) string {
+	switch goos {
+	case "darwin", "freebsd":
+		return "net.inet.ip.portrange.first/last"
+	case "windows":
+		return "netsh int ipv4 show dynamicport tcp"
+	}
+	return "net.ipv4.ip_local_port_range"
 }
 
 func twReuseLine(v int) i18n.Msg {
