@@ -581,6 +581,26 @@ func (r proto) closesUnread() bool {
 	return idle
 }
 
+// forwarderCloses: the connections are closed unread the way a forwarder
+// whose backend is down closes them: the one that sent nothing with a FIN
+// (an RST comes only for what it did not read), or the listener is a known
+// forwarder. A server that resets every connection at once resets that one
+// too, and is reset_by_peer.
+func (r proto) forwarderCloses() bool {
+	if !r.closesUnread() {
+		return false
+	}
+	if _, ok := r.forwarder(); ok {
+		return true
+	}
+	for _, t := range r.p.Tries {
+		if t.Kind == evidence.TryIdle && t.DialErr == nil && t.Reply == evidence.ReplyClosed {
+			return true
+		}
+	}
+	return false
+}
+
 // forwarder is the listening process that is a known forwarder, if any.
 func (r proto) forwarder() (evidence.Owner, bool) {
 	for _, o := range r.p.Holders {
@@ -682,7 +702,7 @@ func closedUnreadRules(stage string) []Rule[proto] {
 				}
 				return Medium
 			},
-			When: proto.closesUnread,
+			When: proto.forwarderCloses,
 			Make: func(r proto) Draft {
 				d := Draft{Lines: r.unreadLines()}
 				if o, ok := r.forwarder(); ok {
