@@ -122,20 +122,17 @@ func wsServers(t *testing.T) (ns *testbed.NS, env []string, node bool) {
 	ns.Start(t, py, app, "19001")
 	ns.Start(t, py, app, "19002", "-", "http://127.0.0.1:19002")
 	ns.Start(t, py, app, "19003", "https://app.example")
-	conf := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
+	if err := os.Mkdir(filepath.Join(dir, "www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	certs := probetest.NewCerts(t)
+	writePEM(t, filepath.Join(dir, "cert.pem"), "CERTIFICATE", certs.Good.Certificate[0])
+	key, err := x509.MarshalECPrivateKey(certs.Good.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "key.pem"), "EC PRIVATE KEY", key)
+	ns.Nginx(t, dir, fmt.Sprintf(`  server {
     listen 127.0.0.1:18080;
     root %[1]s/www;
     location /good/ {
@@ -166,23 +163,7 @@ http {
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection "upgrade";
     }
-  }
-}
-`, dir)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "www"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	certs := probetest.NewCerts(t)
-	writePEM(t, filepath.Join(dir, "cert.pem"), "CERTIFICATE", certs.Good.Certificate[0])
-	key, err := x509.MarshalECPrivateKey(certs.Good.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "key.pem"), "EC PRIVATE KEY", key)
-	ns.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+  }`, dir))
 	ns.Start(t, "socat", "TCP-LISTEN:17000,bind=127.0.0.1,fork,reuseaddr", "TCP:127.0.0.1:17001")
 	ns.Start(t, "redis-server", "--port", "16390", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
 	for _, port := range ports {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,21 +190,7 @@ func TestLoadIdleTimeoutBehindNginx(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "nginx")
 	_, ns, _ := loadNS(t, "40000 49999")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
+	ns.Nginx(t, "", `  server {
     listen 127.0.0.1:8080;
     location / {
       proxy_pass http://127.0.0.1:8282;
@@ -214,14 +199,7 @@ http {
       proxy_set_header Connection "upgrade";
       proxy_read_timeout 3s;
     }
-  }
-}
-`, dir)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	ns.WaitListening(t, "tcp", 8080, 10*time.Second)
+  }`, 8080)
 	// 20 connections opened over about 2 s, so that dying at one age is not dying at one moment.
 	r, code := runLoad(t, ns, "ws://127.0.0.1:8080/", "--hold", "20", "--rate", "10", "--duration", "8s")
 	if code != 1 || r.Verdict.Cause != "idle_timeout" {

@@ -427,21 +427,7 @@ func TestPageIdleTimeoutBehindNginx(t *testing.T) {
 	testbed.RequireTool(t, "nginx")
 	n := testbed.Pair(t)
 	pageListen(t, n, []int{8080, 8282}, "--page-hold", "30s", "http://0.0.0.0:8080", "websocket://0.0.0.0:8282")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
+	n.Server.Nginx(t, "", `  server {
     listen 0.0.0.0:8090;
     location / {
       proxy_pass http://127.0.0.1:8282;
@@ -450,14 +436,7 @@ http {
       proxy_set_header Connection "upgrade";
       proxy_read_timeout 3s;
     }
-  }
-}
-`, dir)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Server.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	n.Server.WaitListening(t, "tcp", 8090, 10*time.Second)
+  }`, 8090)
 	b := startBrowser(t, n.Client)
 	typed := "ws://" + n.ServerIP.String() + ":8090/"
 	runPageCase(t, b, pageCase{name: "idle_timeout_nginx", page: "http://" + n.ServerIP.String() + ":8080/", typed: typed,

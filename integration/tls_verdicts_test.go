@@ -106,29 +106,7 @@ func (p *pki) leaf(t *testing.T, name string, client bool, names ...string) (cha
 // startNginx runs nginx in ns with the given server blocks and waits for port.
 func startNginx(t *testing.T, ns *testbed.NS, port int, servers string) {
 	t.Helper()
-	testbed.RequireTool(t, "nginx")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-%[2]s
-}
-`, dir, servers)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start(t, "nginx", "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	ns.WaitListening(t, "tcp", port, 10*time.Second)
+	ns.Nginx(t, "", servers, port)
 }
 
 // firstFix is the first fix line of the verdict finding.
