@@ -342,43 +342,56 @@ func (rs *Ruleset) Evaluate(p Packet) Result {
 		if b.c.Hook == "ingress" && b.c.Dev != "" && p.InIface != "" && b.c.Dev != p.InIface {
 			continue
 		}
-		res.Chains++
-		out, hit := w.walk(b.t, b.c, b.c, st, 0)
-		if out.kind == actNone || out.kind == actReturn {
-			// Fell off the end of the base chain: its policy decides.
-			if b.c.Policy == Drop {
-				res.Action = Drop
-				res.Decider = policyHit(b.t, b.c)
-				return res
-			}
-			continue
-		}
-		switch out.kind {
-		case actAccept:
-			res.Decider = hit
-		case actDNAT:
-			res.Redirect = &Redirect{Hit: *hit, Addr: out.addr, Port: out.port}
-			st.dnat = true
-			if out.port != 0 {
-				st.port = out.port
-			}
-			if out.addr.IsValid() && !isLocal(st.Local, out.addr) {
-				st.forwarded, st.dnatAddr = true, out.addr
+		if w.judgeBase(&res, b, st, func(a netip.Addr) {
+			if !isLocal(st.Local, a) {
+				st.forwarded, st.dnatAddr = true, a
 				res.Forwarded = true
 				if p.OutIface != nil {
-					st.outIface = p.OutIface(out.addr)
+					st.outIface = p.OutIface(a)
 				}
 			}
-		case actDrop, actReject, actQueue:
-			res.Action = map[actKind]Action{actDrop: Drop, actReject: Reject, actQueue: Queue}[out.kind]
-			res.Decider = hit
-			if out.kind == actReject {
-				res.Decider.RejectWith = out.rejectWith
-			}
+		}) {
 			return res
 		}
 	}
 	return res
+}
+
+// judgeBase walks base chain b and applies what it decides to res: true
+// when the packet's fate is sealed (a drop, reject or queue, or the policy
+// of a chain it fell off). dnatTo takes a DNAT's new address, which the
+// INPUT and OUTPUT walks treat apart.
+func (w *walker) judgeBase(res *Result, b baseRef, st *pstate, dnatTo func(netip.Addr)) bool {
+	res.Chains++
+	out, hit := w.walk(b.t, b.c, b.c, st, 0)
+	switch out.kind {
+	case actNone, actReturn:
+		// Fell off the end of the base chain: its policy decides.
+		if b.c.Policy == Drop {
+			res.Action = Drop
+			res.Decider = policyHit(b.t, b.c)
+			return true
+		}
+	case actAccept:
+		res.Decider = hit
+	case actDNAT:
+		res.Redirect = &Redirect{Hit: *hit, Addr: out.addr, Port: out.port}
+		st.dnat = true
+		if out.port != 0 {
+			st.port = out.port
+		}
+		if out.addr.IsValid() {
+			dnatTo(out.addr)
+		}
+	case actDrop, actReject, actQueue:
+		res.Action = map[actKind]Action{actDrop: Drop, actReject: Reject, actQueue: Queue}[out.kind]
+		res.Decider = hit
+		if out.kind == actReject {
+			res.Decider.RejectWith = out.rejectWith
+		}
+		return true
+	}
+	return false
 }
 
 func isLocal(local []netip.Addr, a netip.Addr) bool {

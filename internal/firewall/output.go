@@ -93,34 +93,7 @@ func (rs *Ruleset) EvaluateOutput(c Conn) Result {
 	})
 	w := &walker{res: &res}
 	for _, b := range bases {
-		res.Chains++
-		out, hit := w.walk(b.t, b.c, b.c, st, 0)
-		if out.kind == actNone || out.kind == actReturn {
-			if b.c.Policy == Drop {
-				res.Action = Drop
-				res.Decider = policyHit(b.t, b.c)
-				return res
-			}
-			continue
-		}
-		switch out.kind {
-		case actAccept:
-			res.Decider = hit
-		case actDNAT:
-			res.Redirect = &Redirect{Hit: *hit, Addr: out.addr, Port: out.port}
-			st.dnat = true
-			if out.port != 0 {
-				st.port = out.port
-			}
-			if out.addr.IsValid() {
-				st.dnatAddr = out.addr
-			}
-		case actDrop, actReject, actQueue:
-			res.Action = map[actKind]Action{actDrop: Drop, actReject: Reject, actQueue: Queue}[out.kind]
-			res.Decider = hit
-			if out.kind == actReject {
-				res.Decider.RejectWith = out.rejectWith
-			}
+		if w.judgeBase(&res, b, st, func(a netip.Addr) { st.dnatAddr = a }) {
 			return res
 		}
 	}
