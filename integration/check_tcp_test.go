@@ -134,6 +134,21 @@ func TestCheckHostUnreachableFromRouter(t *testing.T) {
 	}
 }
 
+// chainRejecting is a client–router–server chain whose server listens on
+// 203.0.113.2:8282 and whose server (or router) REJECTs that port
+// --reject-with with, and the address the ICMP comes from.
+func chainRejecting(t *testing.T, onRouter bool, with string) (*testbed.ChainNet, string) {
+	t.Helper()
+	n := testbed.Chain(t)
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:8282"))
+	if onRouter {
+		n.Router.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", with)
+		return n, "198.51.100.1"
+	}
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", with)
+	return n, "203.0.113.2"
+}
+
 func TestCheckFirewallReject(t *testing.T) {
 	testbed.RequireRoot(t)
 	testbed.RequireTool(t, "iptables")
@@ -151,15 +166,7 @@ func TestCheckFirewallReject(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n := testbed.Chain(t)
-			n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:8282"))
-			from := "203.0.113.2"
-			if c.onRouter {
-				n.Router.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", c.with)
-				from = "198.51.100.1"
-			} else {
-				n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", c.with)
-			}
+			n, from := chainRejecting(t, c.onRouter, c.with)
 			r := expect(t, n.Client, c.outcome, "firewall_reject", append([]string{"203.0.113.2:8282"}, icmpArgs...)...)
 			if r.Verdict.Confidence != "high" || !hasEvidence(r, c.icmp) || !hasEvidence(r, "from "+from) {
 				t.Errorf("want the ICMP %s from %s as high-confidence evidence: %s", c.icmp, from, dump(r))

@@ -75,14 +75,10 @@ func TestRejectUnreachablePerPort(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// A fresh topology per case: each REJECT draws on the sender's
 			// ICMP rate limit toward this client.
-			n := testbed.Chain(t)
-			n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:8282"))
-			from, first := "203.0.113.2", "On the server, open TCP port 8282 in the firewall it uses (one of):"
+			n, from := chainRejecting(t, c.onRouter, c.with)
+			first := "On the server, open TCP port 8282 in the firewall it uses (one of):"
 			if c.onRouter {
-				n.Router.Iptables(t, "-A", "FORWARD", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", c.with)
-				from, first = "198.51.100.1", "The firewall at 198.51.100.1 rejects port 8282: allow it there (for a cloud, in the security group or network ACL)."
-			} else {
-				n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "REJECT", "--reject-with", c.with)
+				first = "The firewall at 198.51.100.1 rejects port 8282: allow it there (for a cloud, in the security group or network ACL)."
 			}
 			r := expect(t, n.Client, c.outcome, "firewall_reject", "203.0.113.2:8282", "--probe-ports", "22,80")
 			if r.Verdict.Confidence != "high" || !hasEvidence(r, c.icmp) || !hasEvidence(r, "from "+from) {
