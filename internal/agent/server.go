@@ -162,9 +162,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done <- outcome{rep, err}
 	}()
 	var out outcome
+	ended := false
 	select {
 	case <-started:
 	case out = <-done:
+		ended = true
+	}
+	select {
+	case <-started:
+	default:
 		// It ended before it watched: it could not.
 		code, msg := evidence.AgentCannotWatch, "the watch could not run"
 		if out.err != nil {
@@ -183,7 +189,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	out = <-done
+	if !ended { // (a watch that started and ended at once is already here)
+		out = <-done
+	}
 	if out.err != nil {
 		writeLine(w, Line{State: "error", Error: evidence.AgentCannotWatch, Message: out.err.Error()})
 		if h.cfg.Log != nil {
