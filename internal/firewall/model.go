@@ -304,13 +304,14 @@ type baseRef struct {
 	seq int
 }
 
-// Evaluate walks the rule set for p, as the kernel would for its first SYN.
-func (rs *Ruleset) Evaluate(p Packet) Result {
-	res := Result{Family: p.Family, Port: p.Port, Action: Accept}
-	st := &pstate{Packet: p, port: p.Port, ct: ctNew}
+// baseChains is the base chains of the tables that apply to family f whose
+// hook is one of stages, in the order the kernel runs them (stage, then
+// priority, then rule-set order). A nat chain counts only on natHook, since
+// source NAT cannot stop the SYN; keep, when set, passes over the others.
+func (rs *Ruleset) baseChains(f Family, stages map[string]int, natHook string, keep func(*Chain) bool) []baseRef {
 	var bases []baseRef
 	for _, t := range rs.Tables {
-		if !appliesTo(t.Family, p.Family) {
+		if !appliesTo(t.Family, f) {
 			continue
 		}
 		for _, name := range t.order {
@@ -318,22 +319,30 @@ func (rs *Ruleset) Evaluate(p Packet) Result {
 			if !c.Base {
 				continue
 			}
-			if _, ok := stageOrder[c.Hook]; !ok {
+			if _, ok := stages[c.Hook]; !ok {
 				continue
 			}
-			if c.Type == "nat" && c.Hook != "prerouting" {
-				continue // source NAT cannot stop the SYN
+			if c.Type == "nat" && c.Hook != natHook || keep != nil && !keep(c) {
+				continue
 			}
 			bases = append(bases, baseRef{t, c, len(bases)})
 		}
 	}
 	sort.SliceStable(bases, func(i, j int) bool {
 		a, b := bases[i].c, bases[j].c
-		if sa, sb := stageOrder[a.Hook], stageOrder[b.Hook]; sa != sb {
+		if sa, sb := stages[a.Hook], stages[b.Hook]; sa != sb {
 			return sa < sb
 		}
 		return a.Prio < b.Prio
 	})
+	return bases
+}
+
+// Evaluate walks the rule set for p, as the kernel would for its first SYN.
+func (rs *Ruleset) Evaluate(p Packet) Result {
+	res := Result{Family: p.Family, Port: p.Port, Action: Accept}
+	st := &pstate{Packet: p, port: p.Port, ct: ctNew}
+	bases := rs.baseChains(p.Family, stageOrder, "prerouting", nil)
 	w := &walker{res: &res}
 	for _, b := range bases {
 		if b.c.Hook == "forward" && !st.forwarded || b.c.Hook == "input" && st.forwarded {

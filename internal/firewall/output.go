@@ -62,34 +62,8 @@ func (rs *Ruleset) EvaluateOutput(c Conn) Result {
 		c.SrcPorts = defaultEphemeral
 	}
 	st := &pstate{Packet: Packet{Family: c.Family, Port: c.Port, Local: c.Local}, out: true, conn: c, port: c.Port, ct: ctNew}
-	var bases []baseRef
-	for _, t := range rs.Tables {
-		if !appliesTo(t.Family, c.Family) {
-			continue
-		}
-		for _, name := range t.order {
-			ch := t.Chains[name]
-			if !ch.Base {
-				continue
-			}
-			if _, ok := outStage[ch.Hook]; !ok {
-				continue
-			}
-			if ch.Type == "nat" && ch.Hook != "output" {
-				continue // source NAT cannot stop the SYN
-			}
-			if ch.Hook == "egress" && ch.Dev != "" && c.OutIface != "" && ch.Dev != c.OutIface {
-				continue
-			}
-			bases = append(bases, baseRef{t, ch, len(bases)})
-		}
-	}
-	sort.SliceStable(bases, func(i, j int) bool {
-		a, b := bases[i].c, bases[j].c
-		if sa, sb := outStage[a.Hook], outStage[b.Hook]; sa != sb {
-			return sa < sb
-		}
-		return a.Prio < b.Prio
+	bases := rs.baseChains(c.Family, outStage, "output", func(ch *Chain) bool {
+		return ch.Hook != "egress" || ch.Dev == "" || c.OutIface == "" || ch.Dev == c.OutIface
 	})
 	w := &walker{res: &res}
 	for _, b := range bases {
