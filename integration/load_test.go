@@ -227,17 +227,20 @@ func TestLoadInterruptClosesEverything(t *testing.T) {
 	testbed.RequireTool(t, "ss")
 	_, ns, srv := loadNS(t, "40000 49999")
 	p := ns.Start(t, bin, "load", "--json", "ws://127.0.0.1:8282/", "--hold", "200", "--duration", "0")
-	established := func() int {
-		out := ns.Run(t, "ss", "-Htn", "state", "established", "( dport = :8282 )")
-		return strings.Count(out, "\n")
+	// A connection is held once the load has read the server's 101: the
+	// kernel's ESTABLISHED comes a handshake earlier (the SIGINT used to land
+	// while 60 of 200 upgrades were still in flight).
+	upgraded := func() int {
+		return countUpgraded(ns.Run(t, "ss", "-Htni", "state", "established", "( dport = :8282 )"))
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for established() < 200 {
+	for upgraded() < 200 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the load did not open 200 connections: %d open\nstderr: %s", established(), p.Stderr())
+			t.Fatalf("the load did not upgrade 200 connections: %d upgraded\nstderr: %s", upgraded(), p.Stderr())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	time.Sleep(300 * time.Millisecond) // from reading the 101 to counting it
 	if err := syscall.Kill(p.Pid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +280,24 @@ func TestLoadInterruptClosesEverything(t *testing.T) {
 	if n := strings.Count(srv.Stderr(), "1001"); n < 200 {
 		t.Errorf("the server saw %d close frames with 1001, want 200:\n%s", n, tailLines(srv.Stderr(), 5))
 	}
+}
+
+// countUpgraded counts the sockets in `ss -Htni` output that received bytes
+// and have none left unread: the client read the server's answer.
+func countUpgraded(ss string) int {
+	n := 0
+	lines := strings.Split(ss, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		head := strings.Fields(lines[i])
+		if len(head) < 4 || strings.HasPrefix(lines[i], "\t") || head[0] != "0" {
+			continue
+		}
+		if info := lines[i+1]; strings.HasPrefix(info, "\t") && strings.Contains(info, "bytes_received:") &&
+			!strings.Contains(info, "bytes_received:0 ") {
+			n++
+		}
+	}
+	return n
 }
 
 // A target that is not loopback or private is refused without --yes.
