@@ -18,9 +18,11 @@ import (
 // init opens the executable, which starts the poller: epoll and eventfd), so
 // the process dies before conndiag's main runs; that is the runtime's limit and
 // is accepted only in that exact form. The target port drops its SYNs while
-// the host answers, so the target's SYN rounds are all pending at once: the
-// lowest limits that start run out of sockets whatever the machine's load,
-// and the others say filtered.
+// the host answers. conndiag makes the target's socket before the probe
+// ports' (the probes' RSTs come back within their connect, so without that
+// order a busy machine ran them one after another and never ran out): the
+// lowest limits that start leave the probe ports without a socket whatever
+// the machine's load, and the others say filtered.
 func TestCheckDescriptorLimit(t *testing.T) {
 	testbed.RequireRoot(t)
 	if _, err := exec.LookPath("bash"); err != nil {

@@ -63,24 +63,31 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	var sentMu sync.Mutex
 	sentAt := make([]time.Time, maxSYNs)
 	inFlight := map[int]bool{}
-	launch := func() {
+	launch := func() (made <-chan struct{}) {
 		pending++
 		ev.SYNs++
 		syn := ev.SYNs
 		inFlight[syn] = true
+		ch := make(chan struct{})
+		d := dialer
+		d.Made = func() { close(ch) }
 		go func() {
 			sentMu.Lock()
 			sentAt[syn-1] = time.Now()
 			sentMu.Unlock()
-			r, conn := dialer.Connect(runCtx, ap)
+			r, conn := d.Connect(runCtx, ap)
 			at := attempt{r: r, conn: conn, syn: syn}
 			if r.Kind == neterr.TooManyFiles {
 				at.lim = noFileNow()
 			}
 			mainCh <- at
 		}()
+		return ch
 	}
-	launch()
+	// The target's own socket is made before the probe ports': under a tight
+	// descriptor limit a probe port, not the target port, goes without one
+	// (and a probe that answers at once cannot take the target's turn).
+	<-launch()
 
 	probeCh := make(chan attempt, len(opt.ProbePorts))
 	// The other ports of the host: connected to once per host in a run of many targets (share.go).

@@ -27,6 +27,8 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	start := time.Now()
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	res := Result{Addr: addr}
+	ready := d.made()
+	defer ready()
 	if op, err := d.check(addr); err != nil {
 		res.Kind, res.Op, res.Err = InvalidArgument, op, err
 		return res, nil
@@ -53,6 +55,7 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 			}
 			dup, serr = prepare(int(fd), v6, d.TTL, d.MSS)
 		})
+		ready()
 		if err != nil {
 			return err
 		}

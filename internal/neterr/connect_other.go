@@ -24,6 +24,8 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	start := time.Now()
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	res := Result{Addr: addr}
+	ready := d.made()
+	defer ready()
 	if op, err := d.check(addr); err != nil {
 		res.Kind, res.Op, res.Err = InvalidArgument, op, err
 		return res, nil
@@ -40,6 +42,7 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	nd := d.netDialer()
 	nd.ControlContext = func(context.Context, string, string, syscall.RawConn) error {
 		made = true
+		ready()
 		return nil
 	}
 	conn, err := nd.DialContext(ctx, network(addr.Addr()), addr.String())

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/conndiag/conndiag/internal/evidence"
@@ -45,6 +46,20 @@ type Dialer struct {
 	// needed): the SYN announces it, so the peer sends no larger segment.
 	// 0 = system default.
 	MSS int
+	// Made, when set, is called once the socket exists and is ready to
+	// connect (its error-queue dup too), or when Connect returns without one:
+	// a caller that must hold its descriptors before other sockets are made
+	// waits for it, not for the answer.
+	Made func()
+}
+
+// made calls d.Made once.
+func (d Dialer) made() func() {
+	if d.Made == nil {
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(d.Made) }
 }
 
 // Classify sorts an error from a dial. op is the failing system call
