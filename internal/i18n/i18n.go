@@ -3,23 +3,21 @@
 package i18n
 
 import (
-	"embed"
 	"fmt"
-	"path"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 
-	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
 	"github.com/conndiag/conndiag/internal/escape"
 )
 
-//go:embed locales/*.toml
-var locales embed.FS
+// The catalog is compiled in: after editing locales/*.toml, run go generate
+// ./internal/i18n (a test fails while catalog_gen.go is stale).
+//
+//go:generate go run ./gen -dir locales -o catalog_gen.go
 
 // Msg is a text to be shown to a person: a catalog ID with its arguments,
 // or a shell command (Cmd), which is never translated.
@@ -61,30 +59,14 @@ func Plural(id string, n int, kv ...any) Msg {
 func (m Msg) IsCmd() bool { return m.Cmd != "" }
 
 var (
-	langsOnce sync.Once
-	langs     []string
-
 	bundlesMu sync.Mutex
 	bundles   = map[string]*goi18n.Bundle{}
 )
 
-// catalogFiles lists the catalog's files; a broken embed is a build error.
-func catalogFiles() []string {
-	entries, err := locales.ReadDir("locales")
-	if err != nil {
-		panic("i18n: embedded catalog is missing: " + err.Error())
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-// bundleFor parses the files of lang and of English, its fallback, once per
-// language. Parsing the whole catalog costs more than the rest of a
-// conndiag start (conndiag version), so only what is shown is parsed, and
-// only when the first text is rendered.
+// bundleFor builds the bundle of lang and of English, its fallback, once per
+// language, from the catalog compiled into catalog_gen.go (go generate turns
+// locales/*.toml into Go values: parsing the TOML at run time cost about
+// 20 ms, more than diagnosing a rejected port).
 func bundleFor(lang string) *goi18n.Bundle {
 	bundlesMu.Lock()
 	defer bundlesMu.Unlock()
@@ -92,43 +74,30 @@ func bundleFor(lang string) *goi18n.Bundle {
 		return b
 	}
 	b := goi18n.NewBundle(language.English)
-	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
-	for _, name := range catalogFiles() {
-		if l := fileLang(name); l != "en" && l != lang {
+	for _, l := range catalogLangs {
+		if l.lang != "en" && l.lang != lang {
 			continue
 		}
-		if _, err := b.LoadMessageFileFS(locales, path.Join("locales", name)); err != nil {
-			panic("i18n: embedded catalog is broken: " + err.Error())
+		ms := catalogOf(l.lang)
+		ps := make([]*goi18n.Message, len(ms))
+		for i := range ms {
+			ps[i] = &ms[i]
+		}
+		if err := b.AddMessages(language.Make(l.tag), ps...); err != nil {
+			panic("i18n: compiled catalog is broken: " + err.Error())
 		}
 	}
 	bundles[lang] = b
 	return b
 }
 
-// fileLang is the language of a catalog file: "en.toml" and the per-domain
-// "explain.en.toml" are both English. Splitting the catalog by domain keeps
-// it one catalog while letting features add texts without touching each other's files.
-func fileLang(name string) string {
-	name = strings.TrimSuffix(name, ".toml")
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
-
 // Languages lists the languages of the catalog.
 func Languages() []string {
-	langsOnce.Do(func() {
-		seen := map[string]bool{}
-		for _, name := range catalogFiles() {
-			if l := fileLang(name); !seen[l] {
-				seen[l] = true
-				langs = append(langs, l)
-			}
-		}
-		sort.Strings(langs)
-	})
-	return append([]string(nil), langs...)
+	out := make([]string, len(catalogLangs))
+	for i, l := range catalogLangs {
+		out[i] = l.lang
+	}
+	return out
 }
 
 // Printer renders messages in one language, falling back to English for
@@ -216,47 +185,38 @@ func PluralForms(lang string) (map[string]map[string]string, error) {
 }
 
 func texts(lang string) (map[string]string, map[string]map[string]string, error) {
-	entries, err := locales.ReadDir("locales")
-	if err != nil {
-		return nil, nil, err
+	ms := catalogOf(lang)
+	if len(ms) == 0 {
+		return nil, nil, fmt.Errorf("no catalog for language %q", lang)
 	}
-	all := map[string]string{}
+	table := map[string]bool{}
+	for _, l := range catalogLangs {
+		if l.lang == lang {
+			for _, id := range l.plurals {
+				table[id] = true
+			}
+		}
+	}
+	all := make(map[string]string, len(ms))
 	plurals := map[string]map[string]string{}
-	for _, e := range entries {
-		if fileLang(e.Name()) != lang {
+	for _, m := range ms {
+		all[m.ID] = m.Other
+		if !table[m.ID] {
 			continue
 		}
-		var m map[string]any
-		if _, err := toml.DecodeFS(locales, path.Join("locales", e.Name()), &m); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", e.Name(), err)
-		}
-		for id, v := range m {
-			if _, dup := all[id]; dup {
-				return nil, nil, fmt.Errorf("%s: %q is defined twice for %s", e.Name(), id, lang)
-			}
-			switch x := v.(type) {
-			case string:
-				all[id] = x
-			case map[string]any:
-				forms := map[string]string{}
-				for form, t := range x {
-					text, ok := t.(string)
-					if !ok {
-						return nil, nil, fmt.Errorf("%s: %q form %q is not a text", e.Name(), id, form)
-					}
-					forms[form] = text
-				}
-				if _, ok := forms["other"]; !ok {
-					return nil, nil, fmt.Errorf("%s: plural message %q has no \"other\" form", e.Name(), id)
-				}
-				all[id], plurals[id] = forms["other"], forms
-			default:
-				return nil, nil, fmt.Errorf("%s: %q is neither a text nor a table of plural forms", e.Name(), id)
+		forms := map[string]string{}
+		for _, f := range []struct{ form, text string }{
+			{"zero", m.Zero}, {"one", m.One}, {"two", m.Two}, {"few", m.Few}, {"many", m.Many},
+		} {
+			if f.text != "" {
+				forms[f.form] = f.text
 			}
 		}
-	}
-	if len(all) == 0 {
-		return nil, nil, fmt.Errorf("no catalog for language %q", lang)
+		if m.Other == "" {
+			return nil, nil, fmt.Errorf("plural message %q of %s has no \"other\" form", m.ID, lang)
+		}
+		forms["other"] = m.Other
+		plurals[m.ID] = forms
 	}
 	return all, plurals, nil
 }
