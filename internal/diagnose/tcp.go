@@ -103,6 +103,7 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		later    []time.Time      // the SYNs of the plan after that one
 		neighT   = time.NewTimer(neighCheckAfter)
 		spec     *tracing // a trace started while the target port was still silent
+		rulesAt  <-chan time.Time
 	)
 	nextSYN := func() {
 		extra = nil
@@ -173,6 +174,8 @@ loop:
 			}
 		case <-grace:
 			release()
+		case <-rulesAt:
+			prefetch()
 		case pa := <-probeCh:
 			probing--
 			if pa.r.Kind == neterr.TooManyFiles && ownLimit == nil {
@@ -195,7 +198,11 @@ loop:
 			}
 			ev.Wait = plan.Wait
 			deadline = time.After(plan.GiveUpIn)
-			prefetch()
+			// The target port's own answer (a REJECT's ICMP, a late SYN-ACK)
+			// comes within about a round trip of the probe's: the rules are
+			// read only once it is overdue, so an answer settled in
+			// milliseconds does not pay for running iptables and nft.
+			rulesAt = time.After(prefetchAfter(p.Duration, plan.GiveUpIn))
 			// The port looks silent while the host answers: trace it now,
 			// beside the wait, with the port that answered as reference.
 			if spec == nil && opt.autoTrace() && neterr.ErrQueue {
@@ -335,6 +342,14 @@ loop:
 		<-asked
 	}
 	return ev, kept
+}
+
+// prefetchAfter is when, after the host answered a probe within rtt, the
+// OUTPUT rules start to be read while the target port stays silent for at
+// most giveUpIn: two round trips (at least 10 ms) into the wait, at most a
+// quarter of it, so the reading still ends before the verdict needs it.
+func prefetchAfter(rtt, giveUpIn time.Duration) time.Duration {
+	return min(giveUpIn/4, max(2*rtt, 10*time.Millisecond))
 }
 
 // traceWanted: the path is traced when the connection timed out or a box

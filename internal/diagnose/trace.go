@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/neterr"
@@ -29,11 +30,13 @@ const (
 	// traceNameWait bounds each reverse lookup of a hop's address: a name
 	// is shown only when it resolves quickly.
 	traceNameWait = 250 * time.Millisecond
-	// traceNameGrace is how long the lookups still running are waited for
-	// once the trace is over: names never hold a diagnosis back much
-	// longer than the trace itself (a trace beside a silent port's wait
-	// gives them that wait; a rejection settled in milliseconds does not).
+	// traceNameGrace is the longest the lookups still running are waited
+	// for once the trace is over, and traceNameMin the shortest: names
+	// never hold a diagnosis back longer than the trace itself took (a
+	// trace beside a silent port's wait gives them that wait; a rejection
+	// settled in 2 ms gives them 5 ms, which a local or LAN resolver meets).
 	traceNameGrace = 30 * time.Millisecond
+	traceNameMin   = 5 * time.Millisecond
 	// maxNameLookups bounds the reverse lookups of one trace in flight.
 	maxNameLookups = 4
 )
@@ -109,9 +112,13 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 		hop verdict.Hop
 	}
 	ch := make(chan answer, 2*hops)
-	sent := 0
+	// The SYNs go out from their own goroutine while the answers are read:
+	// a path settled at hop 3 (a rejection, the host) stops the sending
+	// there, instead of waiting for all TraceHops paced SYNs to leave.
+	var sent atomic.Int32
+	sending := make(chan struct{})
 	send := func(ap netip.AddrPort, isRef bool, ttl int) {
-		sent++
+		sent.Add(1)
 		go func() {
 			r, conn := neterr.Dialer{Source: opt.Source, TTL: ttl}.Connect(pctx, ap)
 			if conn != nil {
@@ -121,13 +128,23 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 		}()
 	}
 	refAP := netip.AddrPortFrom(dst.Addr(), ref)
-	for ttl := 1; ttl <= hops; ttl++ {
-		send(dst, false, ttl)
-		if ref != 0 {
-			send(refAP, true, ttl)
+	go func() {
+		defer close(sending)
+		pace := time.NewTimer(0)
+		defer pace.Stop()
+		for ttl := 1; ttl <= hops; ttl++ {
+			select {
+			case <-pctx.Done():
+				return
+			case <-pace.C:
+			}
+			send(dst, false, ttl)
+			if ref != 0 {
+				send(refAP, true, ttl)
+			}
+			pace.Reset(traceSpacing)
 		}
-		time.Sleep(traceSpacing)
-	}
+	}()
 
 	tgt := make([]*verdict.Hop, hops+1)
 	refs := make([]*verdict.Hop, hops+1)
@@ -135,8 +152,10 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 	maxRTT := rtt
 	giveUp := time.NewTimer(traceGiveUp(maxRTT, opt.MinWait, limit) - time.Since(start))
 	defer giveUp.Stop()
-	for got := 0; got < sent; {
+	for got, more := 0, sending; more != nil || got < int(sent.Load()); {
 		select {
+		case <-more:
+			more = nil // every SYN that will go out is counted
 		case a := <-ch:
 			got++
 			h := a.hop
@@ -166,10 +185,15 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 		p.RefPort = ref
 		p.Ref = trimHops(flatten(refs))
 	}
-	names.wait(time.Now().Add(traceNameGrace))
+	names.wait(time.Now().Add(nameGrace(time.Since(start))))
 	names.fill(p.Hops)
 	names.fill(p.Ref)
 	return p
+}
+
+// nameGrace is how long a trace that took took waits for its hops' names.
+func nameGrace(took time.Duration) time.Duration {
+	return min(traceNameGrace, max(traceNameMin, took))
 }
 
 // settled: some hop settled the trace (the host or an ICMP error answered)

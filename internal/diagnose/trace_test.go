@@ -153,3 +153,33 @@ func TestTraceRoom(t *testing.T) {
 		t.Errorf("past the deadline: %v, want 0", got)
 	}
 }
+
+// Names wait as long as the trace took, within 5 and 30 ms.
+func TestNameGrace(t *testing.T) {
+	for _, tt := range []struct{ took, want time.Duration }{
+		{0, 5 * time.Millisecond},
+		{2 * time.Millisecond, 5 * time.Millisecond},
+		{12 * time.Millisecond, 12 * time.Millisecond},
+		{400 * time.Millisecond, 30 * time.Millisecond},
+	} {
+		if got := nameGrace(tt.took); got != tt.want {
+			t.Errorf("nameGrace(%v) = %v, want %v", tt.took, got, tt.want)
+		}
+	}
+}
+
+// The OUTPUT rules are read once the target port's answer is overdue, and
+// early enough in the wait to be ready for the verdict.
+func TestPrefetchAfter(t *testing.T) {
+	ms := time.Millisecond
+	for _, tt := range []struct{ rtt, giveUp, want time.Duration }{
+		{ms / 2, 200 * ms, 10 * ms},
+		{20 * ms, 300 * ms, 40 * ms},
+		{100 * ms, 1000 * ms, 200 * ms},
+		{100 * ms, 400 * ms, 100 * ms},
+	} {
+		if got := prefetchAfter(tt.rtt, tt.giveUp); got != tt.want {
+			t.Errorf("prefetchAfter(%v, %v) = %v, want %v", tt.rtt, tt.giveUp, got, tt.want)
+		}
+	}
+}
