@@ -273,6 +273,10 @@ func (s *Server) runCheck(run *page.CheckRun, client netip.Addr, url, hostName s
 	run.Findings = fs
 }
 
+// joinWait bounds the wait for a connection that failed in the browser to be
+// recorded by its endpoint before the report is judged.
+const joinWait = 2 * time.Second
+
 // serveReport joins what the page posts with what the endpoints saw and
 // answers with the verdict fragment.
 func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
@@ -291,15 +295,19 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A failure the browser saw can reach it before the server's goroutine
-	// has recorded its side (a TLS alert): give that a moment.
-	for _, a := range rep.Attempts {
-		if !a.Side().Opened && !a.GaveUp {
-			time.Sleep(100 * time.Millisecond)
-			break
+	// has recorded its side (a TLS alert): wait while such a connection is
+	// still in progress, at most joinWait (a fixed 100 ms was too short
+	// under load, and needless when nothing arrived).
+	seen := func(i int) []page.Seen { return s.eps[i].seen.recent() }
+	for deadline := time.Now().Add(joinWait); sess.Pending(rep, seen) && time.Now().Before(deadline); {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	eps := s.pageEndpoints()
-	joined := sess.Join(rep, eps, func(i int) []page.Seen { return s.eps[i].seen.recent() }, s.pageTimeout())
+	joined := sess.Join(rep, eps, seen, s.pageTimeout())
 	var rs []page.Result
 	for _, j := range joined {
 		run := s.pg.sessions.Check(sess.ID, j.Token)

@@ -324,6 +324,39 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// A report is judged at once unless a connection of the page's client to
+// the failed attempt's endpoint is still in progress there.
+func TestPending(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	client := netip.MustParseAddr("192.0.2.9")
+	peer := netip.AddrPortFrom(client, 40000)
+	sess := Session{Created: t0, Client: client, Targets: []Target{{Token: "tokA12345", Endpoint: 0}, {Token: "tokB12345", Endpoint: -1}}}
+	failed := Report{Attempts: []Attempt{{Token: "tokA12345", Events: []Event{{Type: "error"}, {Type: "close", Code: 1006}}}}}
+	opened := Report{Attempts: []Attempt{{Token: "tokA12345", Events: []Event{{Type: "open"}}}}}
+	elsewhere := Report{Attempts: []Attempt{{Token: "tokB12345", Events: []Event{{Type: "error"}}}}}
+	for _, c := range []struct {
+		name string
+		r    Report
+		seen []Seen
+		want bool
+	}{
+		{"nothing arrived (refused, dropped)", failed, nil, false},
+		{"accepted, TLS not yet judged", failed, []Seen{{At: t0.Add(time.Second), Peer: peer}}, true},
+		{"TLS failure recorded", failed, []Seen{{At: t0.Add(time.Second), Peer: peer, TLSFailed: true}}, false},
+		{"not HTTP recorded", failed, []Seen{{At: t0.Add(time.Second), Peer: peer, NotHTTP: true}}, false},
+		{"ended", failed, []Seen{{At: t0.Add(time.Second), Peer: peer, Ended: true}}, false},
+		{"its own handshake came", failed, []Seen{{At: t0.Add(time.Second), Peer: peer}, {At: t0.Add(time.Second), Peer: peer, Token: "tokA12345", Request: true, Status: 403}}, false},
+		{"from before the page", failed, []Seen{{At: t0.Add(-time.Second), Peer: peer}}, false},
+		{"from another client", failed, []Seen{{At: t0.Add(time.Second), Peer: netip.MustParseAddrPort("198.51.100.1:1")}}, false},
+		{"the browser opened it", opened, []Seen{{At: t0.Add(time.Second), Peer: peer}}, false},
+		{"a URL elsewhere", elsewhere, []Seen{{At: t0.Add(time.Second), Peer: peer}}, false},
+	} {
+		if got := sess.Pending(c.r, func(int) []Seen { return c.seen }); got != c.want {
+			t.Errorf("%s: Pending = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestSessionsBounded(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ss := Sessions{Max: 3, TTL: time.Minute, Now: func() time.Time { return now }}

@@ -243,6 +243,39 @@ func (s *Session) Join(r Report, eps []Endpoint, seen func(endpoint int) []Seen,
 	return out
 }
 
+// Pending reports whether a connection of the report that failed in the
+// browser may still be recorded by its endpoint: the endpoint holds a
+// connection from the page's client, accepted since the page was served,
+// that has not yet sent a request, failed its TLS handshake, sent bytes that
+// are not HTTP or ended. A browser that refused the certificate has its
+// failure before the server's goroutine reads the alert; under load that
+// can take a while, and a join made meanwhile would find nothing.
+func (s *Session) Pending(r Report, seen func(endpoint int) []Seen) bool {
+	for _, a := range r.Attempts {
+		if a.Side().Opened || a.GaveUp {
+			continue
+		}
+		t, ok := s.target(a.Token)
+		if !ok || t.Endpoint < 0 {
+			continue
+		}
+		rs := seen(t.Endpoint)
+		for i := len(rs) - 1; i >= 0; i-- {
+			x := rs[i]
+			if x.Token == a.Token && x.Token != "" {
+				break // its handshake came: the entry is its own
+			}
+			if x.At.Before(s.Created) || x.Peer.Addr().Unmap() != s.Client.Unmap() {
+				continue
+			}
+			if !x.Request && !x.TLSFailed && !x.NotHTTP && !x.Ended {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *Session) target(token string) (Target, bool) {
 	for _, t := range s.Targets {
 		if t.Token == token {
