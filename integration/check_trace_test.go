@@ -162,6 +162,12 @@ func TestTraceDropOnServer(t *testing.T) {
 	if h := r.Paths[0].Hops[0]; h.Name != "gw.chain.test" {
 		t.Errorf("hop 1's reverse name: got %q, want gw.chain.test (from the hosts file)", h.Name)
 	}
+	// -n, as traceroute -n: the same path, addresses only.
+	r = checkPath(t, n.Client, traceCase{outcome: "timeout", cause: "filtered", conf: "medium", end: "filtered", endHop: 1,
+		endFrom: "198.51.100.1", hostHop: 2, last: "filtered after hop 1"}, "-n", "203.0.113.2:8282")
+	if h := r.Paths[0].Hops[0]; h.Name != "" {
+		t.Errorf("check -n: hop 1 has the name %q, want none", h.Name)
+	}
 }
 
 // Two routers: a DROP on the first one is upstream, named as the hop after

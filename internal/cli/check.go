@@ -32,6 +32,7 @@ type checkFlags struct {
 	resolver    string // --resolver
 	cdnRanges   string // --cdn-ranges
 	trace       bool
+	numeric     bool
 	origin      string        // --origin
 	agent       string        // --agent URL
 	agentToken  string        // --agent-token
@@ -97,6 +98,7 @@ Exit status: 0 when every target is reachable, 1 when a problem was diagnosed,
 	fl.StringVar(&f.expectIP, "expect-ip", "", "the address you believe the server has: a name resolving elsewhere is dns_mismatch")
 	fl.StringVar(&f.resolver, "resolver", "", "also ask this DNS server (IP[:PORT]) and compare its answer with the system's")
 	fl.StringVar(&f.cdnRanges, "cdn-ranges", "", "extra CDN edge ranges: one CIDR a line, optionally followed by a provider name")
+	fl.BoolVarP(&f.numeric, "numeric", "n", false, "show a trace's hops as addresses, without looking up their names (as traceroute -n)")
 	fl.BoolVar(&f.trace, "trace", false, "draw the path to every address, also when the connection works (one that times out or is rejected is traced anyway; Linux)")
 	fl.StringVar(&f.agent, "agent", "", "a conndiag listen --agent endpoint on the server (http://HOST:PORT): it watches for this client's SYNs while a port that timed out is retried")
 	fl.StringVar(&f.agentToken, "agent-token", "", "the token the agent printed at start (or set CONNDIAG_AGENT_TOKEN)")
@@ -114,7 +116,7 @@ func runCheck(cmd *cobra.Command, g *globals, f checkFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: ports, Trace: f.trace}
+	opt := diagnose.Options{Timeout: g.timeout, ProbePorts: ports, Trace: f.trace, NoHopNames: f.numeric}
 	if f.source != "" {
 		a, err := netip.ParseAddr(f.source)
 		if err != nil {

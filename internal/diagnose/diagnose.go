@@ -62,6 +62,9 @@ type Options struct {
 	// ICMP error from a box on the way is traced.
 	Trace     bool
 	TraceHops int // 0: DefaultTraceHops
+	// NoHopNames leaves out the reverse lookups of a trace's hops (-n, as
+	// traceroute -n and mtr -n): no DNS traffic, and no wait for names.
+	NoHopNames bool
 	// Agent asks a conndiag listen --agent on the server to watch while
 	// this client retries a port that timed out (check --agent).
 	Agent *AgentOptions

@@ -152,10 +152,19 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 	maxRTT := rtt
 	giveUp := time.NewTimer(traceGiveUp(maxRTT, opt.MinWait, limit) - time.Since(start))
 	defer giveUp.Stop()
+	// The hops' names are asked once every SYN is out: a lookup's packets
+	// can draw an ICMP error from a router of the path (a resolver it has no
+	// route to) and spend the burst the router allows toward this host
+	// before a trace SYN gets its answer.
+	var toName []netip.Addr
 	for got, more := 0, sending; more != nil || got < int(sent.Load()); {
 		select {
 		case <-more:
 			more = nil // every SYN that will go out is counted
+			for _, a := range toName {
+				names.ask(a)
+			}
+			toName = nil
 		case a := <-ch:
 			got++
 			h := a.hop
@@ -167,7 +176,11 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 			if !h.Answered() {
 				continue
 			}
-			names.ask(h.From)
+			if more != nil {
+				toName = append(toName, h.From)
+			} else {
+				names.ask(h.From)
+			}
 			if h.RTT > maxRTT {
 				maxRTT = h.RTT
 				giveUp.Reset(max(0, traceGiveUp(maxRTT, opt.MinWait, limit)-time.Since(start)))
@@ -337,7 +350,7 @@ func (n *namer) wait(deadline time.Time) {
 }
 
 func (n *namer) ask(a netip.Addr) {
-	if !a.IsValid() || n.asked[a] {
+	if !a.IsValid() || n.asked[a] || n.opt.NoHopNames {
 		return
 	}
 	n.asked[a] = true
