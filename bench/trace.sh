@@ -14,8 +14,8 @@
 # "Named" is the box each tool's output points at: for traceroute and mtr
 # the last hop that answered; for conndiag the box its verdict names (the
 # server for `filtered`, the last answering hop for `filtered_upstream`, the
-# ICMP sender for a rejection). traceroute and mtr run with -n, as no DNS
-# answers inside the namespaces (conndiag's reverse lookups are bounded).
+# ICMP sender for a rejection). All three run with -n (no reverse lookups),
+# as no DNS answers inside the namespaces.
 # The routers' and the server's ICMP rate limits are lifted so that one
 # tool's runs do not starve the next (the host unreachable of a route has a
 # limiter that is not per namespace: that case pauses between runs).
@@ -80,7 +80,7 @@ median_ms() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 # The box each tool names.
 cd_box() {
-  ip netns exec "$C" "$bin" check --trace --json "$DST:$1" | python3 -c '
+  ip netns exec "$C" "$bin" check --trace -n --json "$DST:$1" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 p = (r.get("paths") or [{}])[0]
@@ -105,7 +105,7 @@ for c in drop-server:8282:203.0.113.2:0 drop-router1:8283:198.51.100.1:0 reject-
   read -r cause cdbox < <(cd_box "$port")
   sleep "$pause"; trb=$(tr_box "$port")
   sleep "$pause"; mtb=$(mtr_box "$port")
-  cd_ms=$(median_ms "$pause" "$bin" check --trace "$DST:$port")
+  cd_ms=$(median_ms "$pause" "$bin" check --trace -n "$DST:$port")
   tr_ms=$(median_ms "$pause" traceroute -n -T -p "$port" "$DST")
   mt_ms=$(median_ms "$pause" mtr -n --tcp -P "$port" -r -c 1 "$DST")
   printf '%-15s %-13s %-26s %-16s %-16s %7sms %7sms %7sms %8s %8s\n' "$name" "$box" "$(mark "$cdbox" "$box") $cause" \

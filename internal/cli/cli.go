@@ -269,6 +269,9 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	}
 	g.printer = i18n.New(lang)
 	if cmd.Flags().Lookup("timeout") != nil { // a command that makes connection attempts
+		if !g.json {
+			g.printer.Prepare() // the catalog is made ready while the probes wait on the network
+		}
 		switch {
 		case g.timeout <= 0:
 			return usage("platform.usage.timeout_positive", "Got", g.timeout.String())

@@ -115,6 +115,11 @@ func New(lang string) *Printer {
 	})}
 }
 
+// Prepare makes the catalog ready in the background, so that the first
+// text does not wait for it (a command whose work is mostly waiting on the
+// network calls it at its start).
+func (p *Printer) Prepare() { go p.loc() }
+
 // Text renders m. An ID missing from the catalog renders as the ID itself,
 // which the catalog test forbids for every ID the code uses.
 //

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conndiag/conndiag/internal/escape"
@@ -21,8 +22,9 @@ import (
 var assets embed.FS
 
 var (
-	pageTmpl   = template.Must(template.ParseFS(assets, "assets/page.html"))
-	resultTmpl = template.Must(template.ParseFS(assets, "assets/result.html"))
+	// Parsed when first served, not at every conndiag start.
+	pageTmpl   = sync.OnceValue(func() *template.Template { return template.Must(template.ParseFS(assets, "assets/page.html")) })
+	resultTmpl = sync.OnceValue(func() *template.Template { return template.Must(template.ParseFS(assets, "assets/result.html")) })
 	pageJS     = mustRead("assets/page.js")
 	pageCSS    = mustRead("assets/page.css")
 )
@@ -119,7 +121,7 @@ func WritePage(w io.Writer, s Session, info Info, timeout, hold time.Duration) e
 	if len(s.Targets) == 0 {
 		v["None"] = p.T("page.none")
 	}
-	return pageTmpl.Execute(w, v)
+	return pageTmpl().Execute(w, v)
 }
 
 // Result is one connection judged: the browser's view (the findings of
@@ -250,5 +252,5 @@ func WriteResult(w io.Writer, lang string, rs []Result, holding bool, hold time.
 	case held > 0 && !deaths:
 		data["Hold"] = p.T("page.hold.done", "Dur", verdict.Dur(held))
 	}
-	return resultTmpl.Execute(w, data)
+	return resultTmpl().Execute(w, data)
 }
