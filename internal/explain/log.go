@@ -54,13 +54,20 @@ func Log(r io.Reader) (Summary, error) {
 	workers := runtime.GOMAXPROCS(0)
 	g := newGrouper()
 	if workers == 1 {
+		b := &batch{}
 		err := eachLine(r, func(l []byte, n int, cont bool) bool {
-			g.add(judge(l), l, n, cont)
+			if b.add(l, n, cont) {
+				b.judge()
+				b.apply(g)
+				b.reset()
+			}
 			return true
 		})
 		if err != nil {
 			return Summary{}, err
 		}
+		b.judge()
+		b.apply(g)
 		return g.summary(), nil
 	}
 
@@ -109,9 +116,7 @@ func Log(r io.Reader) (Summary, error) {
 			}
 			cur.done = make(chan struct{})
 		}
-		cur.lines = append(cur.lines, batchLine{from: len(cur.buf), to: len(cur.buf) + len(l), n: n, cont: cont})
-		cur.buf = append(cur.buf, l...)
-		if len(cur.buf) >= batchBytes || len(cur.lines) >= batchLines {
+		if cur.add(l, n, cont) {
 			send()
 		}
 		return true
@@ -128,10 +133,12 @@ func Log(r io.Reader) (Summary, error) {
 }
 
 // A batch is a run of consecutive lines (pieces of a long line included),
-// copied out of the reader's buffer, and what each of them was judged.
+// copied out of the reader's buffer, each followed by a newline, and what
+// each of them was judged.
 type batch struct {
 	buf   []byte
 	lines []batchLine
+	hits  []lineHits
 	done  chan struct{}
 }
 
@@ -147,15 +154,65 @@ const (
 	batchLines = 2048
 )
 
+// add copies a line into the batch and reports whether the batch is full.
+func (b *batch) add(l []byte, n int, cont bool) bool {
+	b.lines = append(b.lines, batchLine{from: len(b.buf), to: len(b.buf) + len(l), n: n, cont: cont})
+	b.buf = append(b.buf, l...)
+	b.buf = append(b.buf, '\n')
+	return len(b.buf) >= batchBytes || len(b.lines) >= batchLines
+}
+
 func (b *batch) reset() {
 	b.buf, b.lines = b.buf[:0], b.lines[:0]
 }
 
+// judge classifies every line of the batch. The matcher walks the batch's
+// text as two streams, its two halves, at once (see matcher.scan2): no
+// literal holds a newline, and a newline takes every state back to the
+// start, so a stream finds in each line what a scan of that line alone
+// finds.
 func (b *batch) judge() {
+	if len(b.lines) == 0 {
+		return
+	}
+	compileOnce.Do(compile)
+	b.hits = b.hits[:0]
+	for _, bl := range b.lines {
+		b.hits = append(b.hits, lineHits{l: b.buf[bl.from:bl.to]})
+	}
+	mid := sort.Search(len(b.lines), func(i int) bool { return b.lines[i].from >= len(b.buf)/2 })
+	split := len(b.buf)
+	if mid < len(b.lines) {
+		split = b.lines[mid].from
+	}
+	sa := streamHits{b: b, line: 0}
+	sb := streamHits{b: b, base: split, line: mid}
+	lits.scan2(b.buf[:split], b.buf[split:], &sa, &sb)
 	for i := range b.lines {
 		bl := &b.lines[i]
-		bl.j = judge(b.buf[bl.from:bl.to])
+		h := b.hits[i].result()
+		bl.j = judged{}
+		if h.ok() {
+			l := b.buf[bl.from:bl.to]
+			t, _ := targetIn(l)
+			bl.j = judged{h: h, t: t, rs: causes(h, t, logFamilies)}
+		}
 	}
+}
+
+// streamHits hands the literals a stream finds to the line they are in.
+type streamHits struct {
+	b    *batch
+	base int // offset of the stream in the batch's text
+	line int // the line of the last literal
+}
+
+func (s *streamHits) hit(lit, at int) {
+	at += s.base
+	for s.b.lines[s.line].to < at+lits.lens[lit] {
+		s.line++
+	}
+	s.b.hits[s.line].hit(lit, at-s.b.lines[s.line].from)
 }
 
 func (b *batch) apply(g *grouper) {
@@ -171,14 +228,19 @@ type judged struct {
 	rs []rank
 }
 
+// judge is what batch.judge finds in one line.
 func judge(l []byte) judged {
 	h := classify(l)
 	if !h.ok() {
 		return judged{}
 	}
 	t, _ := targetIn(l)
-	return judged{h: h, t: t, rs: causes(h, t, families{refused4: true})}
+	return judged{h: h, t: t, rs: causes(h, t, logFamilies)}
 }
+
+// logFamilies are the text-wide facts a log's lines are ranked with: each
+// line on its own, as if the client had also tried IPv4.
+var logFamilies = families{refused4: true}
 
 // grouper adds judged lines, in the log's order, to the groups.
 type grouper struct {

@@ -5,14 +5,19 @@ package explain
 // in no literal share one input class, which keeps the table small; non-ASCII
 // literals (Chinese, Arabic) match byte for byte.
 type matcher struct {
-	class  [256]uint8
-	nclass int
-	// next[state*nclass+class] is the next state; a negative entry ^s means
-	// state s ends at least one literal. 16 bits keep the table in cache.
-	next []int16
-	outs [][]int32 // literals ending at a state, suffixes included
-	lens []int     // length of each literal
+	class [256]uint8
+	shift uint // rows are 1<<shift entries, a power of two at least nclass
+	// trans[row+class] is where a state goes on a byte: the next state's
+	// number, with ends set when that state ends at least one literal. A
+	// state's row starts at its number << shift, so a byte costs a shift,
+	// an addition and one load from a table of 16-bit entries, small enough
+	// to keep the states a log goes through in cache.
+	trans []uint16
+	outs  [][]int32 // literals ending at a state, suffixes included
+	lens  []int     // length of each literal
 }
+
+const ends = 1 << 15
 
 func fold(b byte) byte {
 	if 'A' <= b && b <= 'Z' {
@@ -40,7 +45,6 @@ func newMatcher(lits []string) *matcher {
 	for b := 'A'; b <= 'Z'; b++ {
 		m.class[b] = m.class[b+'a'-'A']
 	}
-	m.nclass = n
 	// Trie.
 	type node struct {
 		child map[uint8]int32
@@ -64,19 +68,21 @@ func newMatcher(lits []string) *matcher {
 		nodes[s].out = append(nodes[s].out, int32(i))
 	}
 	// Breadth-first: failure links and the full transition table.
-	if len(nodes) > 1<<15 {
+	if len(nodes) >= ends {
 		panic("explain: too many matcher states")
 	}
-	m.next = make([]int16, len(nodes)*n)
+	for 1<<m.shift < n {
+		m.shift++
+	}
+	w := 1 << m.shift
+	m.trans = make([]uint16, len(nodes)*w)
 	m.outs = make([][]int32, len(nodes))
 	queue := []int32{}
 	for c := 0; c < n; c++ {
 		if nx, ok := nodes[0].child[uint8(c)]; ok {
 			nodes[nx].fail = 0
-			m.next[c] = int16(nx)
+			m.trans[c] = uint16(nx)
 			queue = append(queue, nx)
-		} else {
-			m.next[c] = 0
 		}
 	}
 	for len(queue) > 0 {
@@ -86,39 +92,96 @@ func newMatcher(lits []string) *matcher {
 		nodes[s].out = append(nodes[s].out, nodes[f].out...)
 		for c := 0; c < n; c++ {
 			if nx, ok := nodes[s].child[uint8(c)]; ok {
-				nodes[nx].fail = int32(m.next[int(f)*n+c])
-				m.next[int(s)*n+c] = int16(nx)
+				nodes[nx].fail = int32(m.trans[int(f)*w+c])
+				m.trans[int(s)*w+c] = uint16(nx)
 				queue = append(queue, nx)
 			} else {
-				m.next[int(s)*n+c] = m.next[int(f)*n+c]
+				m.trans[int(s)*w+c] = m.trans[int(f)*w+c]
 			}
 		}
 	}
 	for s := range nodes {
 		m.outs[s] = nodes[s].out
 	}
-	for i, v := range m.next {
+	for i, v := range m.trans {
 		if len(m.outs[v]) > 0 {
-			m.next[i] = ^v
+			m.trans[i] = v | ends
 		}
 	}
 	return m
 }
 
-// scan calls hit with each literal found and the offset where it starts.
-func (m *matcher) scan(line []byte, hit func(lit, at int)) {
-	s := 0
-	n := m.nclass
-	next, class := m.next, &m.class
-	for i := 0; i < len(line); i++ {
-		v := int(next[s*n+int(class[line[i]])])
-		if v >= 0 {
-			s = v
-			continue
+// A hitter takes the literals found in one line, in the order they end.
+type hitter interface {
+	hit(lit, at int)
+}
+
+// scan reports every literal found in line[i:], starting in state st.
+func (m *matcher) scan(line []byte, i int, st uint16, h hitter) {
+	for {
+		i, st = m.walk(line, i, st)
+		if i == len(line) {
+			return
 		}
-		s = ^v
-		for _, l := range m.outs[s] {
-			hit(int(l), i+1-m.lens[l])
+		m.report(st, i, h)
+		i++
+	}
+}
+
+// walk goes through line from offset i in state st up to the first byte
+// that ends a literal (where it stops, in the state it enters) or the end.
+// It calls nothing, so the compiler keeps its loop in registers.
+func (m *matcher) walk(line []byte, i int, st uint16) (int, uint16) {
+	trans, class, shift := m.trans, &m.class, m.shift&15
+	for ; i < len(line); i++ {
+		st = trans[int(st&^ends)<<shift+int(class[line[i]])]
+		if st&ends != 0 {
+			return i, st
 		}
 	}
+	return i, st
+}
+
+func (m *matcher) report(st uint16, i int, h hitter) {
+	for _, l := range m.outs[st&^ends] {
+		h.hit(int(l), i+1-m.lens[l])
+	}
+}
+
+// scan2 scans two texts at once: their walks through the table do not
+// depend on each other, so the processor overlaps their loads. Each text's
+// literals are reported as scan reports them.
+func (m *matcher) scan2(a, b []byte, ha, hb hitter) {
+	var sa, sb uint16
+	k := min(len(a), len(b))
+	i := 0
+	for {
+		i, sa, sb = m.walk2(a[:k], b[:k], i, sa, sb)
+		if i == k {
+			break
+		}
+		if sa&ends != 0 {
+			m.report(sa, i, ha)
+		}
+		if sb&ends != 0 {
+			m.report(sb, i, hb)
+		}
+		i++
+	}
+	m.scan(a, i, sa, ha)
+	m.scan(b, i, sb, hb)
+}
+
+// walk2 is walk over two texts of one length at once.
+func (m *matcher) walk2(a, b []byte, i int, sa, sb uint16) (int, uint16, uint16) {
+	trans, class, shift := m.trans, &m.class, m.shift&15
+	b = b[:len(a)]
+	for ; i < len(a); i++ {
+		sa = trans[int(sa&^ends)<<shift+int(class[a[i]])]
+		sb = trans[int(sb&^ends)<<shift+int(class[b[i]])]
+		if (sa|sb)&ends != 0 {
+			return i, sa, sb
+		}
+	}
+	return i, sa, sb
 }
