@@ -88,6 +88,16 @@ func mixedLog(t testing.TB, n int) []string {
 			out = append(out, fmt.Sprintf("%s error code %s: %s", tm, pick("10061", "10060", "11001", "11004", "52", "521"), pick("WSAECONNREFUSED", "EOF", ": EOF", "unexpected EOF")))
 		}
 	}
+	// Targets at the edges of what parses: schemes in any case (U+212A, the
+	// Kelvin sign, lowercases to k), long schemes, hosts that nearly are addresses.
+	for _, sch := range []string{"http", "HTTPS", "Ws", "web\u212asocket", "websocket", "ssl", "fastcgi", "uwsgi", "h\u0130ttp", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"} {
+		for _, h := range []string{"10.0.0.5:8282", "backend", "1.2.3", "1.2.3.4.5", "[::1]:3000", "[fe80::1%eth0]:80", "::1", "fe80::1", "a.b:1:2", "db_1:5432", "localhost", "EXAMPLE.com:443", "%x", "1.2.3.x"} {
+			out = append(out,
+				"2026/01/15 10:00:00 [error] 7#7: *9 connect() failed (111: Connection refused) while connecting to upstream, client: 198.51.100.7, upstream: \""+sch+"://"+h+"/p\", host: \"a\"",
+				"Error: connect ECONNREFUSED "+h+" at "+sch+"://"+h+"/ws",
+				"dial tcp "+h+": connect: connection refused (lookup "+h+" on 127.0.0.53:53)")
+		}
+	}
 	for _, e := range readCorpus(t) {
 		for _, l := range strings.Split(e.Text, "\n") {
 			out = append(out, strings.TrimSuffix(l, "\r"))

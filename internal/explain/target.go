@@ -101,13 +101,28 @@ func validName(s string, single bool) bool {
 }
 
 func validHost(s string, single bool) bool {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.IsValid()
+	if mayBeIP(s) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a.IsValid()
+		}
 	}
 	if strings.Count(s, ".") == 3 && strings.Trim(s, "0123456789.") == "" {
 		return false // looks like an IPv4 address but is not one
 	}
 	return validName(s, single)
+}
+
+// mayBeIP is false for a string netip.ParseAddr rejects for sure (without
+// the error it would allocate): one with neither a colon nor only digits and dots.
+func mayBeIP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ':' {
+			return true
+		} else if c != '.' && (c < '0' || c > '9') {
+			return strings.IndexByte(s[i:], ':') >= 0
+		}
+	}
+	return true
 }
 
 func parsePort(b []byte) (uint16, int) {
@@ -140,7 +155,7 @@ func targetIn(l []byte) (Target, int) {
 	}
 	if i := bytes.Index(l, []byte(`upstream: "`)); i >= 0 {
 		if t, ok := urlAt(l, i+len(`upstream: "`)); ok {
-			consider(cand{t, 12})
+			return t, 12 // no candidate scores higher, and a tie keeps the first
 		}
 	}
 	if i := bytes.Index(l, []byte("host not found in upstream \"")); i >= 0 {
@@ -319,8 +334,7 @@ func urlAt(l []byte, i int) (Target, bool) {
 	if j <= 0 {
 		return Target{}, false
 	}
-	scheme := strings.ToLower(string(l[i : i+j]))
-	def, ok := schemes[scheme]
+	scheme, def, ok := schemeOf(l[i : i+j])
 	if !ok {
 		return Target{}, false
 	}
@@ -357,6 +371,45 @@ func urlAt(l []byte, i int) (Target, bool) {
 	}
 	return t.Target, true
 }
+
+// schemeOf looks a scheme up in schemes ignoring case, without allocating
+// when it is ASCII.
+func schemeOf(b []byte) (string, uint16, bool) {
+	var low [16]byte
+	if len(b) > len(low) {
+		return "", 0, false // no scheme is that long, in any case
+	}
+	for k, c := range b {
+		if c >= 0x80 {
+			s := strings.ToLower(string(b)) // Unicode folds (the Kelvin sign is a k)
+			def, ok := schemes[s]
+			return s, def, ok
+		}
+		low[k] = fold(c)
+	}
+	if sc, ok := schemeNames[string(low[:len(b)])]; ok {
+		return sc.name, sc.def, true
+	}
+	return "", 0, false
+}
+
+// schemeNames is schemes with each name kept, to hand out without a copy.
+var schemeNames = func() map[string]struct {
+	name string
+	def  uint16
+} {
+	m := map[string]struct {
+		name string
+		def  uint16
+	}{}
+	for name, def := range schemes {
+		m[name] = struct {
+			name string
+			def  uint16
+		}{name, def}
+	}
+	return m
+}()
 
 type hostPort struct {
 	Target
