@@ -139,6 +139,7 @@ type batch struct {
 	buf   []byte
 	lines []batchLine
 	hits  []lineHits
+	ranks rankCache
 	done  chan struct{}
 }
 
@@ -195,7 +196,7 @@ func (b *batch) judge() {
 		if h.ok() {
 			l := b.buf[bl.from:bl.to]
 			t, _ := targetIn(l)
-			bl.j = judged{h: h, t: t, rs: causes(h, t, logFamilies)}
+			bl.j = judged{h: h, t: t, rs: b.ranks.causes(h, t, logFamilies)}
 		}
 	}
 }
@@ -241,6 +242,32 @@ func judge(l []byte) judged {
 // logFamilies are the text-wide facts a log's lines are ranked with: each
 // line on its own, as if the client had also tried IPv4.
 var logFamilies = families{refused4: true}
+
+// rankCache keeps what causes returned: it depends on the signal, the
+// context, the target's host and the families alone, and a log repeats a few
+// of them. The lists are shared and never changed. Bounded: a log of many
+// hosts empties it now and then.
+type rankCache map[rankKey][]rank
+
+type rankKey struct {
+	sig, ctx, host string
+	fam            families
+}
+
+const rankCacheMax = 1024
+
+func (c *rankCache) causes(h hit, t Target, fam families) []rank {
+	k := rankKey{h.sig, h.ctx, t.Host, fam}
+	if rs, ok := (*c)[k]; ok {
+		return rs
+	}
+	if *c == nil || len(*c) >= rankCacheMax {
+		*c = rankCache{}
+	}
+	rs := causes(h, t, fam)
+	(*c)[k] = rs
+	return rs
+}
 
 // grouper adds judged lines, in the log's order, to the groups.
 type grouper struct {
