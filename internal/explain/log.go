@@ -168,10 +168,9 @@ func (b *batch) reset() {
 }
 
 // judge classifies every line of the batch. The matcher walks the batch's
-// text as two streams, its two halves, at once (see matcher.scan2): no
-// literal holds a newline, and a newline takes every state back to the
-// start, so a stream finds in each line what a scan of that line alone
-// finds.
+// text as four streams at once (see matcher.scan4): no literal holds a
+// newline, and a newline takes every state back to the start, so a stream
+// finds in each line what a scan of that line alone finds.
 func (b *batch) judge() {
 	if len(b.lines) == 0 {
 		return
@@ -181,14 +180,29 @@ func (b *batch) judge() {
 	for _, bl := range b.lines {
 		b.hits = append(b.hits, lineHits{l: b.buf[bl.from:bl.to]})
 	}
-	mid := sort.Search(len(b.lines), func(i int) bool { return b.lines[i].from >= len(b.buf)/2 })
-	split := len(b.buf)
-	if mid < len(b.lines) {
-		split = b.lines[mid].from
+	// Four streams, each a run of whole lines, about a quarter of the text.
+	var text [4][]byte
+	var hs [4]streamHits
+	var hitters [4]hitter
+	from, line := 0, 0
+	for q := range 4 {
+		to := len(b.buf)
+		if q < 3 {
+			next := sort.Search(len(b.lines), func(i int) bool { return b.lines[i].from >= len(b.buf)*(q+1)/4 })
+			if next < len(b.lines) {
+				to = b.lines[next].from
+			}
+			to = max(to, from)
+		}
+		text[q] = b.buf[from:to]
+		hs[q] = streamHits{b: b, base: from, line: line}
+		hitters[q] = &hs[q]
+		for line < len(b.lines) && b.lines[line].from < to {
+			line++
+		}
+		from = to
 	}
-	sa := streamHits{b: b, line: 0}
-	sb := streamHits{b: b, base: split, line: mid}
-	lits.scan2(b.buf[:split], b.buf[split:], &sa, &sb)
+	lits.scan4(&text, &hitters)
 	for i := range b.lines {
 		bl := &b.lines[i]
 		h := b.hits[i].result()

@@ -148,40 +148,46 @@ func (m *matcher) report(st uint16, i int, h hitter) {
 	}
 }
 
-// scan2 scans two texts at once: their walks through the table do not
-// depend on each other, so the processor overlaps their loads. Each text's
-// literals are reported as scan reports them.
-func (m *matcher) scan2(a, b []byte, ha, hb hitter) {
-	var sa, sb uint16
-	k := min(len(a), len(b))
+// scan4 scans four texts at once: their walks through the table do not
+// depend on each other, so the processor overlaps their loads (one walk
+// waits on each load in turn). Each text's literals are reported as scan
+// reports them.
+func (m *matcher) scan4(t *[4][]byte, h *[4]hitter) {
+	k := min(len(t[0]), len(t[1]), len(t[2]), len(t[3]))
+	var st [4]uint16
 	i := 0
 	for {
-		i, sa, sb = m.walk2(a[:k], b[:k], i, sa, sb)
+		i = m.walk4(t[0][:k], t[1][:k], t[2][:k], t[3][:k], i, &st)
 		if i == k {
 			break
 		}
-		if sa&ends != 0 {
-			m.report(sa, i, ha)
-		}
-		if sb&ends != 0 {
-			m.report(sb, i, hb)
+		for j, s := range st {
+			if s&ends != 0 {
+				m.report(s, i, h[j])
+			}
 		}
 		i++
 	}
-	m.scan(a, i, sa, ha)
-	m.scan(b, i, sb, hb)
+	for j := range t {
+		m.scan(t[j], i, st[j], h[j])
+	}
 }
 
-// walk2 is walk over two texts of one length at once.
-func (m *matcher) walk2(a, b []byte, i int, sa, sb uint16) (int, uint16, uint16) {
+// walk4 is walk over four texts of one length at once, up to where one of
+// them ends a literal.
+func (m *matcher) walk4(a, b, c, d []byte, i int, st *[4]uint16) int {
 	trans, class, shift := m.trans, &m.class, m.shift&15
-	b = b[:len(a)]
+	b, c, d = b[:len(a)], c[:len(a)], d[:len(a)]
+	sa, sb, sc, sd := st[0], st[1], st[2], st[3]
 	for ; i < len(a); i++ {
 		sa = trans[int(sa&^ends)<<shift+int(class[a[i]])]
 		sb = trans[int(sb&^ends)<<shift+int(class[b[i]])]
-		if (sa|sb)&ends != 0 {
-			return i, sa, sb
+		sc = trans[int(sc&^ends)<<shift+int(class[c[i]])]
+		sd = trans[int(sd&^ends)<<shift+int(class[d[i]])]
+		if (sa|sb|sc|sd)&ends != 0 {
+			break
 		}
 	}
-	return i, sa, sb
+	st[0], st[1], st[2], st[3] = sa, sb, sc, sd
+	return i
 }
