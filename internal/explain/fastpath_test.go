@@ -98,6 +98,14 @@ func mixedLog(t testing.TB, n int) []string {
 				"dial tcp "+h+": connect: connection refused (lookup "+h+" on 127.0.0.53:53)")
 		}
 	}
+	// An nginx upstream's value, quoted or not quite: what follows the quote
+	// must not change what the URL is.
+	for _, v := range []string{`http://a:1/p"`, `http://a:1/p`, `http://a:1/p" x://b`, `http://a:1"/p`, `http://a:"1`, `http://a:`, `http://[::1"]:80`, `http://[::1]"`,
+		`http"://a`, `http:/"/a`, `"`, ``, `ws://user@h.example.com:8282/ws?x=1"`, `ws://user@"h`, `http://a.b` + strings.Repeat("c", 600) + `"`, `http://` + strings.Repeat("b", 600) + `:80/"`} {
+		for _, tail := range []string{"", `, host: "a"`, `://c.example.com:9/`, `]:81/x"`} {
+			out = append(out, "2026/01/15 10:00:00 [error] 7#7: *9 no live upstreams while connecting to upstream, client: 198.51.100.7, upstream: \""+v+tail)
+		}
+	}
 	for _, e := range readCorpus(t) {
 		for _, l := range strings.Split(e.Text, "\n") {
 			out = append(out, strings.TrimSuffix(l, "\r"))

@@ -140,6 +140,7 @@ type batch struct {
 	lines []batchLine
 	hits  []lineHits
 	ranks rankCache
+	urls  urlCache
 	done  chan struct{}
 }
 
@@ -209,7 +210,7 @@ func (b *batch) judge() {
 		bl.j = judged{}
 		if h.ok() {
 			l := b.buf[bl.from:bl.to]
-			t, _ := targetIn(l)
+			t, _ := targetInWith(l, &b.urls)
 			bl.j = judged{h: h, t: t, rs: b.ranks.causes(h, t, logFamilies)}
 		}
 	}

@@ -146,7 +146,11 @@ type cand struct {
 // targetIn finds the target a line names. Precedence: an nginx upstream, a
 // WebSocket URL, another URL, explicit host=/port= pairs and "H port P", then
 // host:port, then a name a resolver error quotes.
-func targetIn(l []byte) (Target, int) {
+func targetIn(l []byte) (Target, int) { return targetInWith(l, nil) }
+
+// targetInWith is targetIn, taking the nginx upstream's URL from c when a
+// line before named the same (nil: no cache).
+func targetInWith(l []byte, c *urlCache) (Target, int) {
 	best := cand{}
 	consider := func(c cand) {
 		if c.score > best.score {
@@ -154,7 +158,7 @@ func targetIn(l []byte) (Target, int) {
 		}
 	}
 	if i := bytes.Index(l, []byte(`upstream: "`)); i >= 0 {
-		if t, ok := urlAt(l, i+len(`upstream: "`)); ok {
+		if t, ok := c.urlAt(l, i+len(`upstream: "`)); ok {
 			return t, 12 // no candidate scores higher, and a tie keeps the first
 		}
 	}
@@ -410,6 +414,44 @@ var schemeNames = func() map[string]struct {
 	}
 	return m
 }()
+
+// urlCache keeps what urlAt made of a quoted URL. urlAt(l, i) reads l from i
+// on, and no further than the first '"' at or after i: every part it reads
+// (scheme, host, [v6], port, path) ends at a quote or fails to parse with one
+// inside, as the scheme does ("://" past the quote leaves one in the
+// scheme). So what it returns is a function of l[i:q], q that quote. Bounded
+// in entries and key length; a log of many upstreams empties it now and then.
+type urlCache map[string]urlMemo
+
+type urlMemo struct {
+	t  Target
+	ok bool
+}
+
+const (
+	urlCacheMax = 1024
+	urlKeyMax   = 512
+)
+
+func (c *urlCache) urlAt(l []byte, i int) (Target, bool) {
+	if c == nil {
+		return urlAt(l, i)
+	}
+	q := bytes.IndexByte(l[i:], '"')
+	if q < 0 || q > urlKeyMax {
+		return urlAt(l, i)
+	}
+	key := l[i : i+q]
+	if m, ok := (*c)[string(key)]; ok {
+		return m.t, m.ok
+	}
+	t, ok := urlAt(l, i)
+	if *c == nil || len(*c) >= urlCacheMax {
+		*c = urlCache{}
+	}
+	(*c)[string(key)] = urlMemo{t, ok}
+	return t, ok
+}
 
 type hostPort struct {
 	Target
