@@ -193,6 +193,30 @@ func TestFastPathSameAsReference(t *testing.T) {
 	}
 	sameAsReference(t, "corpus", corpus)
 	sameAsReference(t, "generated log", mixedLog(t, 6000))
+	// More upstreams and hosts than the caches keep: they empty and fill again.
+	var many []string
+	for i := 0; i < 3*max(urlCacheMax, rankCacheMax); i++ {
+		many = append(many, fmt.Sprintf("2026/01/15 10:00:00 [error] 7#7: *%d connect() failed (111: Connection refused) while connecting to upstream, client: 198.51.100.7, upstream: \"http://10.%d.%d.%d:%d/\"", i, i%3, i/250%250, i%250, 8000+i%7))
+	}
+	sameAsReference(t, "many upstreams", many)
+}
+
+// The caches stay within their bounds whatever the log.
+func TestCachesBounded(t *testing.T) {
+	var c judgeCache
+	for i := 0; i < 5*urlCacheMax; i++ {
+		l := []byte(fmt.Sprintf(`x upstream: "http://h%d.example.com:%d/%s"`, i, 1+i%60000, strings.Repeat("p", i%700)))
+		tg, _ := targetInWith(l, &c.urls)
+		c.ranks.causes(hit{sig: "refused"}, tg, logFamilies)
+		if len(c.urls) > urlCacheMax || len(c.ranks) > rankCacheMax {
+			t.Fatalf("after %d lines: %d URLs, %d rankings kept", i+1, len(c.urls), len(c.ranks))
+		}
+	}
+	for k := range c.urls {
+		if len(k) > urlKeyMax {
+			t.Fatalf("a key of %d bytes kept", len(k))
+		}
+	}
 }
 
 // The reference comparison catches a fast path that loses a literal: with

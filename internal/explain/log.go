@@ -54,10 +54,10 @@ func Log(r io.Reader) (Summary, error) {
 	workers := runtime.GOMAXPROCS(0)
 	g := newGrouper()
 	if workers == 1 {
-		b := &batch{}
+		b, c := &batch{}, &judgeCache{}
 		err := eachLine(r, func(l []byte, n int, cont bool) bool {
 			if b.add(l, n, cont) {
-				b.judge()
+				b.judge(c)
 				b.apply(g)
 				b.reset()
 			}
@@ -66,7 +66,7 @@ func Log(r io.Reader) (Summary, error) {
 		if err != nil {
 			return Summary{}, err
 		}
-		b.judge()
+		b.judge(c)
 		b.apply(g)
 		return g.summary(), nil
 	}
@@ -79,8 +79,9 @@ func Log(r io.Reader) (Summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := &judgeCache{}
 			for b := range work {
-				b.judge()
+				b.judge(c)
 				close(b.done)
 			}
 		}()
@@ -139,8 +140,6 @@ type batch struct {
 	buf   []byte
 	lines []batchLine
 	hits  []lineHits
-	ranks rankCache
-	urls  urlCache
 	done  chan struct{}
 }
 
@@ -172,7 +171,7 @@ func (b *batch) reset() {
 // text as four streams at once (see matcher.scan4): no literal holds a
 // newline, and a newline takes every state back to the start, so a stream
 // finds in each line what a scan of that line alone finds.
-func (b *batch) judge() {
+func (b *batch) judge(c *judgeCache) {
 	if len(b.lines) == 0 {
 		return
 	}
@@ -210,8 +209,8 @@ func (b *batch) judge() {
 		bl.j = judged{}
 		if h.ok() {
 			l := b.buf[bl.from:bl.to]
-			t, _ := targetInWith(l, &b.urls)
-			bl.j = judged{h: h, t: t, rs: b.ranks.causes(h, t, logFamilies)}
+			t, _ := targetInWith(l, &c.urls)
+			bl.j = judged{h: h, t: t, rs: c.ranks.causes(h, t, logFamilies)}
 		}
 	}
 }
@@ -257,6 +256,12 @@ func judge(l []byte) judged {
 // logFamilies are the text-wide facts a log's lines are ranked with: each
 // line on its own, as if the client had also tried IPv4.
 var logFamilies = families{refused4: true}
+
+// judgeCache is what a worker keeps from one batch to the next.
+type judgeCache struct {
+	ranks rankCache
+	urls  urlCache
+}
 
 // rankCache keeps what causes returned: it depends on the signal, the
 // context, the target's host and the families alone, and a log repeats a few
