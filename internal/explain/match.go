@@ -45,64 +45,61 @@ func newMatcher(lits []string) *matcher {
 	for b := 'A'; b <= 'Z'; b++ {
 		m.class[b] = m.class[b+'a'-'A']
 	}
-	// Trie.
-	type node struct {
-		child map[uint8]int32
-		fail  int32
-		out   []int32
-	}
-	nodes := []node{{child: map[uint8]int32{}}}
-	for i, l := range lits {
-		m.lens[i] = len(l)
-		s := int32(0)
-		for j := 0; j < len(l); j++ {
-			c := m.class[fold(l[j])]
-			nx, ok := nodes[s].child[c]
-			if !ok {
-				nx = int32(len(nodes))
-				nodes = append(nodes, node{child: map[uint8]int32{}})
-				nodes[s].child[c] = nx
-			}
-			s = nx
-		}
-		nodes[s].out = append(nodes[s].out, int32(i))
-	}
-	// Breadth-first: failure links and the full transition table.
-	if len(nodes) >= ends {
-		panic("explain: too many matcher states")
-	}
 	for 1<<m.shift < n {
 		m.shift++
 	}
 	w := 1 << m.shift
-	m.trans = make([]uint16, len(nodes)*w)
-	m.outs = make([][]int32, len(nodes))
-	queue := []int32{}
+	// Trie, in the table itself: a row per node, its children nonzero (no
+	// edge leads back to the root, node 0).
+	rows := 1
+	for _, l := range lits {
+		rows += len(l)
+	}
+	m.trans = make([]uint16, w, rows*w)
+	var outs [][]int32
+	outs = append(outs, nil)
+	for i, l := range lits {
+		m.lens[i] = len(l)
+		s := 0
+		for j := 0; j < len(l); j++ {
+			e := s<<m.shift + int(m.class[fold(l[j])])
+			if m.trans[e] == 0 {
+				if len(outs) >= ends {
+					panic("explain: too many matcher states")
+				}
+				m.trans[e] = uint16(len(outs))
+				outs = append(outs, nil)
+				m.trans = append(m.trans, make([]uint16, w)...)
+			}
+			s = int(m.trans[e])
+		}
+		outs[s] = append(outs[s], int32(i))
+	}
+	// Breadth-first: failure links, and each row completed from its failure
+	// state's (done before it, being shallower).
+	fail := make([]uint16, len(outs))
+	queue := []uint16{}
 	for c := 0; c < n; c++ {
-		if nx, ok := nodes[0].child[uint8(c)]; ok {
-			nodes[nx].fail = 0
-			m.trans[c] = uint16(nx)
+		if nx := m.trans[c]; nx != 0 {
 			queue = append(queue, nx)
 		}
 	}
 	for len(queue) > 0 {
-		s := queue[0]
+		s := int(queue[0])
 		queue = queue[1:]
-		f := nodes[s].fail
-		nodes[s].out = append(nodes[s].out, nodes[f].out...)
-		for c := 0; c < n; c++ {
-			if nx, ok := nodes[s].child[uint8(c)]; ok {
-				nodes[nx].fail = int32(m.trans[int(f)*w+c])
-				m.trans[int(s)*w+c] = uint16(nx)
+		f := int(fail[s])
+		outs[s] = append(outs[s], outs[f]...)
+		row, frow := m.trans[s*w:s*w+n], m.trans[f*w:f*w+n]
+		for c, nx := range row {
+			if nx != 0 {
+				fail[nx] = frow[c]
 				queue = append(queue, nx)
 			} else {
-				m.trans[int(s)*w+c] = m.trans[int(f)*w+c]
+				row[c] = frow[c]
 			}
 		}
 	}
-	for s := range nodes {
-		m.outs[s] = nodes[s].out
-	}
+	m.outs = outs
 	for i, v := range m.trans {
 		if len(m.outs[v]) > 0 {
 			m.trans[i] = v | ends
