@@ -108,7 +108,7 @@ func newMatcher(lits []string) *matcher {
 	return m
 }
 
-// A hitter takes the literals found in one line, in the order they end.
+// A hitter takes the literals found in one text, in the order they end.
 type hitter interface {
 	hit(lit, at int)
 }
@@ -127,7 +127,8 @@ func (m *matcher) scan(line []byte, i int, st uint16, h hitter) {
 
 // walk goes through line from offset i in state st up to the first byte
 // that ends a literal (where it stops, in the state it enters) or the end.
-// It calls nothing, so the compiler keeps its loop in registers.
+// It calls nothing, so the compiler keeps its loop in registers (and the
+// mask tells it the shift is short, sparing the checks of a long one).
 func (m *matcher) walk(line []byte, i int, st uint16) (int, uint16) {
 	trans, class, shift := m.trans, &m.class, m.shift&15
 	for ; i < len(line); i++ {
