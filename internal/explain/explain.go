@@ -74,35 +74,48 @@ func (h hit) ok() bool { return h.sig != "" }
 // modifies it.
 func classify(l []byte) hit {
 	compileOnce.Do(compile)
-	var best hit
-	ctxSpec, ctxAt := 0, 0
-	lits.scan(l, func(lit, at int) {
-		end := at + lits.lens[lit]
-		for _, ri := range litRules[lit] {
-			ru := &rules[ri]
-			if ru.ctx != "" {
-				if ru.refine != nil {
-					if s, _ := ru.refine(l, at, end); s == "" {
-						continue
-					}
-				}
-				if ru.spec > ctxSpec || ru.spec == ctxSpec && at < ctxAt {
-					best.ctx, ctxSpec, ctxAt = ru.ctx, ru.spec, at
-				}
-				continue
-			}
-			sig, note := ru.sig, ""
+	a := lineHits{l: l}
+	lits.scan(l, 0, 0, &a)
+	return a.result()
+}
+
+// lineHits decides, literal by literal, what one line says.
+type lineHits struct {
+	l              []byte
+	best           hit
+	ctxSpec, ctxAt int
+}
+
+func (a *lineHits) hit(lit, at int) {
+	l, end := a.l, at+lits.lens[lit]
+	for _, ri := range litRules[lit] {
+		ru := &rules[ri]
+		if ru.ctx != "" {
 			if ru.refine != nil {
-				sig, note = ru.refine(l, at, end)
+				if s, _ := ru.refine(l, at, end); s == "" {
+					continue
+				}
 			}
-			if sig == "" {
-				continue
+			if ru.spec > a.ctxSpec || ru.spec == a.ctxSpec && at < a.ctxAt {
+				a.best.ctx, a.ctxSpec, a.ctxAt = ru.ctx, ru.spec, at
 			}
-			if ru.spec > best.spec || ru.spec == best.spec && at < best.at {
-				best.sig, best.spec, best.at, best.from, best.note = sig, ru.spec, at, ru.from, note
-			}
+			continue
 		}
-	})
+		sig, note := ru.sig, ""
+		if ru.refine != nil {
+			sig, note = ru.refine(l, at, end)
+		}
+		if sig == "" {
+			continue
+		}
+		if ru.spec > a.best.spec || ru.spec == a.best.spec && at < a.best.at {
+			a.best.sig, a.best.spec, a.best.at, a.best.from, a.best.note = sig, ru.spec, at, ru.from, note
+		}
+	}
+}
+
+func (a *lineHits) result() hit {
+	best := a.best
 	if best.sig != "" && best.ctx != "" {
 		if ph, ok := contexts[best.ctx].phase[best.sig]; ok {
 			best.sig = ph

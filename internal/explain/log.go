@@ -54,13 +54,20 @@ func Log(r io.Reader) (Summary, error) {
 	workers := runtime.GOMAXPROCS(0)
 	g := newGrouper()
 	if workers == 1 {
+		b, c := &batch{}, &judgeCache{}
 		err := eachLine(r, func(l []byte, n int, cont bool) bool {
-			g.add(judge(l), l, n, cont)
+			if b.add(l, n, cont) {
+				b.judge(c)
+				b.apply(g)
+				b.reset()
+			}
 			return true
 		})
 		if err != nil {
 			return Summary{}, err
 		}
+		b.judge(c)
+		b.apply(g)
 		return g.summary(), nil
 	}
 
@@ -72,8 +79,9 @@ func Log(r io.Reader) (Summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := &judgeCache{}
 			for b := range work {
-				b.judge()
+				b.judge(c)
 				close(b.done)
 			}
 		}()
@@ -109,9 +117,7 @@ func Log(r io.Reader) (Summary, error) {
 			}
 			cur.done = make(chan struct{})
 		}
-		cur.lines = append(cur.lines, batchLine{from: len(cur.buf), to: len(cur.buf) + len(l), n: n, cont: cont})
-		cur.buf = append(cur.buf, l...)
-		if len(cur.buf) >= batchBytes || len(cur.lines) >= batchLines {
+		if cur.add(l, n, cont) {
 			send()
 		}
 		return true
@@ -128,10 +134,12 @@ func Log(r io.Reader) (Summary, error) {
 }
 
 // A batch is a run of consecutive lines (pieces of a long line included),
-// copied out of the reader's buffer, and what each of them was judged.
+// copied out of the reader's buffer, each followed by a newline, and what
+// each of them was judged.
 type batch struct {
 	buf   []byte
 	lines []batchLine
+	hits  []lineHits
 	done  chan struct{}
 }
 
@@ -147,15 +155,79 @@ const (
 	batchLines = 2048
 )
 
+// add copies a line into the batch and reports whether the batch is full.
+func (b *batch) add(l []byte, n int, cont bool) bool {
+	b.lines = append(b.lines, batchLine{from: len(b.buf), to: len(b.buf) + len(l), n: n, cont: cont})
+	b.buf = append(b.buf, l...)
+	b.buf = append(b.buf, '\n')
+	return len(b.buf) >= batchBytes || len(b.lines) >= batchLines
+}
+
 func (b *batch) reset() {
 	b.buf, b.lines = b.buf[:0], b.lines[:0]
 }
 
-func (b *batch) judge() {
+// judge classifies every line of the batch. The matcher walks the batch's
+// text as four streams at once (see matcher.scan4): no literal holds a
+// newline, and a newline takes every state back to the start, so a stream
+// finds in each line what a scan of that line alone finds.
+func (b *batch) judge(c *judgeCache) {
+	if len(b.lines) == 0 {
+		return
+	}
+	compileOnce.Do(compile)
+	b.hits = b.hits[:0]
+	for _, bl := range b.lines {
+		b.hits = append(b.hits, lineHits{l: b.buf[bl.from:bl.to]})
+	}
+	// Four streams, each a run of whole lines, about a quarter of the text.
+	var text [4][]byte
+	var hs [4]streamHits
+	var hitters [4]hitter
+	from, line := 0, 0
+	for q := range 4 {
+		to := len(b.buf)
+		if q < 3 {
+			next := sort.Search(len(b.lines), func(i int) bool { return b.lines[i].from >= len(b.buf)*(q+1)/4 })
+			if next < len(b.lines) {
+				to = b.lines[next].from
+			}
+			to = max(to, from)
+		}
+		text[q] = b.buf[from:to]
+		hs[q] = streamHits{b: b, base: from, line: line}
+		hitters[q] = &hs[q]
+		for line < len(b.lines) && b.lines[line].from < to {
+			line++
+		}
+		from = to
+	}
+	lits.scan4(&text, &hitters)
 	for i := range b.lines {
 		bl := &b.lines[i]
-		bl.j = judge(b.buf[bl.from:bl.to])
+		h := b.hits[i].result()
+		bl.j = judged{}
+		if h.ok() {
+			l := b.buf[bl.from:bl.to]
+			t, _ := targetInWith(l, &c.urls)
+			bl.j = judged{h: h, t: t, rs: c.ranks.causes(h, t, logFamilies)}
+		}
 	}
+}
+
+// streamHits hands the literals a stream finds to the line they are in.
+type streamHits struct {
+	b    *batch
+	base int // offset of the stream in the batch's text
+	line int // the line of the last literal
+}
+
+func (s *streamHits) hit(lit, at int) {
+	at += s.base
+	for s.b.lines[s.line].to < at+lits.lens[lit] {
+		s.line++
+	}
+	s.b.hits[s.line].hit(lit, at-s.b.lines[s.line].from)
 }
 
 func (b *batch) apply(g *grouper) {
@@ -171,13 +243,50 @@ type judged struct {
 	rs []rank
 }
 
+// judge is what batch.judge finds in one line.
 func judge(l []byte) judged {
 	h := classify(l)
 	if !h.ok() {
 		return judged{}
 	}
 	t, _ := targetIn(l)
-	return judged{h: h, t: t, rs: causes(h, t, families{refused4: true})}
+	return judged{h: h, t: t, rs: causes(h, t, logFamilies)}
+}
+
+// logFamilies are the text-wide facts a log's lines are ranked with: each
+// line on its own, as if the client had also tried IPv4.
+var logFamilies = families{refused4: true}
+
+// judgeCache is what a worker keeps from one batch to the next.
+type judgeCache struct {
+	ranks rankCache
+	urls  urlCache
+}
+
+// rankCache keeps what causes returned: it depends on the signal, the
+// context, the target's host and the families alone, and a log repeats a few
+// of them. The lists are shared and never changed. Bounded: a log of many
+// hosts empties it now and then.
+type rankCache map[rankKey][]rank
+
+type rankKey struct {
+	sig, ctx, host string
+	fam            families
+}
+
+const rankCacheMax = 1024
+
+func (c *rankCache) causes(h hit, t Target, fam families) []rank {
+	k := rankKey{h.sig, h.ctx, t.Host, fam}
+	if rs, ok := (*c)[k]; ok {
+		return rs
+	}
+	if *c == nil || len(*c) >= rankCacheMax {
+		*c = rankCache{}
+	}
+	rs := causes(h, t, fam)
+	(*c)[k] = rs
+	return rs
 }
 
 // grouper adds judged lines, in the log's order, to the groups.

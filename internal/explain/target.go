@@ -101,13 +101,28 @@ func validName(s string, single bool) bool {
 }
 
 func validHost(s string, single bool) bool {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.IsValid()
+	if mayBeIP(s) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a.IsValid()
+		}
 	}
 	if strings.Count(s, ".") == 3 && strings.Trim(s, "0123456789.") == "" {
 		return false // looks like an IPv4 address but is not one
 	}
 	return validName(s, single)
+}
+
+// mayBeIP is false for a string netip.ParseAddr rejects for sure (without
+// the error it would allocate): one with neither a colon nor only digits and dots.
+func mayBeIP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ':' {
+			return true
+		} else if c != '.' && (c < '0' || c > '9') {
+			return strings.IndexByte(s[i:], ':') >= 0
+		}
+	}
+	return true
 }
 
 func parsePort(b []byte) (uint16, int) {
@@ -131,7 +146,11 @@ type cand struct {
 // targetIn finds the target a line names. Precedence: an nginx upstream, a
 // WebSocket URL, another URL, explicit host=/port= pairs and "H port P", then
 // host:port, then a name a resolver error quotes.
-func targetIn(l []byte) (Target, int) {
+func targetIn(l []byte) (Target, int) { return targetInWith(l, nil) }
+
+// targetInWith is targetIn, taking the nginx upstream's URL from c when a
+// line before named the same (nil: no cache).
+func targetInWith(l []byte, c *urlCache) (Target, int) {
 	best := cand{}
 	consider := func(c cand) {
 		if c.score > best.score {
@@ -139,8 +158,8 @@ func targetIn(l []byte) (Target, int) {
 		}
 	}
 	if i := bytes.Index(l, []byte(`upstream: "`)); i >= 0 {
-		if t, ok := urlAt(l, i+len(`upstream: "`)); ok {
-			consider(cand{t, 12})
+		if t, ok := c.urlAt(l, i+len(`upstream: "`)); ok {
+			return t, 12 // no candidate scores higher, and a tie keeps the first
 		}
 	}
 	if i := bytes.Index(l, []byte("host not found in upstream \"")); i >= 0 {
@@ -319,8 +338,7 @@ func urlAt(l []byte, i int) (Target, bool) {
 	if j <= 0 {
 		return Target{}, false
 	}
-	scheme := strings.ToLower(string(l[i : i+j]))
-	def, ok := schemes[scheme]
+	scheme, def, ok := schemeOf(l[i : i+j])
 	if !ok {
 		return Target{}, false
 	}
@@ -356,6 +374,83 @@ func urlAt(l []byte, i int) (Target, bool) {
 		t.Path = ""
 	}
 	return t.Target, true
+}
+
+// schemeOf looks a scheme up in schemes ignoring case, without allocating
+// when it is ASCII.
+func schemeOf(b []byte) (string, uint16, bool) {
+	var low [16]byte
+	if len(b) > len(low) {
+		return "", 0, false // no scheme is that long, in any case
+	}
+	for k, c := range b {
+		if c >= 0x80 {
+			s := strings.ToLower(string(b)) // Unicode folds (the Kelvin sign is a k)
+			def, ok := schemes[s]
+			return s, def, ok
+		}
+		low[k] = fold(c)
+	}
+	if sc, ok := schemeNames[string(low[:len(b)])]; ok {
+		return sc.name, sc.def, true
+	}
+	return "", 0, false
+}
+
+// schemeNames is schemes with each name kept, to hand out without a copy.
+var schemeNames = func() map[string]struct {
+	name string
+	def  uint16
+} {
+	m := map[string]struct {
+		name string
+		def  uint16
+	}{}
+	for name, def := range schemes {
+		m[name] = struct {
+			name string
+			def  uint16
+		}{name, def}
+	}
+	return m
+}()
+
+// urlCache keeps what urlAt made of a quoted URL. urlAt(l, i) reads l from i
+// on, and no further than the first '"' at or after i: every part it reads
+// (scheme, host, [v6], port, path) ends at a quote or fails to parse with one
+// inside, as the scheme does ("://" past the quote leaves one in the
+// scheme). So what it returns is a function of l[i:q], q that quote. Bounded
+// in entries and key length; a log of many upstreams empties it now and then.
+type urlCache map[string]urlMemo
+
+type urlMemo struct {
+	t  Target
+	ok bool
+}
+
+const (
+	urlCacheMax = 1024
+	urlKeyMax   = 512
+)
+
+func (c *urlCache) urlAt(l []byte, i int) (Target, bool) {
+	if c == nil {
+		return urlAt(l, i)
+	}
+	q := bytes.IndexByte(l[i:], '"')
+	if q < 0 || q > urlKeyMax {
+		return urlAt(l, i)
+	}
+	key := l[i : i+q]
+	if m, ok := (*c)[string(key)]; ok {
+		return m.t, m.ok
+	}
+	t, ok := urlAt(l, i)
+	if *c == nil || len(*c) >= urlCacheMax {
+		*c = urlCache{}
+	}
+	(*c)[string(key)] = urlMemo{t, ok}
+	return t, ok
 }
 
 type hostPort struct {
