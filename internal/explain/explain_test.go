@@ -121,6 +121,34 @@ func TestLogSummary(t *testing.T) {
 	}
 }
 
+// A line read in many pieces is one long line, whether a piece failed or not.
+func TestLogLongLineCountedOnce(t *testing.T) {
+	text := strings.Repeat("a", 5*MaxLine) + "\n" + strings.Repeat("b", 3*MaxLine) + " connect() failed (111: Connection refused) " + strings.Repeat("c", 2*MaxLine) + "\nshort\n"
+	s, err := Log(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Long != 2 || s.Lines != 3 || s.Failures != 1 {
+		t.Errorf("want 2 long lines of 3, 1 failure: long %d, lines %d, failures %d", s.Long, s.Lines, s.Failures)
+	}
+}
+
+// An nginx worker whose pid is a Winsock code (10061#10061) is not a failure.
+func TestLogNginxPidIsNotACode(t *testing.T) {
+	var b strings.Builder
+	for _, pid := range []string{"10061", "10060", "10065"} {
+		b.WriteString(`2026/01/15 10:00:00 [error] ` + pid + `#` + pid + `: *5 open() "/var/www/x" failed (2: No such file or directory), client: 203.0.113.9, server: a, request: "GET /x HTTP/1.1", host: "a"` + "\n")
+	}
+	b.WriteString(`2026/01/15 10:00:01 [error] 10061#10061: *6 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.9, server: a, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:8080/", host: "a"` + "\n")
+	s, err := Log(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failures != 1 || len(s.Groups) != 1 || s.Groups[0].Cause != v.CauseProxyUpstreamFailed {
+		t.Errorf("want only the refused upstream: %+v", s)
+	}
+}
+
 func TestLogGroupsBounded(t *testing.T) {
 	var b strings.Builder
 	for i := 0; i < MaxGroups+500; i++ {

@@ -293,15 +293,19 @@ func (c *rankCache) causes(h hit, t Target, fam families) []rank {
 type grouper struct {
 	s        Summary
 	groups   map[groupKey]*Group
-	lastLine int
+	lastLine int // the last line that counted as a failure
+	longLine int // the last line counted as long
 }
 
-func newGrouper() *grouper { return &grouper{groups: map[groupKey]*Group{}, lastLine: -1} }
+func newGrouper() *grouper {
+	return &grouper{groups: map[groupKey]*Group{}, lastLine: -1, longLine: -1}
+}
 
 func (g *grouper) add(j judged, l []byte, n int, cont bool) {
 	g.s.Lines = n
-	if cont && g.lastLine != n {
-		g.s.Long++
+	if cont && g.longLine != n {
+		g.s.Long++ // once per line, whichever of its pieces failed
+		g.longLine = n
 	}
 	if cont && g.lastLine == n {
 		return // one failure per line, however long

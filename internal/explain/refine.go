@@ -165,6 +165,9 @@ func wsaNumber(l []byte, at, end int) (string, string) {
 	if next < len(l) && (l[next] == '.' || l[next] == ':') && next+1 < len(l) && l[next+1] >= '0' && l[next+1] <= '9' {
 		return "", ""
 	}
+	if next < len(l) && l[next] == '#' {
+		return "", "" // nginx's "[error] 10061#10061:" is a worker's pid and thread
+	}
 	// Only where a number is a code: "(10061)", "[WinError 10061]", "error 10061", "code=10061".
 	if at == 0 {
 		return winSig(l, at)
