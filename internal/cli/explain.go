@@ -262,7 +262,7 @@ func runExplainLog(g *globals, name string) error {
 		}
 	} else {
 		if len(sum.Groups) == 0 {
-			fmt.Fprintln(g.stdout, p.T("ui.explain.log.none", "Lines", sum.Lines))
+			fmt.Fprintln(g.stdout, p.T("ui.explain.log.none", "Lines", i18n.Plural("platform.count.lines", sum.Lines)))
 		} else {
 			fmt.Fprintln(g.stdout, s.head(p.T("platform.explain.log.head", "Failures", i18n.Plural("platform.count.failures", sum.Failures), "Lines", i18n.Plural("platform.count.lines", sum.Lines), "Groups", i18n.Plural("platform.count.groups", len(sum.Groups)))))
 		}

@@ -161,7 +161,7 @@ func TestExplainLog(t *testing.T) {
 	}
 	clean := filepath.Join(t.TempDir(), "ok.log")
 	os.WriteFile(clean, []byte("all good\n"), 0o644)
-	if stdout, _, code := run(t, "explain", "--log", clean); code != ExitOK || !strings.Contains(stdout, "No connection errors in 1 lines") {
+	if stdout, _, code := run(t, "explain", "--log", clean); code != ExitOK || !strings.Contains(stdout, "No connection errors in 1 line.") {
 		t.Errorf("clean log: exit %d %q", code, stdout)
 	}
 }
