@@ -204,7 +204,7 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 	return p
 }
 
-// nameGrace is how long a trace that took took waits for its hops' names.
+// nameGrace is the wait for the hops' names after a trace that lasted took.
 func nameGrace(took time.Duration) time.Duration {
 	return min(traceNameGrace, max(traceNameMin, took))
 }
