@@ -285,7 +285,8 @@ func TestCheckEphemeralPortsExhausted(t *testing.T) {
 	}
 	r := expect(t, n.Client, "addr_unavailable", "ephemeral_ports_exhausted", "198.51.100.3:8282")
 	if !hasEvidence(r, "40000–40003") || !hasEvidence(r, fmt.Sprintf("%d sockets of this machine already use", held)) {
-		t.Errorf("want the port range and the sockets in use as evidence: %s", dump(r))
+		ss, _ := n.Client.Try("ss", "-tan")
+		t.Errorf("want the port range and the %d sockets in use as evidence: %s\nss -tan in the client:\n%s", held, dump(r), ss)
 	}
 	if !strings.Contains(strings.Join(r.Findings[0].Fix, "\n"), "sysctl -w net.ipv4.ip_local_port_range") {
 		t.Errorf("want the sysctl fix: %s", dump(r))

@@ -211,6 +211,12 @@ func TestTCPSocketsFiles(t *testing.T) {
 			"self/net/tcp6": {Data: []byte(capturedTCP6)},
 		}, 15, false},
 		{"IPv6 disabled", fstest.MapFS{"thread-self/net/tcp": {Data: []byte(capturedTCP)}}, 8, false},
+		// Line 5 again after line 6, now in CLOSE_WAIT: the kernel resumed
+		// its walk in a bucket that had changed. A second listener on :2024
+		// with another inode is a SO_REUSEPORT sibling, not a repeat.
+		{"a connection listed twice counts once", fstest.MapFS{"thread-self/net/tcp": {Data: []byte(capturedTCP +
+			"   8: 0100007F:8C5C 0100007F:A02B 08 00000000:00000000 00:00000000 00000000     0        0 10984 1 0000000037a798d4 20 0 0 10 -1\n" +
+			"   9: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 563 1 00000000894b6707 100 0 0 10 0\n")}}, 9, false},
 		{"no tcp file", fstest.MapFS{"thread-self/net/tcp6": {Data: []byte(capturedTCP6)}}, 0, true},
 		{"corrupt tcp6", fstest.MapFS{
 			"thread-self/net/tcp":  {Data: []byte(capturedTCP)},
@@ -222,5 +228,9 @@ func TestTCPSocketsFiles(t *testing.T) {
 		if (err != nil) != tt.wantErr || len(got) != tt.want {
 			t.Errorf("%s: %d sockets, err %v; want %d, error %v", tt.name, len(got), err, tt.want, tt.wantErr)
 		}
+	}
+	got, _ := tcpSockets(tests[3].fsys)
+	if s := got[5]; s.Local.Port() != 0x8C5C || s.State != StateCloseWait {
+		t.Errorf("the repeated connection keeps its place and takes the later state: %+v", s)
 	}
 }

@@ -1,10 +1,12 @@
 package host
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -36,14 +38,44 @@ func tcpSockets(fsys fs.FS) ([]Socket, error) {
 			}
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		socks, err := ParseProcNetTCP(f)
+		// One large read per page the kernel fills, not one per line:
+		// fewer restarts of its walk (see dedupSockets).
+		socks, err := ParseProcNetTCP(bufio.NewReaderSize(f, 64<<10))
 		f.Close()
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, socks...)
 	}
-	return all, nil
+	return dedupSockets(all), nil
+}
+
+// dedupSockets drops a socket listed twice. The kernel walks its hash tables
+// afresh at every read of /proc/net/tcp and resumes by position within a
+// bucket, so a socket added or removed between two reads can make one listed
+// twice (or skipped). A connection is one four-tuple in a namespace; the
+// later line, the fresher state, is kept in the earlier one's place.
+// Listeners sharing an address (SO_REUSEPORT) differ by inode.
+func dedupSockets(socks []Socket) []Socket {
+	type key struct {
+		local, remote netip.AddrPort
+		inode         uint64
+	}
+	seen := make(map[key]int, len(socks))
+	out := socks[:0]
+	for _, s := range socks {
+		k := key{local: s.Local, remote: s.Remote}
+		if s.State == StateListen {
+			k.inode = s.Inode
+		}
+		if i, ok := seen[k]; ok {
+			out[i] = s
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, s)
+	}
+	return out
 }
 
 // SysctlInt reads an integer sysctl such as "net.ipv4.tcp_tw_reuse" from
