@@ -53,6 +53,7 @@ func TestCheckDescriptorLimit(t *testing.T) {
 		code, stdout, stderr := run(fmt.Sprint(n))
 		switch code {
 		case 3:
+			t.Logf("ulimit -n %d: %s", n, strings.TrimSpace(stderr))
 			if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "open-file limit") {
 				t.Errorf("ulimit -n %d: want one line about the limit, got %q", n, stderr)
 			}
@@ -61,6 +62,7 @@ func TestCheckDescriptorLimit(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 				t.Fatalf("ulimit -n %d: %v\n%s", n, err, stdout)
 			}
+			t.Logf("ulimit -n %d: %s (%s)", n, r.Verdict.Cause, r.Verdict.Confidence)
 			if r.Verdict.Cause == "fd_exhausted" {
 				diagnosed = true
 				if !hasEvidence(r, "Descriptor limit of this process: "+fmt.Sprint(n)) {

@@ -34,12 +34,6 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 	ev := verdict.AddrEvidence{Addr: ap, Timeout: opt.Timeout}
 	start := opt.Now()
 
-	facts := make(chan struct{})
-	go func() {
-		defer close(facts)
-		opt.Share.facts(ap.Addr(), &ev) // once per host in a run of many targets (share.go)
-	}()
-
 	dialer := neterr.Dialer{Source: opt.Source}
 	runCtx, cancelRun := context.WithTimeout(ctx, opt.Timeout)
 	defer cancelRun()
@@ -84,10 +78,17 @@ func probeAddr(ctx context.Context, ap netip.AddrPort, opt Options) (verdict.Add
 		}()
 		return ch
 	}
-	// The target's own socket is made before the probe ports': under a tight
-	// descriptor limit a probe port, not the target port, goes without one
-	// (and a probe that answers at once cannot take the target's turn).
+	// The target's own socket is made before the probe ports' and before
+	// the netlink sockets of this machine's facts: under a tight descriptor
+	// limit a probe port, not the target port, goes without one (and a probe
+	// that answers at once cannot take the target's turn), whatever the
+	// scheduling.
 	<-launch()
+	facts := make(chan struct{})
+	go func() {
+		defer close(facts)
+		opt.Share.facts(ap.Addr(), &ev) // once per host in a run of many targets (share.go)
+	}()
 
 	probeCh := make(chan attempt, len(opt.ProbePorts))
 	// The other ports of the host: connected to once per host in a run of many targets (share.go).

@@ -282,8 +282,9 @@ func Fingerprint(ctx context.Context, dial DialFunc, kinds []TryKind, deadline t
 	}
 	others.Wait()
 	answered := false
-	for i, t := range out {
-		answered = answered || i != idleAt && t.ReceivedN > 0
+	for i := range out {
+		// out[idleAt] is not read: the idle try may still be writing it.
+		answered = answered || i != idleAt && out[i].ReceivedN > 0
 	}
 	if idleAt < 0 || !answered {
 		idle.Wait()
