@@ -235,6 +235,9 @@ loop:
 		miss(held)
 	}
 	res.Err, res.Exhausted = srcErr, srcEOF
+	// The reader may have seen the interrupt first and closed order, which
+	// the loop above then read as the end of the input.
+	interrupted = interrupted || ctx.Err() != nil && !srcEOF && srcErr == nil
 	res.Interrupted = interrupted && (res.Missed > 0 || !srcEOF && srcErr == nil)
 	return res, nil
 }

@@ -272,17 +272,56 @@ func TestBulkHostsAtOnce(t *testing.T) {
 
 // A worker waiting for a host slot gives up when the run is interrupted:
 // its target is named as not diagnosed.
+// An interrupt that stops the reading before the end of the input is an
+// interrupted run however the last report and the interrupt came in.
+func TestBulkInterruptBeforeTheRestIsRead(t *testing.T) {
+	ts := []target.Target{mustTarget(t, "127.0.0.1:1"), mustTarget(t, "127.0.0.2:1")}
+	for range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		first := true
+		src := listSource(ts)
+		next := func() (Item, error) {
+			if !first {
+				<-ctx.Done() // the reader is still on the input when the interrupt comes
+			}
+			first = false
+			return src()
+		}
+		b := Bulk{Workers: 1, Check: func(ctx context.Context, tg target.Target) Report {
+			cancel()
+			return Report{Target: tg, Cancelled: true}
+		}}
+		res, _ := b.Run(ctx, next, func(Item, Report) error { return nil })
+		if !res.Interrupted || res.Exhausted {
+			t.Fatalf("%+v: want an interrupted run, the input not read to its end", res)
+		}
+	}
+}
+
 func TestBulkHostGateInterrupted(t *testing.T) {
 	ts := []target.Target{mustTarget(t, "127.0.0.1:1"), mustTarget(t, "127.0.0.2:1")}
 	ctx, cancel := context.WithCancel(context.Background())
+	// The interrupt comes once the second target is read: one not read yet
+	// would be the rest of the input, not a target given up.
+	read2 := make(chan struct{})
+	src := listSource(ts)
+	n := 0
+	next := func() (Item, error) {
+		it, err := src()
+		if n++; n == 2 {
+			close(read2)
+		}
+		return it, err
+	}
 	b := Bulk{Workers: 2, HostsAtOnce: 1, Check: func(ctx context.Context, tg target.Target) Report {
+		<-read2
 		cancel()
 		<-ctx.Done()
 		return Report{Target: tg, Cancelled: true}
 	}}
 	done := make(chan BulkResult)
 	go func() {
-		res, _ := b.Run(ctx, listSource(ts), func(Item, Report) error { return nil })
+		res, _ := b.Run(ctx, next, func(Item, Report) error { return nil })
 		done <- res
 	}()
 	select {
