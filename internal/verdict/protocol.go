@@ -226,11 +226,24 @@ func (r proto) kindLine(svc evidence.Service, e evidence.Exchange) []i18n.Msg {
 	return nil
 }
 
-func (r proto) notHTTPFix(svc string) []i18n.Msg {
-	want := "websocket"
+// want is the Workerman scheme of what the client expects to speak.
+func (r proto) want() string {
 	if r.p.Protocol == evidence.ProtoHTTP {
-		want = "http"
+		return "http"
 	}
+	return "websocket"
+}
+
+// wantName is how that protocol is written in a sentence.
+func (r proto) wantName() string {
+	if r.p.Protocol == evidence.ProtoHTTP {
+		return "HTTP"
+	}
+	return "WebSocket"
+}
+
+func (r proto) notHTTPFix(svc string) []i18n.Msg {
+	want := r.want()
 	var first i18n.Msg
 	switch svc {
 	case evidence.SvcEcho, evidence.SvcText:

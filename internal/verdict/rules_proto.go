@@ -529,13 +529,18 @@ var notHTTPAnswerRules = []Rule[proto]{
 	{ID: "nothttp.no_answer", Cause: CauseNotHTTP, Conf: Medium, Outcome: OutcomeProtocolMismatch,
 		When: func(r proto) bool { return replyIs(r.e.Reply, evidence.ReplySilent, evidence.ReplyClosed) },
 		Make: func(r proto) Draft {
-			meaning := i18n.M("ev.proto.silent_meaning")
 			if r.e.Reply == evidence.ReplyClosed {
-				meaning = i18n.M("ev.proto.closed_meaning")
+				lines := r.lines(r.exchangeNoAnswerLine(), i18n.M("ev.proto.closed_meaning"))
+				return Draft{Summary: i18n.M("proto.closed.summary", "What", r.what),
+					Lines: append(lines, r.tryLines()...), Fix: r.notHTTPFix("")}
 			}
-			lines := r.lines(r.exchangeNoAnswerLine(), meaning)
-			return Draft{Lines: append(lines, r.tryLines()...), Fix: r.notHTTPFix("")}
-		}, Note: "silence or a close where an HTTP server answers at once"},
+			// Silence is also what an application that stopped accepting
+			// (the kernel completes the handshake into its listen queue)
+			// gives: the summary says both, the fix tells them apart.
+			lines := r.lines(r.exchangeNoAnswerLine(), i18n.M("ev.proto.silent_meaning"))
+			return Draft{Summary: i18n.M("proto.silent.summary", "What", r.what, "Dur", Dur(waited(r.e, r.p.Timeout))),
+				Lines: append(lines, r.tryLines()...), Fix: append(r.notHTTPFix(""), i18n.M("fix.proto.stuck", "Want", r.wantName()))}
+		}, Note: "silence or a close where an HTTP server answers at once; silence may be a stuck application"},
 	{ID: "nothttp.error", Cause: CauseUnknown, Conf: Low, Outcome: OutcomeProtocolMismatch, When: always[proto],
 		Make: func(r proto) Draft {
 			errText := ""
