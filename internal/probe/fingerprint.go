@@ -90,6 +90,10 @@ func Classify(got, sent []byte) Service {
 		return Service{Name: SvcRedis, Detail: line}
 	case bytes.Equal(got, []byte("ERROR\r\n")):
 		return Service{Name: SvcMemcached, Detail: line}
+	case isHTMLPage(got):
+		// An HTTP server's error page without a status line: its answer to
+		// a request line it cannot parse is HTTP/0.9 (Python's http.server).
+		return Service{Name: SvcHTTP, Detail: line}
 	}
 	if v, ok := mysqlGreeting(got); ok {
 		return Service{Name: SvcMySQL, Detail: v}
@@ -104,6 +108,17 @@ func Classify(got, sent []byte) Service {
 		return Service{Name: SvcText, Detail: line}
 	}
 	return Service{Name: SvcBinary, Detail: ""}
+}
+
+// isHTMLPage: b starts as an HTML document does.
+func isHTMLPage(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	for _, p := range []string{"<!doctype html", "<html"} {
+		if len(b) >= len(p) && strings.EqualFold(string(b[:len(p)]), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstLine is the first line of b without its line end, capped for evidence.

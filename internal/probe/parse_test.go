@@ -46,6 +46,10 @@ func TestClassify(t *testing.T) {
 	}{
 		{"", "GET /", SvcNone, ""},
 		{"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n", "GET /", SvcHTTP, "HTTP/1.1 200 OK"},
+		// Python's http.server to "whoami\n": an HTTP/0.9 error, the page alone.
+		{"<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        <meta charset=\"utf-8\">\n        <title>Error response</title>", "whoami\n", SvcHTTP, "<!DOCTYPE HTML>"},
+		{"\r\n<HTML><HEAD><TITLE>400 Bad Request</TITLE>", "whoami\n", SvcHTTP, ""},
+		{"<htm", "whoami\n", SvcText, "<htm"},
 		{"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", "", SvcSSH, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"},
 		{"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n", "", SvcSMTP, "220 mail.example.com ESMTP Postfix (Debian/GNU)"},
 		{"220 (vsFTPd 3.0.3)\r\n", "", SvcFTP, "220 (vsFTPd 3.0.3)"},
