@@ -219,6 +219,11 @@ func settle(e *Exchange, err error) {
 	if err == nil || e.Err != nil {
 		return
 	}
+	if errors.Is(err, net.ErrClosed) {
+		// closeOnDone's own close as the context ended (its deadline, or the
+		// answer no longer needed): nothing came until then, not a failure.
+		err = os.ErrDeadlineExceeded
+	}
 	e.Err = err
 	switch {
 	case e.Reply != Answered:

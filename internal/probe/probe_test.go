@@ -3,6 +3,7 @@ package probe_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -60,6 +61,16 @@ func TestWebSocketHandshake(t *testing.T) {
 		}
 		if !bytes.HasPrefix(w.Sent, []byte("GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n")) {
 			t.Errorf("request sent: %q", w.Sent)
+		}
+	})
+	t.Run("context ends before the deadline", func(t *testing.T) {
+		// The context's end closes the connection under the library's read:
+		// silence until then, not an error of conndiag's own.
+		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		w := probe.WebSocketHandshake(ctx, dial(t, silent), time.Now().Add(5*time.Second), "127.0.0.1", "/")
+		if w.Reply != probe.Silent || errors.Is(w.Exchange.Err, net.ErrClosed) {
+			t.Fatalf("reply %q, err %v", w.Reply, w.Exchange.Err)
 		}
 	})
 	t.Run("path not found", func(t *testing.T) {
