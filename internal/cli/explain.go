@@ -96,7 +96,13 @@ func runExplainText(g *globals, args []string) error {
 		if g.json {
 			fmt.Fprintln(g.stdout, `{"findings":[]}`)
 		}
-		return &exitError{code: ExitProblem, msg: g.printer.T("ui.explain.none")}
+		msg := g.printer.T("ui.explain.none")
+		if len(args) == 1 {
+			if c := explain.NearCause(args[0]); c != "" {
+				msg = g.printer.T("ui.explain.none_near", "Cause", string(c))
+			}
+		}
+		return &exitError{code: ExitProblem, msg: msg}
 	}
 	if g.json {
 		b, err := json.Marshal(explainJSON(res, g.printer))

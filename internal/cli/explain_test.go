@@ -71,6 +71,7 @@ func TestExplainBadInput(t *testing.T) {
 		{"", []string{"explain", "--log", dir}, ExitUsage, "directory"},
 		{"", []string{"explain", "--log", "-", "extra"}, ExitUsage, "--log takes the file"},
 		{"", []string{"explain", "just some words"}, ExitProblem, "no connection error found in this text"},
+		{"", []string{"explain", "filterd"}, ExitProblem, "did you mean the cause code filtered? (conndiag explain filtered)"},
 		{"lorem ipsum\ndolor sit amet\n", []string{"explain", "-"}, ExitProblem, "no connection error found in this text"},
 	}
 	for _, tt := range tests {

@@ -142,6 +142,11 @@ func causes(h hit, t Target, fam families) []rank {
 		if isIP && addr == netip.IPv6Loopback() && fam.nodeV6 && !fam.refused4 {
 			out = lead(out, r(v.CauseFamilyMismatch, med))
 		}
+		// A server bound to loopback accepts a client that connects to
+		// loopback: that cause is for clients on other machines.
+		if loopback {
+			out = without(out, v.CauseBoundToLoopback)
+		}
 	case "host_unreach":
 		// A loopback destination always has a route: the "unreachable" is an ICMP
 		// error a firewall sent (REJECT --reject-with icmp-host-prohibited).
@@ -180,6 +185,17 @@ func lead(rs []rank, c rank) []rank {
 	out = append(out, rank{})
 	copy(out[i+1:], out[i:])
 	out[i] = c
+	return out
+}
+
+// without drops cause c from rs.
+func without(rs []rank, c v.Cause) []rank {
+	out := rs[:0:0]
+	for _, x := range rs {
+		if x.cause != c {
+			out = append(out, x)
+		}
+	}
 	return out
 }
 

@@ -232,3 +232,55 @@ func TestLogParallelSameAsSequential(t *testing.T) {
 		t.Errorf("parallel summary differs:\nsequential %+v\nparallel   %+v", seq, par)
 	}
 }
+
+// A server bound to loopback accepts a client that connects to loopback:
+// that cause is offered only for a refusal from another address.
+func TestRefusedOnLoopbackIsNotBoundToLoopback(t *testing.T) {
+	has := func(res Result, c v.Cause) bool {
+		for _, f := range res.Findings {
+			if f.Cause == c {
+				return true
+			}
+		}
+		return false
+	}
+	for _, text := range []string{"connect ECONNREFUSED 127.0.0.1:8282", "dial tcp [::1]:8282: connect: connection refused", "Failed to connect to localhost port 8282: Connection refused"} {
+		if res := Text(text); len(res.Findings) == 0 || has(res, v.CauseBoundToLoopback) {
+			t.Errorf("%s: %v", text, res.Findings)
+		}
+	}
+	if res := Text("connect ECONNREFUSED 10.0.0.5:8282"); !has(res, v.CauseBoundToLoopback) {
+		t.Errorf("a refusal from another address: bound_to_loopback is possible: %v", res.Findings)
+	}
+}
+
+// Chrome's reasonless failure, as copied from the console: the space after
+// the colon is often lost.
+func TestBareChromiumFailure(t *testing.T) {
+	for _, text := range []string{
+		"WebSocket connection to 'wss://127.0.0.1:8443/ws' failed: ",
+		"WebSocket connection to 'wss://127.0.0.1:8443/ws' failed:",
+		"main.js:12 WebSocket connection to 'wss://127.0.0.1:8443/ws' failed:\n",
+	} {
+		res := Text(text)
+		if res.Signal != "ambiguous" || res.Target.String() != "wss://127.0.0.1:8443/ws" {
+			t.Errorf("%q: signal %q target %s", text, res.Signal, res.Target)
+		}
+	}
+	res := Text("WebSocket connection to 'ws://127.0.0.1:8282/' failed: Error during WebSocket handshake: Unexpected response code: 200")
+	if res.Signal == "ambiguous" || len(res.Findings) == 0 || res.Findings[0].Cause != v.CauseWSUpgradeRejected {
+		t.Errorf("a reason after the colon decides: %q %v", res.Signal, res.Findings)
+	}
+}
+
+func TestNearCause(t *testing.T) {
+	for in, want := range map[string]v.Cause{
+		"filterd": v.CauseFiltered, "not-listening": v.CauseNotListening, "tls_expect": v.CauseTLSExpected,
+		"FILTERED": v.CauseFiltered, "hello": "", "ok": "", "timeout": "", "connection refused": "",
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz": "",
+	} {
+		if got := NearCause(in); got != want {
+			t.Errorf("NearCause(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -61,6 +61,12 @@ func statusOf(note string) string {
 	return ""
 }
 
+// ownSummary replaces a cause's summary where check's states what it
+// measured ("while the host is up") and a pasted line cannot show it.
+var ownSummary = map[v.Cause]string{
+	v.CauseFiltered: "explain.cause.filtered.summary",
+}
+
 // findings turns ranked causes into findings: every finding carries the same
 // evidence (the line and what it means), its cause's fix, and how to tell it
 // from the others.
@@ -81,10 +87,14 @@ func findings(rs []rank, res Result) []v.Finding {
 	}
 	out := make([]v.Finding, 0, len(rs))
 	for _, c := range rs {
-		f := v.Finding{Cause: c.cause, Confidence: c.conf, Summary: i18n.M("cause."+string(c.cause)+".summary", a...)}
+		summary := "cause." + string(c.cause) + ".summary"
+		if own, ok := ownSummary[c.cause]; ok {
+			summary = own
+		}
+		f := v.Finding{Cause: c.cause, Confidence: c.conf, Summary: i18n.M(summary, a...)}
 		f.Evidence = ev
 		f.Fix = append([]i18n.Msg{i18n.M("cause."+string(c.cause)+".fix", a...)}, fixCmds(c.cause, res.Target)...)
-		f.Fix = append(f.Fix, i18n.M("explain.cause."+string(c.cause)+".how", a...))
+		f.Fix = append(f.Fix, i18n.M("explain.how", "How", i18n.M("explain.cause."+string(c.cause)+".how", a...)))
 		out = append(out, f)
 	}
 	return out
@@ -242,6 +252,43 @@ func Describe(c v.Cause) v.Finding {
 }
 
 // IsCause reports whether s is a cause code of SPEC.md.
+// NearCause is the cause code s is a typo of (at most two letters added,
+// dropped or changed, and fewer than half of it), or "".
+func NearCause(s string) v.Cause {
+	if len(s) < 4 || len(s) > 40 || strings.ContainsAny(s, " \t\n") {
+		return ""
+	}
+	s = strings.ToLower(strings.ReplaceAll(s, "-", "_"))
+	best, bestD := v.Cause(""), 3
+	for _, c := range v.Causes {
+		if d := editDistance(s, string(c)); d < bestD && 2*d < len(c) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short ASCII strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 func IsCause(s string) bool {
 	for _, c := range v.Causes {
 		if string(c) == s {

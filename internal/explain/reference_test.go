@@ -107,6 +107,15 @@ func refCauses(h hit, t Target, fam families) []rank {
 		if isIP && addr == netip.IPv6Loopback() && fam.nodeV6 && !fam.refused4 {
 			out = refLead(out, r(v.CauseFamilyMismatch, med))
 		}
+		if loopback {
+			kept := out[:0:0]
+			for _, x := range out {
+				if x.cause != v.CauseBoundToLoopback {
+					kept = append(kept, x)
+				}
+			}
+			out = kept
+		}
 	case "host_unreach":
 		// A loopback destination always has a route: the "unreachable" is an ICMP
 		// error a firewall sent (REJECT --reject-with icmp-host-prohibited).

@@ -181,7 +181,7 @@ var rules = []rule{
 
 	// Chromium: console lines, handshake messages, net::ERR_* (chromium.go).
 	{lit: "websocket connection to '", ctx: "ws_phase", spec: wrapper, from: fChromium},
-	{lit: "' failed: ", spec: wrapper, from: fChromium, refine: bareChromiumFailure},
+	{lit: "' failed:", spec: wrapper, from: fChromium, refine: bareChromiumFailure},
 	{lit: "err_", spec: errCode, from: fChromium, refine: chromiumError},
 	{lit: "net_error", spec: errCode, from: fChromium, refine: chromiumErrorNumber},
 	{lit: "unexpected response code: ", spec: specific, from: fChromium, refine: statusAfter},
