@@ -51,6 +51,10 @@ func goldenServerReports() map[string]serverReport {
 			Firewall: []verdict.FirewallEvidence{drop}}),
 		"server_watch_dropped": mk(h, verdict.PortEvidence{Port: 8282, Asked: true, Listeners: []verdict.Listener{listen("0.0.0.0:8282")},
 			Firewall: []verdict.FirewallEvidence{drop}, Watch: watch}),
+		// The SYNs were answered with a reset: the verdict does not need them, the person does.
+		"server_watch_loopback": mk(clean, verdict.PortEvidence{Port: 8282, Asked: true, Listeners: []verdict.Listener{listen("127.0.0.1:8282")},
+			Firewall: []verdict.FirewallEvidence{accept}, Watch: &verdict.Watch{Duration: 3 * time.Second, SYNs: []verdict.WatchedSYN{
+				{From: netip.MustParseAddrPort("198.51.100.2:40000"), To: netip.AddrPortFrom(v4, 8282), Count: 1, Answer: verdict.AnswerRST}}}}),
 		"server_clean": mk(clean, verdict.PortEvidence{Port: 8282, Asked: true, Listeners: []verdict.Listener{listen("[::]:8282")},
 			Firewall: []verdict.FirewallEvidence{accept}}),
 	}

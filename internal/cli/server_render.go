@@ -201,9 +201,13 @@ func renderServerHuman(w io.Writer, r serverReport, p *i18n.Printer, color bool)
 			fmt.Fprintf(w, "  %s\n", s.head(p.Text(v.Summary)))
 		}
 		writeListeners(w, sp, p, s)
+		// What --watch saw is shown on every port; a verdict that drew on
+		// the SYNs lists them in its evidence already.
+		if !verdict.Problem(sp.Findings) || !citesSYNs(sp.Findings[0]) {
+			writeSYNs(w, sp, p, s)
+		}
 		if !verdict.Problem(sp.Findings) {
 			writeFirewallSummary(w, sp, p, s)
-			writeSYNs(w, sp, p, s)
 			for _, f := range sp.Findings {
 				fmt.Fprintf(w, "  • %s\n", findingLine(p, string(f.Cause), f.Confidence, f.Summary))
 				for _, e := range f.Evidence {
@@ -303,6 +307,15 @@ func writeFirewallSummary(w io.Writer, sp serverPort, p *i18n.Printer, s style) 
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "  %s: %s\n", p.T("ui.server.firewall"), s.dim(strings.Join(parts, "; ")))
 	}
+}
+
+func citesSYNs(f verdict.Finding) bool {
+	for _, e := range f.Evidence {
+		if e.ID == "server.ev.watch.syn" {
+			return true
+		}
+	}
+	return false
 }
 
 func writeSYNs(w io.Writer, sp serverPort, p *i18n.Printer, s style) {
