@@ -108,12 +108,29 @@ func srvListenFix(h HostEvidence, p PortEvidence, cov srvCover) []i18n.Msg {
 	case cov.onlyV6Missing:
 		return append([]i18n.Msg{i18n.M("server.fix.listen_v6"), i18n.Snippet("new Worker('websocket://[::]:%d');", p.Port)}, check...)
 	}
+	if proc := srvProcess(p.Listeners); proc != "" && !strings.HasPrefix(proc, "php") {
+		// Not a PHP process: a Workerman line would not paste.
+		return append([]i18n.Msg{i18n.M("server.fix.listen_all_proc", "Process", proc, "Listening", strings.Join(cov.listening, ", "))}, check...)
+	}
 	snippet := i18n.Snippet("new Worker('websocket://0.0.0.0:%d');", p.Port)
 	if srvAllV6(p.Listeners) {
 		// A server bound to ::1 or another IPv6 address serves IPv6: [::] keeps it.
 		snippet = i18n.Snippet("new Worker('websocket://[::]:%d');", p.Port)
 	}
 	return append([]i18n.Msg{i18n.M("server.fix.listen_all", "Listening", strings.Join(cov.listening, ", ")), snippet}, check...)
+}
+
+// srvProcess is the name of the process that holds every listener, or ""
+// when it is not known or they differ.
+func srvProcess(ls []Listener) string {
+	name := ""
+	for _, l := range ls {
+		if len(l.Owners) == 0 || name != "" && l.Owners[0].Process != name {
+			return ""
+		}
+		name = l.Owners[0].Process
+	}
+	return name
 }
 
 // srvAllV6: every listener is bound to an IPv6 address (none to IPv4, an

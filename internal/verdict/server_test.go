@@ -321,6 +321,15 @@ func TestSysctlAdvice(t *testing.T) {
 
 // The listen-address fix names what the server listens on now, and what to
 // change for the clients that are refused.
+func ownedBy(l Listener, process string) Listener {
+	if process == "" {
+		l.Owners = nil
+		return l
+	}
+	l.Owners = []host.Owner{{PID: 99, Process: process}}
+	return l
+}
+
 func TestServerListenFix(t *testing.T) {
 	snap := newSnapshot(t)
 	bindV6Only := svHost
@@ -341,6 +350,11 @@ func TestServerListenFix(t *testing.T) {
 			[]string{"IPv6 clients only", "0.0.0.0:8282 as well", "sysctl -w net.ipv6.bindv6only=0"}, []string{"rather than"}},
 		{"[::] under bindv6only=1", bindV6Only, []Listener{svListen("[::]:8282", -1)},
 			[]string{"IPv6 clients only", "sysctl -w net.ipv6.bindv6only=0"}, nil},
+		// Not PHP: no Workerman line, the process named.
+		{"python3 on 127.0.0.1", svHost, []Listener{ownedBy(svListen("127.0.0.1:8282", -1), "python3")},
+			[]string{"Make python3 listen on 0.0.0.0", "rather than 127.0.0.1:8282", "ss -ltnp"}, []string{"Worker("}},
+		{"unknown owner", svHost, []Listener{ownedBy(svListen("127.0.0.1:8282", -1), "")},
+			[]string{"websocket://0.0.0.0:8282"}, nil},
 	}
 	for _, tt := range tests {
 		fs := DecidePort(tt.h, PortEvidence{Port: 8282, Asked: true, Listeners: tt.listen})
