@@ -136,6 +136,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 		fmt.Fprintln(g.stdout, p.T("serve.config_ok", "File", cfg.File, "List", strings.Join(cfg.ModuleNames(), ", ")))
 		return nil
 	}
+	if !validListenAddr(f.listen) {
+		return usage("platform.usage.serve_listen", "Addr", quote(f.listen))
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return toolFail("platform.err.serve_listen", "Addr", f.listen, "Why", fileReason(err))
@@ -177,4 +180,15 @@ func writeServeLog(w io.Writer, asJSON bool, text string) {
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", now.Format("15:04:05"), text)
+}
+
+// validListenAddr: HOST:PORT or :PORT with a port of 0 to 65535 (the host,
+// a name or an address, is left to the listen itself).
+func validListenAddr(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535 && port[0] != '+' && port[0] != '-'
 }

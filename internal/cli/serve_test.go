@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,8 +50,20 @@ func TestServeCheckConfig(t *testing.T) {
 }
 
 func TestServeCannotListen(t *testing.T) {
-	_, stderr, code := run(t, "serve", "--listen", "127.0.0.1:99999")
-	if code != ExitToolFail || !strings.Contains(stderr, "cannot listen on 127.0.0.1:99999") {
+	for _, bad := range []string{"127.0.0.1:99999", "bogus", "127.0.0.1:-1", ":http"} {
+		_, stderr, code := run(t, "serve", "--listen", bad)
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "want HOST:PORT or :PORT") {
+			t.Errorf("--listen %s: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
+	// A well-formed address that cannot be bound is the tool's failure.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, stderr, code := run(t, "serve", "--listen", ln.Addr().String())
+	if code != ExitToolFail || !strings.Contains(stderr, "cannot listen on "+ln.Addr().String()) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
