@@ -241,14 +241,16 @@ type jsonPreflight struct {
 }
 
 type jsonFailure struct {
-	Cause   verdict.Cause `json:"cause"`
-	Phase   string        `json:"phase"`
-	Errno   string        `json:"errno,omitempty"`
-	Error   string        `json:"error"`
-	Source  string        `json:"source,omitempty"`
-	AtMS    float64       `json:"at_ms"`
-	Open    int64         `json:"open"`
-	Attempt int64         `json:"attempt"`
+	Cause  verdict.Cause `json:"cause"`
+	Phase  string        `json:"phase"`
+	Errno  string        `json:"errno,omitempty"`
+	Error  string        `json:"error"`
+	Source string        `json:"source,omitempty"`
+	AtMS   float64       `json:"at_ms"`
+	Open   int64         `json:"open"`
+	// Connecting: attempts in flight then; Attempt: attempts started by then.
+	Connecting int64 `json:"connecting"`
+	Attempt    int64 `json:"attempt"`
 }
 
 type jsonClosed struct {
@@ -318,7 +320,7 @@ func loadJSON(r *load.Report, p *i18n.Printer) jsonLoad {
 	}
 	if fl := r.First; fl != nil {
 		jf := &jsonFailure{Cause: fl.Cause, Phase: string(fl.Phase), Errno: fl.Errno, Error: fl.Text,
-			AtMS: float64(fl.At) / float64(time.Millisecond), Open: fl.Open, Attempt: fl.Attempt}
+			AtMS: float64(fl.At) / float64(time.Millisecond), Open: fl.Open, Connecting: fl.Connecting, Attempt: fl.Attempt}
 		if fl.Source.IsValid() {
 			jf.Source = fl.Source.String()
 		}

@@ -140,6 +140,11 @@ func testRefused(t *testing.T, goroutines bool) {
 		t.Errorf("errors %v, established %d, check asked %d times; want 20 not_listening, 0, once", rep.Errors, rep.Established, asked)
 	}
 	if rep.First == nil || rep.First.Errno != "ECONNREFUSED" || rep.Findings[0].Cause != verdict.CauseNotListening {
-		t.Errorf("first failure %+v, verdict %s", rep.First, rep.Findings[0].Cause)
+		t.Fatalf("first failure %+v, verdict %s", rep.First, rep.Findings[0].Cause)
+	}
+	// Nothing was ever established: none open when it failed, itself still
+	// counted as connecting.
+	if f := rep.First; f.Open != 0 || f.Connecting < 1 || f.Attempt < 1 {
+		t.Errorf("first failure open %d, connecting %d, attempt %d; want 0, at least 1, at least 1", f.Open, f.Connecting, f.Attempt)
 	}
 }

@@ -83,14 +83,17 @@ type Latency struct {
 
 // Failure describes the first failed attempt.
 type Failure struct {
-	Cause   verdict.Cause
-	Phase   Phase
-	Errno   string // "EADDRNOTAVAIL", ... ; "" for timeouts and protocol errors
-	Text    string // the error as the system put it
-	Source  netip.Addr
-	At      time.Duration // since the start
-	Open    int64         // connections open at that moment
-	Attempt int64         // its number, from 1
+	Cause  verdict.Cause
+	Phase  Phase
+	Errno  string // "EADDRNOTAVAIL", ... ; "" for timeouts and protocol errors
+	Text   string // the error as the system put it
+	Source netip.Addr
+	At     time.Duration // since the start
+	Open   int64         // connections established and open at that moment
+	// Connecting counts the attempts still connecting or in their handshake
+	// then, this one included.
+	Connecting int64
+	Attempt    int64 // attempts started by then (with many in flight, not this one's own number)
 	// Established counts the connections established before it.
 	Established int64
 }

@@ -272,7 +272,7 @@ func (r *run) fail(f failure, src int, now int64, text string) {
 	r.mu.Lock()
 	first := r.first == nil
 	if first {
-		fl := &Failure{Cause: c, Phase: f.phase, Text: text, At: time.Duration(now), Open: r.open.Load() + r.inflight.Load(), Attempt: r.attempted.Load(), Established: r.established.Load()}
+		fl := &Failure{Cause: c, Phase: f.phase, Text: text, At: time.Duration(now), Open: r.open.Load(), Connecting: r.inflight.Load(), Attempt: r.attempted.Load(), Established: r.established.Load()}
 		if f.errno != 0 {
 			// The system's name and words for the error, not Go's "dial tcp4 …: connectex: …".
 			fl.Errno = errnoName(f.errno)
