@@ -67,6 +67,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"check", "256.1.1.1:80"}, "256 is above 255"},
 		{[]string{"listen", "--timeout", "1s", "ws://127.0.0.1:0"}, "--timeout is not a flag of this command"},
 		{[]string{"server", ""}, `"" is not a TCP port`},
+		{[]string{"server", "-1"}, "error: -1 is not a flag of this command"},
+		{[]string{"load", "127.0.0.1:1", "--hold", "5", "--source", "127.0.0.9-127.0.0.2"}, `error: --source: range "127.0.0.9-127.0.0.2" must go`},
 		{[]string{"completion", "tcsh"}, `no completion for "tcsh"`},
 	}
 	for _, tt := range tests {

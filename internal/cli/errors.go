@@ -33,8 +33,12 @@ func flagErr(err error) error {
 	switch {
 	case errors.As(err, &notExist):
 		name := notExist.GetSpecifiedName()
-		if name == "" {
-			return usage("platform.usage.flag_unknown", "Flag", "-"+notExist.GetSpecifiedShortnames())
+		if name == "" || notExist.GetSpecifiedShortnames() != "" {
+			// a shorthand: "-1" (a negative port, say) was typed with one dash
+			if name == "" {
+				name = notExist.GetSpecifiedShortnames()
+			}
+			return usage("platform.usage.flag_unknown", "Flag", "-"+name)
 		}
 		return usage("platform.usage.flag_unknown", "Flag", "--"+name)
 	case errors.As(err, &needs):

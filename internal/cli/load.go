@@ -121,7 +121,8 @@ func runLoad(cmd *cobra.Command, g *globals, f loadFlags, args []string) error {
 	var sources []netip.Addr
 	if f.source != "" {
 		if sources, err = load.ParseSources(f.source); err != nil {
-			return usage("platform.usage.flag_text", "Flag", "--source", "Text", err.Error())
+			// load's errors name the flag already.
+			return usage("platform.usage.flag_text", "Flag", "--source", "Text", strings.TrimPrefix(err.Error(), "--source: "))
 		}
 	}
 	dst, err := resolveLoad(cmd.Context(), t, sources, g.timeout)
