@@ -60,6 +60,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"check", "--origin", "https://app.example.com/page", "ws://h:1/"}, "--origin"},
 		{[]string{"check", "--origin", "https://app.example.com:0", "ws://h:1/"}, `"0" is not a port from 1 to 65535`},
 		{[]string{"check", "-f", missing}, "cannot read -f " + missing + ": no such file"},
+		{[]string{"serve", "--config", missing}, "cannot read --config " + missing + ": no such file"},
 		{[]string{"version", "extra"}, `conndiag version takes no argument, got "extra"`},
 		{[]string{"chek", "h:1"}, "did you mean check?"},
 		{[]string{"check", "--json=maybe", "h:1"}, "--json is a switch"},

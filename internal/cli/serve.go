@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"strconv"
@@ -128,6 +129,10 @@ func runServe(ctx context.Context, g *globals, f serveFlags) error {
 		Printer: p, Version: version(), Log: logf,
 		Render: func(w io.Writer, r diagnose.Report) { renderHuman(w, r, p, false) },
 	})
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) && pathErr.Path == f.config {
+		return usageMsg(fileMsg("--config", f.config, err)) // as -f and --log say it
+	}
 	if err != nil {
 		return usage("platform.usage.flag_text", "Flag", "--config", "Text", err.Error())
 	}
