@@ -28,7 +28,7 @@ func TestServeBadInput(t *testing.T) {
 		{[]string{"serve", "--concurrency", "0"}, "--concurrency must be at least 1, got 0"},
 		{[]string{"serve", "--history", "-1"}, "--history must not be negative"},
 		{[]string{"serve", "--check-config"}, "--check-config needs --config FILE"},
-		{[]string{"serve", "--config", filepath.Join(dir, "none.toml")}, "--config: cannot read the configuration: open "},
+		{[]string{"serve", "--config", filepath.Join(dir, "none.toml")}, "cannot read --config " + filepath.Join(dir, "none.toml") + ": no such file"},
 		{[]string{"serve", "--config", bad}, `--config: ` + bad + `: module "a": protocol "gopher" is not one of`},
 		{[]string{"serve", "extra"}, "takes no argument"},
 	}
