@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -145,7 +146,7 @@ func causes(h hit, t Target, fam families) []rank {
 		// A server bound to loopback accepts a client that connects to
 		// loopback: that cause is for clients on other machines.
 		if loopback {
-			out = without(out, v.CauseBoundToLoopback)
+			out = slices.DeleteFunc(out, func(x rank) bool { return x.cause == v.CauseBoundToLoopback })
 		}
 	case "host_unreach":
 		// A loopback destination always has a route: the "unreachable" is an ICMP
@@ -185,17 +186,6 @@ func lead(rs []rank, c rank) []rank {
 	out = append(out, rank{})
 	copy(out[i+1:], out[i:])
 	out[i] = c
-	return out
-}
-
-// without drops cause c from rs.
-func without(rs []rank, c v.Cause) []rank {
-	out := rs[:0:0]
-	for _, x := range rs {
-		if x.cause != c {
-			out = append(out, x)
-		}
-	}
 	return out
 }
 

@@ -251,7 +251,6 @@ func Describe(c v.Cause) v.Finding {
 	}
 }
 
-// IsCause reports whether s is a cause code of SPEC.md.
 // NearCause is the cause code s is a typo of (at most two letters added,
 // dropped or changed, and fewer than half of it), or "".
 func NearCause(s string) v.Cause {
@@ -289,6 +288,7 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// IsCause reports whether s is a cause code of SPEC.md.
 func IsCause(s string) bool {
 	for _, c := range v.Causes {
 		if string(c) == s {
