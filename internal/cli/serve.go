@@ -194,6 +194,6 @@ func validListenAddr(s string) bool {
 	if err != nil {
 		return false
 	}
-	n, err := strconv.Atoi(port)
-	return err == nil && n >= 0 && n <= 65535 && port[0] != '+' && port[0] != '-'
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
