@@ -34,7 +34,7 @@ func (r *run) baseEvidence(f Failure, errno syscall.Errno) verdict.Evidence {
 
 func (r *run) firstFindings(f Failure, errno syscall.Errno) []verdict.Finding {
 	dst := r.cfg.Dst
-	first := i18n.M("load.ev.first", "N", f.Attempt, "Open", f.Open, "Connecting", f.Connecting, "At", verdict.Dur(f.At), "Err", f.Text)
+	first := f.line()
 	switch f.Cause {
 	case verdict.CauseEphemeralPortsExhausted:
 		ev := r.baseEvidence(f, errno)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/conndiag/conndiag/internal/i18n"
 	"github.com/conndiag/conndiag/internal/target"
 	"github.com/conndiag/conndiag/internal/verdict"
 )
@@ -96,6 +97,11 @@ type Failure struct {
 	Attempt    int64 // attempts started by then (with many in flight, not this one's own number)
 	// Established counts the connections established before it.
 	Established int64
+}
+
+// line is the evidence that tells when and how the first failure came.
+func (f Failure) line() i18n.Msg {
+	return i18n.M("load.ev.first", "N", f.Attempt, "Open", f.Open, "Connecting", f.Connecting, "At", verdict.Dur(f.At), "Err", f.Text)
 }
 
 // Report is the result of a run.

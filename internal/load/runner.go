@@ -191,7 +191,7 @@ func (rn *Runner) fill(rep *Report) {
 		if len(diag) == 0 {
 			diag = []verdict.Finding{{Cause: rep.First.Cause, Confidence: verdict.Low,
 				Summary:  i18n.M("load.summary.undiagnosed"),
-				Evidence: []i18n.Msg{i18n.M("load.ev.first", "N", rep.First.Attempt, "Open", rep.First.Open, "Connecting", rep.First.Connecting, "At", verdict.Dur(rep.First.At), "Err", rep.First.Text)}}}
+				Evidence: []i18n.Msg{rep.First.line()}}}
 		}
 		diag[0].Evidence = append(diag[0].Evidence, rn.predictionLine(rep)...)
 		fs = append(fs, diag...)
