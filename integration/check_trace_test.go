@@ -287,3 +287,42 @@ func TestTraceDefaultRateLimit(t *testing.T) {
 	checkPath(t, n.Client, traceCase{outcome: "unreachable", cause: "firewall_reject", conf: "high", end: "rejected", endHop: 2,
 		endFrom: "192.0.2.2", last: "!A from hop 2 (192.0.2.2)", jsonOnly: true}, "203.0.113.2:8282")
 }
+
+// Checks back to back spend the routers' ICMP limit toward the client (a
+// burst of six errors, then one a second). A DROP on the server must still
+// never read as a drop on the way: at each TTL the target port's SYN
+// leaves before the other port's, so a router with one answer left gives
+// it to the target port, and the target port silent where the other port
+// answered means a drop. With both SYNs sent at once, the other port's
+// sometimes won the last answer and the verdict was filtered_upstream
+// "dies before hop 1" (11 of 60 runs on two routers).
+func TestTraceRepeatedUnderRateLimit(t *testing.T) {
+	testbed.RequireRoot(t)
+	testbed.RequireTool(t, "iptables")
+	n := testbed.Chain2(t)
+	n.Server.ServeAccept(t, n.Server.Listen(t, "tcp", "203.0.113.2:22"))
+	n.Server.Iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", "8282", "-j", "DROP")
+	causes := map[string]int{}
+	limited := false
+	for i := 0; i < 16; i++ {
+		stdout, stderr, _ := testbed.Exec(t, n.Client, bin, "check", "--json", "--trace", "-n", "203.0.113.2:8282")
+		var r pathReport
+		if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &r); err != nil {
+			t.Fatalf("run %d: %v\nstdout:\n%s\nstderr:\n%s", i, err, stdout, stderr)
+		}
+		causes[r.Verdict.Cause]++
+		if r.Verdict.Cause != "filtered" {
+			t.Errorf("run %d: %s (%s), want filtered: the drop is on the server\n%s", i, r.Verdict.Cause, r.Verdict.Confidence, dump(r.Paths))
+		}
+		if len(r.Paths) == 1 && r.Paths[0].EndHop == 0 {
+			limited = true
+			if !hasEvidence(r.report, "limit their answers toward this machine") {
+				t.Errorf("run %d: no router answered, and no line says they may limit their answers\n%s", i, dump(r.report))
+			}
+		}
+	}
+	t.Logf("causes over 16 runs: %v (a run the routers' limit left without answers: %v)", causes, limited)
+	if !limited {
+		t.Log("the routers' limit never left a run without answers: the test did not see the case it is about")
+	}
+}

@@ -117,15 +117,18 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 	// there, instead of waiting for all TraceHops paced SYNs to leave.
 	var sent atomic.Int32
 	sending := make(chan struct{})
-	send := func(ap netip.AddrPort, isRef bool, ttl int) {
+	send := func(ap netip.AddrPort, isRef bool, ttl int) <-chan struct{} {
 		sent.Add(1)
+		out := make(chan struct{})
 		go func() {
-			r, conn := neterr.Dialer{Source: opt.Source, TTL: ttl}.Connect(pctx, ap)
+			d := neterr.Dialer{Source: opt.Source, TTL: ttl, Sent: func() { close(out) }}
+			r, conn := d.Connect(pctx, ap)
 			if conn != nil {
 				conn.Close()
 			}
 			ch <- answer{isRef, hopOf(ttl, r, ap.Addr())}
 		}()
+		return out
 	}
 	refAP := netip.AddrPortFrom(dst.Addr(), ref)
 	go func() {
@@ -138,8 +141,20 @@ func trace(ctx context.Context, dst netip.AddrPort, ref uint16, rtt time.Duratio
 				return
 			case <-pace.C:
 			}
-			send(dst, false, ttl)
+			out := send(dst, false, ttl)
 			if ref != 0 {
+				// The target port's SYN leaves first: a router that
+				// rate-limits its ICMP errors toward this host (after a
+				// burst of checks) then answers it before the other
+				// port's, and a target hop that is silent while the
+				// other port's answered means a drop, not a spent
+				// limit. Its SYN is on the wire when made closes;
+				// the other port's socket is made after that.
+				select {
+				case <-out:
+				case <-pctx.Done():
+					return
+				}
 				send(refAP, true, ttl)
 			}
 			pace.Reset(traceSpacing)

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +47,15 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 			unix.Close(dup)
 		}
 	}()
+	sent := d.sent()
+	defer sent()
+	// The poller of Sent reads dup: it ends before dup is closed.
+	var poll sync.WaitGroup
+	var returned atomic.Bool
+	defer func() {
+		returned.Store(true)
+		poll.Wait()
+	}()
 	nd := d.netDialer()
 	nd.ControlContext = func(_ context.Context, _, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -56,6 +68,16 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 			dup, serr = prepare(int(fd), v6, d.TTL, d.MSS)
 		})
 		ready()
+		if err == nil && serr == nil && dup >= 0 && d.Sent != nil {
+			poll.Add(1)
+			go func(fd int) {
+				defer poll.Done()
+				awaitSYN(fd, &returned)
+				sent()
+			}(dup)
+		} else {
+			sent()
+		}
 		if err != nil {
 			return err
 		}
@@ -80,6 +102,36 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	}
 	return res, nil
 }
+
+// maxSYNWait bounds awaitSYN: a connect that has not started by then is
+// not waited for.
+const maxSYNWait = 5 * time.Millisecond
+
+// awaitSYN returns once the socket fd has sent a segment (its SYN) or left
+// CLOSED (connect set it to SYN_SENT), and connect has released it; or when
+// Connect returned, or after maxSYNWait. TCP_INFO takes the socket's lock,
+// which connect holds until its SYN is sent; its count of segments sent
+// also tells a SYN that was answered by an error at once (the socket is
+// CLOSED again) from one not sent yet. The first tries only yield; then
+// it sleeps between tries, so that spinning never keeps the scheduler from
+// the network poller that the dial itself waits on.
+func awaitSYN(fd int, returned *atomic.Bool) {
+	deadline := time.Now().Add(maxSYNWait)
+	for try := 0; !returned.Load() && time.Now().Before(deadline); try++ {
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil || info.State != tcpClose || info.Segs_out > 0 {
+			return
+		}
+		if try < 20 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+// tcpClose is TCP_CLOSE of the kernel's TCP states (include/net/tcp_states.h).
+const tcpClose = 7
 
 // CanSetMSS: Dialer.MSS works on this system.
 const CanSetMSS = true

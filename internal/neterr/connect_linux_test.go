@@ -5,9 +5,11 @@ package neterr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -309,4 +311,101 @@ func TestConnectSmallMSS(t *testing.T) {
 			t.Errorf("MSS %d asked: the server sends segments of %d bytes, want %d–%d", tt.mss, got, tt.min, tt.max)
 		}
 	}
+}
+
+// Sent is called once per Connect: as soon as the SYN is out when no
+// answer comes (a full accept queue drops it), long before the connect
+// gives up; on a refusal, a success and a refused argument too.
+func TestConnectSent(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := netip.AddrPortFrom(mustAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 4 { // fill the accept queue
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, conn := Dialer{}.Connect(ctx, full)
+		cancel()
+		if conn == nil {
+			break
+		}
+		held = append(held, conn)
+	}
+
+	tests := []struct {
+		name   string
+		d      Dialer
+		addr   netip.AddrPort
+		kind   Kind
+		silent bool // no answer: Sent must come long before the return
+	}{
+		{"no answer", Dialer{}, full, Timeout, true},
+		{"no answer, TTL set", Dialer{TTL: 3}, full, Timeout, true},
+		{"refused", Dialer{}, closedPort(t, "tcp4", "127.0.0.1:0"), Refused, false},
+		{"open", Dialer{}, listen(t, "tcp4", "127.0.0.1:0"), OK, false},
+		{"bad TTL", Dialer{TTL: 300}, full, InvalidArgument, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			var at time.Time
+			start := time.Now()
+			d := tt.d
+			synSent := false
+			d.Sent = func() {
+				calls++
+				at = time.Now()
+				synSent = synSentTo(t, tt.addr)
+			}
+			res := connect(t, d, tt.addr, 300*time.Millisecond)
+			returned := time.Now()
+			if res.Kind != tt.kind {
+				t.Fatalf("kind %s, want %s", res.Kind, tt.kind)
+			}
+			if calls != 1 {
+				t.Fatalf("Sent called %d times, want once", calls)
+			}
+			if tt.silent && !synSent {
+				t.Errorf("Sent came before the socket toward %v was in SYN_SENT", tt.addr)
+			}
+			if tt.silent && returned.Sub(at) < 200*time.Millisecond {
+				t.Errorf("Sent %v after the start and %v before the return: it waited for the answer, not the SYN",
+					at.Sub(start), returned.Sub(at))
+			}
+		})
+	}
+}
+
+// synSentTo: /proc/net/tcp lists a socket in SYN_SENT toward 127.0.0.1:port.
+func synSentTo(t *testing.T, ap netip.AddrPort) bool {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Errorf("read /proc/net/tcp: %v", err)
+		return false
+	}
+	want := fmt.Sprintf("0100007F:%04X", ap.Port())
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 3 && f[2] == want && f[3] == "02" {
+			return true
+		}
+	}
+	return false
 }

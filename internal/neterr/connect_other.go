@@ -24,8 +24,9 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	start := time.Now()
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	res := Result{Addr: addr}
-	ready := d.made()
+	ready, sent := d.made(), d.sent()
 	defer ready()
+	defer sent()
 	if op, err := d.check(addr); err != nil {
 		res.Kind, res.Op, res.Err = InvalidArgument, op, err
 		return res, nil
@@ -43,6 +44,7 @@ func (d Dialer) Connect(ctx context.Context, addr netip.AddrPort) (Result, net.C
 	nd.ControlContext = func(context.Context, string, string, syscall.RawConn) error {
 		made = true
 		ready()
+		sent()
 		return nil
 	}
 	conn, err := nd.DialContext(ctx, network(addr.Addr()), addr.String())

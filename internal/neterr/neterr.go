@@ -51,6 +51,20 @@ type Dialer struct {
 	// a caller that must hold its descriptors before other sockets are made
 	// waits for it, not for the answer.
 	Made func()
+	// Sent, when set, is called once the SYN has left (Linux: the socket is
+	// past CLOSED and its connect has let go of it; elsewhere as Made), or
+	// when Connect returns without one: a caller that must have this SYN
+	// on the wire before another one waits for it.
+	Sent func()
+}
+
+// sent calls d.Sent once.
+func (d Dialer) sent() func() {
+	if d.Sent == nil {
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(d.Sent) }
 }
 
 // made calls d.Made once.

@@ -301,9 +301,24 @@ func pathEndLine(p Path) i18n.Msg {
 		return i18n.M("trace.ev.end.rejected", "Hop", e.Hop, "From", e.From.String(), "Mark", e.Mark, "ICMP", e.ICMP.Describe())
 	}
 	if e.Hop == 0 {
+		if host := p.HostHop(); p.RefPort != 0 && host > 1 && !anyRouter(p) {
+			return i18n.M("trace.ev.end.silent_routers", "Ref", p.RefPort, "Host", host)
+		}
 		return i18n.M("trace.ev.end.silent")
 	}
 	return i18n.M("trace.ev.end.filtered", "Hop", e.Hop, "From", e.From.String())
+}
+
+// anyRouter: some router answered either trace with time exceeded.
+func anyRouter(p Path) bool {
+	for _, hs := range [][]Hop{p.Hops, p.Ref} {
+		for _, h := range hs {
+			if h.Kind == HopRouter {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func agentStatusLine(ag *AgentWatch) i18n.Msg {

@@ -73,6 +73,9 @@ func TestDecidePath(t *testing.T) {
 	dropAtR1 := path([]Hop{router(1, r1), silentHop(2)}, []Hop{router(1, r1), router(2, r2), reached(3, true)})
 	dropFirst := path([]Hop{silentHop(1)}, []Hop{router(1, r1), reached(2, true)})
 	noRef := path([]Hop{router(1, r1), silentHop(2)}, nil)
+	// No router answers either port (they do not answer traces, or their
+	// ICMP limit toward this host is spent), the other port reaches the host.
+	quietRouters := path([]Hop{silentHop(1)}, []Hop{silentHop(1), silentHop(2), reached(3, true)})
 	quietRouter := path([]Hop{router(1, r1), silentHop(2)}, []Hop{router(1, r1), silentHop(2), reached(3, true)})
 	rejectByRouter := path([]Hop{rejected(1, r1, 13)}, []Hop{router(1, r1), reached(2, true)})
 	rejectByServer := path([]Hop{router(1, r1), rejected(2, srvIP, 13)}, nil)
@@ -132,6 +135,7 @@ func TestDecidePath(t *testing.T) {
 		}(), OutcomeTimeout, CauseFilteredUpstream, Medium, "path.trace.filtered_upstream"},
 
 		{"trace: a router that answers neither trace", silentAddr(quietRouter, nil), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
+		{"trace: no router answers either trace", silentAddr(quietRouters, nil), OutcomeTimeout, CauseFiltered, Medium, "tcp.silent.filtered"},
 		{"trace: a router rejects", AddrEvidence{Addr: server, Route: defRoute, Connect: rejectConnect, Path: rejectByRouter},
 			OutcomeUnreachable, CauseFirewallReject, High, "path.trace.reject_router"},
 		{"trace: a router rejects, the connect saw no ICMP", silentAddr(rejectByRouter, nil), OutcomeTimeout, CauseFirewallReject, High, "path.trace.reject_router"},
@@ -211,5 +215,33 @@ func TestPathNamesTheHop(t *testing.T) {
 		Path: path([]Hop{router(1, r1), router(2, r2), rejected(3, r2, 13)}, nil)})
 	if !strings.Contains(rej2, "router 192.0.2.2 at hop 2") {
 		t.Errorf("the reject finding must name the router at the hop of its time exceeded:\n%s", rej2)
+	}
+}
+
+// Where the trace ended, as the evidence says it: silence with no router
+// answering either port, the other port reaching the host, names the
+// routers' ICMP limit; silence from hop 1 with no other port, only that.
+func TestPathEndLine(t *testing.T) {
+	en := i18n.New("en")
+	tests := []struct {
+		name string
+		p    *Path
+		want string
+	}{
+		{"no router answers either port", path([]Hop{silentHop(1)}, []Hop{silentHop(1), silentHop(2), reached(3, true)}),
+			"no answer from any router, on either port, though port 22 of the same host is reached at hop 3"},
+		{"a router answers the other port", path([]Hop{silentHop(1)}, []Hop{router(1, r1), reached(2, true)}),
+			"no answer from any hop"},
+		{"the host is the first hop", path([]Hop{silentHop(1)}, []Hop{reached(1, true)}), "no answer from any hop"},
+		{"no other port", path([]Hop{silentHop(1)}, nil), "no answer from any hop"},
+		{"answers, then silence", path([]Hop{router(1, r1), silentHop(2)}, nil), "answers up to hop 1 (198.51.100.1), then silence"},
+		{"rejected", path([]Hop{router(1, r1), rejected(2, r2, 13)}, nil), "ends at hop 2: 192.0.2.2 answers !A"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := en.Text(pathEndLine(*tt.p)); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to contain %q", got, tt.want)
+			}
+		})
 	}
 }
